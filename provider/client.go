@@ -1,0 +1,221 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults of a Client.
+const (
+	DefaultBaseURL          = "https://secure.trust-provider.com/products/"
+	DefaultTimeout          = 30 * time.Second
+	DefaultUserAgent        = "ovqueue-provider-client/1"
+	DefaultMaxResponseBytes = 64 << 10
+)
+
+// Client calls the provider. It is safe for concurrent use.
+type Client struct {
+	base      *url.URL
+	http      *http.Client
+	timeout   time.Duration
+	userAgent string
+	maxBody   int64
+}
+
+// Option configures a Client.
+type Option func(*Client) error
+
+// WithHTTPClient uses hc for every call (e.g. one that trusts a test server's certificate).
+// Redirects are still never followed.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) error {
+		if hc == nil {
+			return errors.New("provider: WithHTTPClient: nil client")
+		}
+		cp := *hc
+		c.http = &cp
+		return nil
+	}
+}
+
+// WithTimeout bounds one call, from connecting to reading the whole answer.
+func WithTimeout(d time.Duration) Option {
+	return func(c *Client) error {
+		if d <= 0 {
+			return fmt.Errorf("provider: timeout must be positive, got %s", d)
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// WithUserAgent sets the User-Agent header of every call.
+func WithUserAgent(ua string) Option {
+	return func(c *Client) error {
+		c.userAgent = ua
+		return nil
+	}
+}
+
+// WithMaxResponseBytes bounds how much of an answer is read; a longer answer is an error.
+func WithMaxResponseBytes(n int64) Option {
+	return func(c *Client) error {
+		if n <= 0 {
+			return fmt.Errorf("provider: max response bytes must be positive, got %d", n)
+		}
+		c.maxBody = n
+		return nil
+	}
+}
+
+// New returns a client for the provider at baseURL (DefaultBaseURL in production). The URL
+// must be https, or http on a loopback host (the fake provider), and must not carry a login.
+func New(baseURL string, opts ...Option) (*Client, error) {
+	u, err := ParseBaseURL(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		base:      u,
+		http:      &http.Client{},
+		timeout:   DefaultTimeout,
+		userAgent: DefaultUserAgent,
+		maxBody:   DefaultMaxResponseBytes,
+	}
+	for _, opt := range opts {
+		if err := opt(c); err != nil {
+			return nil, err
+		}
+	}
+	// A redirected POST becomes a GET (answered -17) and may leak the form to another host.
+	c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c, nil
+}
+
+// ParseBaseURL checks a provider base URL: absolute, https (or http on a loopback host), no
+// user info, no query. A missing trailing slash is added.
+func ParseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("provider URL: %w", err)
+	}
+	switch {
+	case u.Host == "":
+		return nil, fmt.Errorf("provider URL %q: must be absolute, like %s", u.Redacted(), DefaultBaseURL)
+	case u.User != nil:
+		return nil, fmt.Errorf("provider URL %q: must not contain a login; accounts are configured separately", u.Redacted())
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, fmt.Errorf("provider URL %q: must not have a query or fragment", u.Redacted())
+	case u.Scheme == "https":
+	case u.Scheme == "http":
+		if !isLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("provider URL %q: http is only allowed for a loopback host; use https", u.Redacted())
+		}
+	default:
+		return nil, fmt.Errorf("provider URL %q: scheme must be https", u.Redacted())
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// BaseURL returns the base URL calls go to.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// UpdateUserOvCallback schedules or changes an OV order's verification callback.
+func (c *Client) UpdateUserOvCallback(ctx context.Context, creds Credentials, req OVCallbackRequest) (*Response, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	return c.do(ctx, EndpointUpdateUserOvCallback, req.Action, creds, req.values(creds))
+}
+
+// ModifyThirdPartyDetails changes or cancels a third-party licence. A -20 answer to
+// CANCELLICENCE is returned as an *Error for which IsAlreadyCancelled is true and Classify
+// says Success.
+func (c *Client) ModifyThirdPartyDetails(ctx context.Context, creds Credentials, req LicenceRequest) (*Response, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	return c.do(ctx, EndpointModifyThirdPartyDetails, req.Action, creds, req.values(creds))
+}
+
+// do is the one path every call takes: POST the form, read a bounded answer, map it to a
+// *Response or an *Error.
+func (c *Client) do(ctx context.Context, endpoint, action string, creds Credentials, form url.Values) (*Response, error) {
+	if creds.IsZero() {
+		return nil, &FieldError{Field: "loginName", Problem: "no credentials for this account"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	target := c.base.JoinPath(endpoint).String()
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, errorf(endpoint, action, 0, err, "build request")
+	}
+	httpReq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	httpReq.Header.Set("Accept", "application/x-www-form-urlencoded")
+	if c.userAgent != "" {
+		httpReq.Header.Set("User-Agent", c.userAgent)
+	}
+
+	resp, err := c.http.Do(httpReq)
+	if err != nil {
+		// *url.Error carries the URL (never the body, where the password is).
+		return nil, errorf(endpoint, action, 0, err, "call failed")
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	if err != nil {
+		return nil, errorf(endpoint, action, resp.StatusCode, err, "read answer")
+	}
+	if int64(len(body)) > c.maxBody {
+		return nil, errorf(endpoint, action, resp.StatusCode, nil, "answer larger than %d bytes", c.maxBody)
+	}
+
+	a := parseAnswer(body)
+	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
+	if !ok2xx || !a.HasCode {
+		e := &Error{Endpoint: endpoint, Action: action, HTTPStatus: resp.StatusCode,
+			Code: a.Code, Message: a.Message, Item: a.Item, Detail: a.Detail}
+		switch {
+		case !a.HasCode && ok2xx:
+			e.Message = fmt.Sprintf("answer without errorCode (%s, %d bytes)", contentType(resp), len(body))
+		case !a.HasCode:
+			e.Message = fmt.Sprintf("HTTP %d (%s, %d bytes)", resp.StatusCode, contentType(resp), len(body))
+		}
+		if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
+			e.Message = "redirected to " + loc + "; check the provider URL"
+		}
+		return nil, e
+	}
+	if a.Code < 0 {
+		return nil, &Error{Endpoint: endpoint, Action: action, HTTPStatus: resp.StatusCode,
+			Code: a.Code, Message: a.Message, Item: a.Item, Detail: a.Detail}
+	}
+	return &Response{Code: a.Code, Message: a.Message, Result: a.Result, HTTPStatus: resp.StatusCode}, nil
+}
+
+func contentType(resp *http.Response) string {
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		return ct
+	}
+	return "no content type"
+}

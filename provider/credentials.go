@@ -1,0 +1,88 @@
+package provider
+
+import (
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/rs/zerolog"
+)
+
+const redacted = "[redacted]"
+
+// Credentials is an account's login for the provider. Its password can only be read by this
+// package when it builds a request: String, GoString, MarshalJSON, MarshalText and zerolog all
+// print "[redacted]", and the password is held behind a function so that even reflection-based
+// printers (%+v of a struct that embeds Credentials in an unexported field) cannot reach it.
+type Credentials struct {
+	loginName string
+	password  func() string
+}
+
+// NewCredentials checks a login against the provider's limits (loginName up to 64 characters,
+// loginPassword up to 128, both required) and wraps it.
+func NewCredentials(loginName, loginPassword string) (Credentials, error) {
+	var errs []error
+	if err := checkText("loginName", loginName, 64, true); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkText("loginPassword", loginPassword, 128, true); err != nil {
+		// The rule is named, never the value.
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return Credentials{}, errors.Join(errs...)
+	}
+	return Credentials{loginName: loginName, password: func() string { return loginPassword }}, nil
+}
+
+// LoginName returns the account's login name, which is not a secret.
+func (c Credentials) LoginName() string { return c.loginName }
+
+// IsZero reports whether c holds no login.
+func (c Credentials) IsZero() bool { return c.password == nil }
+
+func (c Credentials) loginPassword() string {
+	if c.password == nil {
+		return ""
+	}
+	return c.password()
+}
+
+// String returns "[redacted]".
+func (c Credentials) String() string { return redacted }
+
+// GoString returns "[redacted]", so %#v does not print the password either.
+func (c Credentials) GoString() string { return redacted }
+
+// Format prints "[redacted]" for every verb.
+func (c Credentials) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
+
+// MarshalJSON returns the JSON string "[redacted]".
+func (c Credentials) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// MarshalText returns "[redacted]".
+func (c Credentials) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// MarshalZerologObject logs the login name only.
+func (c Credentials) MarshalZerologObject(e *zerolog.Event) {
+	e.Str("loginName", c.loginName).Str("loginPassword", redacted)
+}
+
+// checkText applies the provider's rules for a text parameter: required or not, at most max
+// characters (not bytes), valid UTF-8.
+func checkText(field, v string, max int, required bool) error {
+	if v == "" {
+		if required {
+			return &FieldError{Field: field, Problem: "required"}
+		}
+		return nil
+	}
+	if !utf8.ValidString(v) {
+		return &FieldError{Field: field, Problem: "must be valid UTF-8"}
+	}
+	if n := utf8.RuneCountInString(v); n > max {
+		return &FieldError{Field: field, Problem: fmt.Sprintf("at most %d characters, got %d", max, n)}
+	}
+	return nil
+}

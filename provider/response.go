@@ -1,0 +1,43 @@
+package provider
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Response is a successful answer (errorCode >= 0).
+type Response struct {
+	Code       int    // errorCode: 0, or a positive code such as 1 ("success, payment required")
+	Message    string // errorMessage, if any
+	Result     string // result, when the endpoint returns one
+	HTTPStatus int
+}
+
+// answer is every field the provider may put in a form-encoded answer.
+type answer struct {
+	Code    int
+	HasCode bool
+	Message string
+	Item    string
+	Detail  string
+	Result  string
+}
+
+// parseAnswer reads a form-encoded answer. It is robust to junk: url.ParseQuery returns the
+// pairs it could read even when it also reports an error, so a truncated body still yields its
+// errorCode; HasCode is false when there is no integer errorCode at all.
+func parseAnswer(body []byte) answer {
+	vals, _ := url.ParseQuery(strings.TrimSpace(string(body)))
+	var a answer
+	if raw, ok := vals["errorCode"]; ok && len(raw) > 0 {
+		if n, err := strconv.Atoi(strings.TrimSpace(raw[0])); err == nil {
+			a.Code, a.HasCode = n, true
+		}
+	}
+	a.Message = vals.Get("errorMessage")
+	a.Item = vals.Get("errorItem")
+	a.Detail = vals.Get("errorDetail")
+	a.Result = vals.Get("result")
+	return a
+}
