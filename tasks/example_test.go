@@ -1,0 +1,79 @@
+package tasks_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/hibiken/asynq"
+	"github.com/ovqueue/ovqueue/provider"
+	"github.com/ovqueue/ovqueue/tasks"
+)
+
+// A billing system cancels a SiteLock licence at the end of its term.
+func ExampleNewLicenceTask() {
+	task, opts, err := tasks.NewLicenceTask(tasks.LicencePayload{
+		OrderNumber: 123456,
+		Product:     1061, // SiteLock Pro
+		Action:      provider.ActionCancelLicence,
+		CancelType:  provider.CancelOnExpiration,
+	})
+	if err != nil {
+		log.Fatal(err) // names the field and the rule, e.g. "cancelType: only for SiteLock products, ..."
+	}
+	fmt.Println(task.Type())
+	fmt.Println(string(task.Payload()))
+	// Then: client.Enqueue(task, opts...) with an *asynq.Client on the workers' Redis, or
+	// tasks.NewEnqueuer(client, inspector).Enqueue(ctx, task, opts...) to have duplicates reported.
+	_ = opts
+	// Output:
+	// licence:modify
+	// {"account":"default","orderNumber":123456,"product":1061,"action":"CANCELLICENCE","cancelType":"ON EXPIRATION"}
+}
+
+// A billing system books a verification call, with its own idempotency key so that retrying
+// its own request never books twice.
+func ExampleNewOVCallbackTask() {
+	_, opts, err := tasks.NewOVCallbackTask(tasks.OVCallbackPayload{
+		Account:          "eu", // the worker holds this account's login
+		OrderNumber:      "1234567",
+		Action:           provider.ActionScheduledCallback,
+		PreferredTimeUTC: "2024-02-02 13:03",
+	}, tasks.Key("booking-8812"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, o := range opts {
+		if o.Type() == asynq.TaskIDOpt {
+			fmt.Println(o.Value())
+		}
+	}
+	// Output: ovcallback:update:booking-8812
+}
+
+// Validation errors name the field and the rule.
+func ExampleOVCallbackPayload_Validate() {
+	err := tasks.OVCallbackPayload{OrderNumber: "1234567", Action: provider.ActionReplacePhone}.Validate()
+	fmt.Println(err)
+	// Output: phoneNumber: required
+}
+
+// Enqueueing the same content twice is reported as a duplicate, not an error.
+func ExampleEnqueuer_Enqueue() {
+	redis := asynq.RedisClientOpt{Addr: "127.0.0.1:6379"}
+	client, inspector := asynq.NewClient(redis), asynq.NewInspector(redis)
+	defer client.Close()
+	defer inspector.Close()
+
+	task, opts, err := tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: 42, Product: 700, Action: provider.ActionCancelLicence})
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := tasks.NewEnqueuer(client, inspector).Enqueue(context.Background(), task, opts...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if res.Duplicate {
+		fmt.Println("already queued:", res.ID, res.State)
+	}
+}

@@ -1,0 +1,179 @@
+package tasks_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+	"github.com/ovqueue/ovqueue/internal/redistest"
+	"github.com/ovqueue/ovqueue/provider"
+	"github.com/ovqueue/ovqueue/tasks"
+)
+
+func TestDecode(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		typ    string
+		in     string
+		fields []string // fields named by the error; nil = valid
+		want   string   // substring of the error
+	}{
+		{"callback ok", tasks.TypeOVCallbackUpdate, `{"orderNumber":"1","action":"ScheduledCallback","preferredTimeUTC":"2024-02-02 13:03"}`, nil, ""},
+		{"licence ok numbers", tasks.TypeLicenceModify, `{"orderNumber":123,"product":1060,"action":"CANCELLICENCE"}`, nil, ""},
+		{"licence ok strings", tasks.TypeLicenceModify, `{"orderNumber":"123","product":" 1060 ","action":"CANCELLICENCE","account":"eu-1"}`, nil, ""},
+		{"unknown field", tasks.TypeLicenceModify, `{"orderNumber":1,"product":1060,"action":"CANCELLICENCE","loginPassword":"x"}`, []string{"loginPassword"}, "unknown field"},
+		{"order not digits", tasks.TypeLicenceModify, `{"orderNumber":"12a","product":1060,"action":"CANCELLICENCE"}`, []string{"orderNumber"}, `orderNumber: must be an integer or a string of digits, got "12a"`},
+		{"order float", tasks.TypeLicenceModify, `{"orderNumber":1.5,"product":1060,"action":"CANCELLICENCE"}`, []string{"orderNumber"}, "must be an integer"},
+		{"order too big", tasks.TypeLicenceModify, `{"orderNumber":"99999999999999999999","product":1060,"action":"CANCELLICENCE"}`, []string{"orderNumber"}, "must be an integer"},
+		{"callback order number type", tasks.TypeOVCallbackUpdate, `{"orderNumber":1,"action":"sendCallbackEmail"}`, []string{"orderNumber"}, "orderNumber: must be a string, got number"},
+		{"not an object", tasks.TypeOVCallbackUpdate, `[1,2]`, []string{"payload"}, "not a JSON object"},
+		{"not json", tasks.TypeOVCallbackUpdate, `{"orderNumber":`, []string{"payload"}, "not a JSON object"},
+		{"null", tasks.TypeOVCallbackUpdate, `null`, []string{"payload"}, "not a JSON object"},
+		{"trailing", tasks.TypeOVCallbackUpdate, `{} {}`, []string{"payload"}, "trailing"},
+		{"huge", tasks.TypeOVCallbackUpdate, `{"comments":"` + strings.Repeat("x", 70<<10) + `"}`, []string{"payload"}, "larger than"},
+		{"validation after decode", tasks.TypeOVCallbackUpdate, `{"orderNumber":"1","action":"ReplacePhone"}`, []string{"phoneNumber"}, "phoneNumber: required"},
+		{"bad account", tasks.TypeLicenceModify, `{"account":"a b","orderNumber":1,"product":1060,"action":"CANCELLICENCE"}`, []string{"account"}, "account: only letters"},
+		{"several", tasks.TypeLicenceModify, `{"orderNumber":"x","product":"y","colour":"red"}`, []string{"colour", "orderNumber", "product"}, ""},
+		{"no type", "", `{}`, []string{"type"}, "type: required"},
+		{"bad type", "licence:cancel", `{}`, []string{"type"}, `got "licence:cancel"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, _, err := tasks.Build(tt.typ, []byte(tt.in))
+			var got []string
+			for _, fe := range provider.FieldErrors(err) {
+				got = append(got, fe.Field)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.fields, ",") {
+				t.Fatalf("fields %v, want %v (err %v)", got, tt.fields, err)
+			}
+			if tt.want != "" && !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q lacks %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func optsOf(opts []asynq.Option) map[asynq.OptionType]any {
+	m := map[asynq.OptionType]any{}
+	for _, o := range opts {
+		m[o.Type()] = o.Value()
+	}
+	return m
+}
+
+func TestTaskIDAndDefaults(t *testing.T) {
+	t.Parallel()
+	p := tasks.LicencePayload{OrderNumber: 123, Product: 1060, Action: provider.ActionCancelLicence}
+	task, opts, err := tasks.NewLicenceTask(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := optsOf(opts)
+	id := o[asynq.TaskIDOpt].(string)
+	if !strings.HasPrefix(id, "licence:modify:123:") || len(id) != len("licence:modify:123:")+16 {
+		t.Errorf("id %q", id)
+	}
+	if o[asynq.QueueOpt] != tasks.QueueDefault || o[asynq.MaxRetryOpt] != tasks.DefaultMaxRetry+tasks.RetryReserve ||
+		o[asynq.RetentionOpt] != tasks.Retention || o[asynq.TimeoutOpt] != tasks.DefaultTimeout {
+		t.Errorf("defaults %v", o)
+	}
+	if got := string(task.Payload()); got != `{"account":"default","orderNumber":123,"product":1060,"action":"CANCELLICENCE"}` {
+		t.Errorf("canonical payload %s", got)
+	}
+
+	// The same content from a differently-typed row has the same ID; other content another.
+	_, opts2, err := tasks.Build(tasks.TypeLicenceModify, []byte(`{"product":"1060","orderNumber":"123","action":"CANCELLICENCE","account":"default"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := optsOf(opts2)[asynq.TaskIDOpt]; got != id {
+		t.Errorf("same content, id %v != %v", got, id)
+	}
+	p.CancelType = provider.CancelOnExpiration
+	_, opts3, _ := tasks.NewLicenceTask(p)
+	if optsOf(opts3)[asynq.TaskIDOpt] == id {
+		t.Error("different content, same id")
+	}
+
+	_, opts4, err := tasks.NewLicenceTask(p, tasks.Key("inv-2024-0001"), tasks.Queue(tasks.QueueBackfill), tasks.MaxRetry(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o4 := optsOf(opts4)
+	if o4[asynq.TaskIDOpt] != "licence:modify:inv-2024-0001" || o4[asynq.QueueOpt] != "backfill" || o4[asynq.MaxRetryOpt] != 3+tasks.RetryReserve {
+		t.Errorf("options %v", o4)
+	}
+	for name, opt := range map[string]tasks.Option{
+		"queue": tasks.Queue("urgent"), "key": tasks.Key("has space"), "maxRetry": tasks.MaxRetry(-1),
+	} {
+		if _, _, err := tasks.NewLicenceTask(p, opt); err == nil || !strings.HasPrefix(err.Error(), name+":") {
+			t.Errorf("option %s: err %v", name, err)
+		}
+	}
+}
+
+func TestPayloadRoundTrip(t *testing.T) {
+	t.Parallel()
+	in := tasks.OVCallbackPayload{Account: "eu", OrderNumber: "55", Action: provider.ActionReplacePhone, PhoneNumber: "+1 555", Comments: "ok"}
+	task, _, err := tasks.NewOVCallbackTask(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := tasks.DecodeOVCallback(task.Payload())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != in {
+		t.Errorf("round trip %+v != %+v", out, in)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(task.Payload(), &m)
+	for k := range m {
+		if k == "emailAddress" || k == "preferredTimeUTC" {
+			t.Errorf("empty field %s stored", k)
+		}
+	}
+}
+
+func TestEnqueuerReportsDuplicates(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	client := asynq.NewClient(r.Opt)
+	defer client.Close()
+	insp := asynq.NewInspector(r.Opt)
+	defer insp.Close()
+	e := tasks.NewEnqueuer(client, insp)
+
+	task, opts, err := tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: 9, Product: 700, Action: provider.ActionCancelLicence})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := e.Enqueue(t.Context(), task, opts...)
+	if err != nil || first.Duplicate || first.State != "pending" {
+		t.Fatalf("first = %+v, %v", first, err)
+	}
+	second, err := e.Enqueue(t.Context(), task, opts...)
+	if err != nil || !second.Duplicate || second.ID != first.ID || second.State != "pending" {
+		t.Fatalf("second = %+v, %v", second, err)
+	}
+	// Archived (dead-lettered) tasks are still duplicates.
+	if err := insp.ArchiveTask(first.Queue, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	third, err := e.Enqueue(t.Context(), task, opts...)
+	if err != nil || !third.Duplicate || third.State != "archived" {
+		t.Fatalf("third = %+v, %v", third, err)
+	}
+	// Scheduled tasks report their state.
+	t2, opts2, _ := tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: 10, Product: 700, Action: provider.ActionCancelLicence}, tasks.ProcessIn(3600e9))
+	if res, err := e.Enqueue(t.Context(), t2, opts2...); err != nil || res.State != "scheduled" {
+		t.Fatalf("scheduled = %+v, %v", res, err)
+	}
+	if res, err := e.Enqueue(t.Context(), t2, opts2...); err != nil || !res.Duplicate || res.State != "scheduled" {
+		t.Fatalf("scheduled dup = %+v, %v", res, err)
+	}
+}
