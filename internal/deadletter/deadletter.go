@@ -1,0 +1,138 @@
+// Package deadletter is the durable record of every dead-lettered task. asynq trims its own
+// archive (10,000 tasks a queue, 90 days) silently; this record, a Redis stream that is never
+// trimmed, keeps each one with its payload and the reason, for export and replay.
+package deadletter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Key is the Redis stream that holds the record. Never rename it: it is the data.
+const Key = "ovqueue:deadletters"
+
+// ReplayedKey is a hash from stream entry ID to the time the entry was replayed.
+const ReplayedKey = "ovqueue:deadletters:replayed"
+
+// Reasons a task is dead-lettered.
+const (
+	ReasonPermanent      = "permanent"         // the provider's answer will not change by waiting
+	ReasonRetriesSpent   = "retries-exhausted" // transient failures used the whole retry budget
+	ReasonRateLimitWait  = "rate-limit-wait"   // rate-limited for longer than the maximum wait
+	ReasonInvalidPayload = "invalid-payload"   // the payload does not decode or validate
+	ReasonUnknownType    = "unknown-type"      // no handler for the task type
+)
+
+// Record is one dead-lettered task. It never holds a password: payloads name accounts.
+type Record struct {
+	EntryID      string          `json:"-"` // the stream entry ID, set when read
+	TaskID       string          `json:"taskId"`
+	Type         string          `json:"type"`
+	Queue        string          `json:"queue"`
+	Payload      json.RawMessage `json:"payload"`
+	Reason       string          `json:"reason"`
+	ErrorCode    int             `json:"errorCode"` // the provider's errorCode; 0 when the failure had none
+	ErrorMessage string          `json:"errorMessage"`
+	ErrorItem    string          `json:"errorItem,omitempty"`
+	HTTPStatus   int             `json:"httpStatus,omitempty"`
+	Attempts     int             `json:"attempts"`
+	FailedAt     time.Time       `json:"failedAt"`
+	ReplayedAt   *time.Time      `json:"replayedAt,omitempty"` // set when read, if replayed
+}
+
+// Store appends to and reads the record.
+type Store struct{ rdb redis.UniversalClient }
+
+// New returns a Store on rdb.
+func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+
+// Append adds r to the record and returns its entry ID.
+func (s *Store) Append(ctx context.Context, r Record) (string, error) {
+	if r.FailedAt.IsZero() {
+		r.FailedAt = time.Now().UTC()
+	}
+	r.ReplayedAt = nil
+	b, err := json.Marshal(r)
+	if err != nil {
+		return "", fmt.Errorf("dead letter %s: %w", r.TaskID, err)
+	}
+	id, err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: Key, Values: []any{"record", b}}).Result()
+	if err != nil {
+		return "", fmt.Errorf("dead letter %s: %w", r.TaskID, err)
+	}
+	return id, nil
+}
+
+// Len is the number of records.
+func (s *Store) Len(ctx context.Context) (int64, error) { return s.rdb.XLen(ctx, Key).Result() }
+
+// Scan calls fn for every record, oldest first, reading pageSize at a time so that memory
+// stays flat whatever the record's size. A non-nil error from fn stops the scan and is returned.
+func (s *Store) Scan(ctx context.Context, fn func(Record) error) error {
+	const pageSize = 500
+	start := "-"
+	for {
+		msgs, err := s.rdb.XRangeN(ctx, Key, start, "+", pageSize).Result()
+		if err != nil {
+			return fmt.Errorf("read dead letters: %w", err)
+		}
+		if len(msgs) == 0 {
+			return nil
+		}
+		ids := make([]string, len(msgs))
+		for i, m := range msgs {
+			ids[i] = m.ID
+		}
+		replayed, err := s.rdb.HMGet(ctx, ReplayedKey, ids...).Result()
+		if err != nil {
+			return fmt.Errorf("read dead letters: %w", err)
+		}
+		for i, m := range msgs {
+			r, err := decode(m)
+			if err != nil {
+				return err
+			}
+			if v, ok := replayed[i].(string); ok {
+				if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+					r.ReplayedAt = &t
+				}
+			}
+			if err := fn(r); err != nil {
+				if errors.Is(err, ErrStop) {
+					return nil
+				}
+				return err
+			}
+		}
+		if len(msgs) < pageSize {
+			return nil
+		}
+		start = "(" + msgs[len(msgs)-1].ID
+	}
+}
+
+// MarkReplayed records that the entry was replayed, so that a later replay skips it.
+func (s *Store) MarkReplayed(ctx context.Context, entryID string, at time.Time) error {
+	return s.rdb.HSet(ctx, ReplayedKey, entryID, at.UTC().Format(time.RFC3339Nano)).Err()
+}
+
+func decode(m redis.XMessage) (Record, error) {
+	raw, ok := m.Values["record"].(string)
+	if !ok {
+		return Record{}, fmt.Errorf("dead letter %s: no record field", m.ID)
+	}
+	var r Record
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return Record{}, fmt.Errorf("dead letter %s: %w", m.ID, err)
+	}
+	r.EntryID = m.ID
+	return r, nil
+}
+
+// ErrStop may be returned by a Scan callback to end the scan early without an error.
+var ErrStop = errors.New("stop scan")

@@ -1,0 +1,61 @@
+package deadletter_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ovqueue/ovqueue/internal/deadletter"
+	"github.com/ovqueue/ovqueue/internal/redistest"
+)
+
+func TestAppendScanAndReplayMarks(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	s := deadletter.New(r.Client)
+	const n = 1234 // more than two pages
+	var ids []string
+	for i := range n {
+		id, err := s.Append(t.Context(), deadletter.Record{
+			TaskID: fmt.Sprintf("licence:modify:%d:x", i), Type: "licence:modify", Queue: "default",
+			Payload: json.RawMessage(fmt.Sprintf(`{"orderNumber":%d}`, i)), Reason: deadletter.ReasonPermanent,
+			ErrorCode: -4, ErrorMessage: "bad", ErrorItem: "product", Attempts: 1,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if l, err := s.Len(t.Context()); err != nil || l != n {
+		t.Fatalf("Len = %d, %v", l, err)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := s.MarkReplayed(t.Context(), ids[700], at); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	err := s.Scan(t.Context(), func(rec deadletter.Record) error {
+		if rec.EntryID != ids[i] || rec.TaskID != fmt.Sprintf("licence:modify:%d:x", i) || string(rec.Payload) != fmt.Sprintf(`{"orderNumber":%d}`, i) {
+			return fmt.Errorf("record %d = %+v", i, rec)
+		}
+		if rec.FailedAt.IsZero() || rec.ErrorCode != -4 || rec.ErrorItem != "product" {
+			return fmt.Errorf("record %d fields = %+v", i, rec)
+		}
+		if (rec.ReplayedAt != nil) != (i == 700) || (i == 700 && !rec.ReplayedAt.Equal(at)) {
+			return fmt.Errorf("record %d replayed = %v", i, rec.ReplayedAt)
+		}
+		i++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i != n {
+		t.Fatalf("scanned %d, want %d", i, n)
+	}
+	seen := 0
+	if err := s.Scan(t.Context(), func(deadletter.Record) error { seen++; return deadletter.ErrStop }); err != nil || seen != 1 {
+		t.Fatalf("ErrStop: seen %d, err %v", seen, err)
+	}
+}
