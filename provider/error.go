@@ -75,21 +75,21 @@ func (o Outcome) String() string {
 
 // Documented error codes.
 const (
-	CodeNotHTTPS          = -1
-	CodeUnknownArgument   = -2
-	CodeMissingArgument   = -3
-	CodeInvalidValue      = -4
-	CodeUnknownError      = -14
-	CodeNotEnoughCredit   = -15
-	CodePermissionDenied  = -16
-	CodeNotPOST           = -17
-	CodeAlreadyRefunded   = -18
-	CodeAlreadyCancelled  = -20
-	CodeCallLimit         = -42
-	CodeNotActivated      = -76
-	CodeContextDenied     = -91
-	CodeNoPriceFound      = -115
-	codeNone          int = 0
+	CodeNotHTTPS             = -1
+	CodeUnknownArgument      = -2
+	CodeMissingArgument      = -3
+	CodeInvalidValue         = -4
+	CodeUnknownError         = -14
+	CodeNotEnoughCredit      = -15
+	CodePermissionDenied     = -16
+	CodeNotPOST              = -17
+	CodeAlreadyRefunded      = -18
+	CodeAlreadyCancelled     = -20
+	CodeCallLimit            = -42
+	CodeNotActivated         = -76
+	CodeContextDenied        = -91
+	CodeNoPriceFound         = -115
+	codeNone             int = 0
 )
 
 // permanentCodes will not change by waiting.

@@ -1,0 +1,306 @@
+package provider_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ovqueue/ovqueue/provider"
+	"github.com/ovqueue/ovqueue/provider/providertest"
+)
+
+func newClient(t *testing.T, opts ...providertest.Option) (*provider.Client, *providertest.Server, provider.Credentials) {
+	t.Helper()
+	srv, err := providertest.Start(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	c, err := provider.New(srv.URL, provider.WithTimeout(2*time.Second), provider.WithUserAgent("test-agent/1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := provider.NewCredentials(providertest.DefaultLoginName, providertest.DefaultLoginPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, srv, creds
+}
+
+func TestClientSendsExactForm(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		call     func(context.Context, *provider.Client, provider.Credentials) (*provider.Response, error)
+		endpoint string
+		want     url.Values
+	}{
+		{
+			name: "scheduled callback",
+			call: func(ctx context.Context, c *provider.Client, cr provider.Credentials) (*provider.Response, error) {
+				return c.UpdateUserOvCallback(ctx, cr, provider.OVCallbackRequest{OrderNumber: "1234567", Action: provider.ActionScheduledCallback, PreferredTimeUTC: "2024-02-02 13:03"})
+			},
+			endpoint: "!UpdateUserOvCallback",
+			want: url.Values{"loginName": {"demo"}, "loginPassword": {"demo-password"}, "action": {"ScheduledCallback"},
+				"orderNumber": {"1234567"}, "preferredTimeUTC": {"2024-02-02 13:03"}},
+		},
+		{
+			name: "manual callback with every optional field",
+			call: func(ctx context.Context, c *provider.Client, cr provider.Credentials) (*provider.Response, error) {
+				return c.UpdateUserOvCallback(ctx, cr, provider.OVCallbackRequest{OrderNumber: "77", Action: provider.ActionManualCallback,
+					PreferredTimeUTC: "2030-12-31 23:59", ExtensionNumber: "204", Language: "en", Comments: "call after 5 & ask for Ann",
+					PhoneNumber: "+1 555 0100", EmailAddress: "ann@example.com"})
+			},
+			endpoint: "!UpdateUserOvCallback",
+			want: url.Values{"loginName": {"demo"}, "loginPassword": {"demo-password"}, "action": {"ManualCallback"},
+				"orderNumber": {"77"}, "preferredTimeUTC": {"2030-12-31 23:59"}, "extensionNumber": {"204"}, "language": {"en"},
+				"comments": {"call after 5 & ask for Ann"}, "phoneNumber": {"+1 555 0100"}, "emailAddress": {"ann@example.com"}},
+		},
+		{
+			name: "replace phone sends no empty fields",
+			call: func(ctx context.Context, c *provider.Client, cr provider.Credentials) (*provider.Response, error) {
+				return c.UpdateUserOvCallback(ctx, cr, provider.OVCallbackRequest{OrderNumber: "9", Action: provider.ActionReplacePhone, PhoneNumber: "0161 000"})
+			},
+			endpoint: "!UpdateUserOvCallback",
+			want: url.Values{"loginName": {"demo"}, "loginPassword": {"demo-password"}, "action": {"ReplacePhone"},
+				"orderNumber": {"9"}, "phoneNumber": {"0161 000"}},
+		},
+		{
+			name: "cancel sitelock on expiration",
+			call: func(ctx context.Context, c *provider.Client, cr provider.Credentials) (*provider.Response, error) {
+				return c.ModifyThirdPartyDetails(ctx, cr, provider.LicenceRequest{OrderNumber: 123456, Product: 1061, Action: provider.ActionCancelLicence, CancelType: provider.CancelOnExpiration})
+			},
+			endpoint: "!modifyThirdPartyDetails",
+			want: url.Values{"loginName": {"demo"}, "loginPassword": {"demo-password"}, "orderNumber": {"123456"},
+				"product": {"1061"}, "action": {"CANCELLICENCE"}, "cancelType": {"ON EXPIRATION"}},
+		},
+		{
+			name: "hackerguardian details without action",
+			call: func(ctx context.Context, c *provider.Client, cr provider.Credentials) (*provider.Response, error) {
+				return c.ModifyThirdPartyDetails(ctx, cr, provider.LicenceRequest{OrderNumber: 5, Product: 341, QualysLoginName: "qualys_login_name"})
+			},
+			endpoint: "!modifyThirdPartyDetails",
+			want: url.Values{"loginName": {"demo"}, "loginPassword": {"demo-password"}, "orderNumber": {"5"},
+				"product": {"341"}, "qualysLoginName": {"qualys_login_name"}},
+		},
+		{
+			name: "codeguard details",
+			call: func(ctx context.Context, c *provider.Client, cr provider.Credentials) (*provider.Response, error) {
+				return c.ModifyThirdPartyDetails(ctx, cr, provider.LicenceRequest{OrderNumber: 6, Product: 702, CodeGuardUserName: "cg", CodeGuardUserEmail: "cg@example.com"})
+			},
+			endpoint: "!modifyThirdPartyDetails",
+			want: url.Values{"loginName": {"demo"}, "loginPassword": {"demo-password"}, "orderNumber": {"6"},
+				"product": {"702"}, "codeGuardUserName": {"cg"}, "codeGuardUserEmail": {"cg@example.com"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, srv, creds := newClient(t)
+			resp, err := tt.call(t.Context(), c, creds)
+			if err != nil {
+				t.Fatalf("call: %v", err)
+			}
+			if resp.Code != 0 {
+				t.Errorf("code = %d, want 0", resp.Code)
+			}
+			calls := srv.Calls()
+			if len(calls) != 1 {
+				t.Fatalf("%d calls, want 1", len(calls))
+			}
+			got := calls[0]
+			if got.Method != http.MethodPost || got.Endpoint != tt.endpoint || !strings.HasSuffix(got.Path, "/products/"+tt.endpoint) {
+				t.Errorf("call = %s %s (%s)", got.Method, got.Path, got.Endpoint)
+			}
+			if ct := got.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
+				t.Errorf("Content-Type = %q", ct)
+			}
+			if ua := got.Header.Get("User-Agent"); ua != "test-agent/1" {
+				t.Errorf("User-Agent = %q", ua)
+			}
+			if got.Form.Encode() != tt.want.Encode() {
+				t.Errorf("form\n got  %s\n want %s", got.Form.Encode(), tt.want.Encode())
+			}
+		})
+	}
+}
+
+func TestClientRefusesInvalidRequestWithoutCalling(t *testing.T) {
+	t.Parallel()
+	c, srv, creds := newClient(t)
+	_, err := c.UpdateUserOvCallback(t.Context(), creds, provider.OVCallbackRequest{OrderNumber: "1", Action: provider.ActionScheduledCallback})
+	if !errors.Is(err, provider.ErrInvalid) || provider.Classify(err) != provider.Permanent {
+		t.Fatalf("err = %v, want a permanent validation error", err)
+	}
+	if !strings.Contains(err.Error(), "preferredTimeUTC: required") {
+		t.Errorf("error %q should name preferredTimeUTC", err)
+	}
+	_, err = c.ModifyThirdPartyDetails(t.Context(), creds, provider.LicenceRequest{OrderNumber: 1, Product: 999, Action: provider.ActionCancelLicence})
+	if !errors.Is(err, provider.ErrInvalid) {
+		t.Fatalf("err = %v, want validation error", err)
+	}
+	if n := srv.CallCount(); n != 0 {
+		t.Errorf("%d calls reached the provider, want 0", n)
+	}
+	if _, err := c.ModifyThirdPartyDetails(t.Context(), provider.Credentials{}, provider.LicenceRequest{OrderNumber: 1, Product: 700, Action: provider.ActionCancelLicence}); !errors.Is(err, provider.ErrInvalid) {
+		t.Errorf("zero credentials: err = %v", err)
+	}
+}
+
+func body(s string) *string { return &s }
+
+func TestClientOutcomes(t *testing.T) {
+	t.Parallel()
+	cancel := provider.LicenceRequest{OrderNumber: 42, Product: 1060, Action: provider.ActionCancelLicence}
+	tests := []struct {
+		name     string
+		script   []providertest.Answer
+		req      provider.LicenceRequest
+		creds    [2]string
+		outcome  provider.Outcome
+		code     int
+		item     string
+		status   int
+		contains string
+	}{
+		{name: "success", outcome: provider.Success},
+		{name: "success payment required", script: []providertest.Answer{{Code: 1}}, outcome: provider.Success, code: 1},
+		{name: "wrong password", creds: [2]string{"demo", "wrong"}, outcome: provider.Permanent, code: -16, contains: "Permission denied!"},
+		{name: "unknown error", script: []providertest.Answer{{Code: -14}}, outcome: provider.Transient, code: -14},
+		{name: "call limit", script: []providertest.Answer{{Code: -42}}, outcome: provider.RateLimited, code: -42},
+		{name: "http 429", script: []providertest.Answer{{HTTPStatus: 429, Body: body("slow down")}}, outcome: provider.RateLimited, status: 429},
+		{name: "invalid value with item", script: []providertest.Answer{{Code: -4, Item: "product"}}, outcome: provider.Permanent, code: -4, item: "product", contains: "errorItem product"},
+		{name: "not enough credit", script: []providertest.Answer{{Code: -15}}, outcome: provider.Permanent, code: -15},
+		{name: "unknown negative code", script: []providertest.Answer{{Code: -999, Message: "new"}}, outcome: provider.Transient, code: -999},
+		{name: "already cancelled", script: []providertest.Answer{{Code: -20}}, outcome: provider.Success, code: -20},
+		{name: "html error page", script: []providertest.Answer{{Body: body("<html><body>Service Unavailable</body></html>")}}, outcome: provider.Transient, contains: "without errorCode"},
+		{name: "empty body", script: []providertest.Answer{{Body: body("")}}, outcome: provider.Transient, contains: "without errorCode"},
+		{name: "truncated body keeps its code", script: []providertest.Answer{{Body: body("errorCode=-4&errorMessage=The%20val")}}, outcome: provider.Permanent, code: -4},
+		{name: "junk errorCode", script: []providertest.Answer{{Body: body("errorCode=abc")}}, outcome: provider.Transient, contains: "without errorCode"},
+		{name: "bad escape still read", script: []providertest.Answer{{Body: body("errorCode=-3&errorMessage=%zz&errorItem=orderNumber")}}, outcome: provider.Permanent, code: -3, item: "orderNumber"},
+		{name: "http 502", script: []providertest.Answer{{HTTPStatus: 502, Body: body("<h1>Bad gateway</h1>")}}, outcome: provider.Transient, status: 502, contains: "HTTP 502"},
+		{name: "http 404", script: []providertest.Answer{{HTTPStatus: 404, Body: body("not found")}}, outcome: provider.Permanent, status: 404},
+		{name: "dropped connection", script: []providertest.Answer{{Drop: true}}, outcome: provider.Transient, contains: "call failed"},
+		{name: "timeout", script: []providertest.Answer{{Delay: 5 * time.Second}}, outcome: provider.Transient, contains: "deadline exceeded"},
+		{name: "huge answer", script: []providertest.Answer{{Body: body("errorCode=0&result=" + strings.Repeat("x", 70<<10))}}, outcome: provider.Transient, contains: "larger than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, srv, creds := newClient(t)
+			c2, err := provider.New(srv.URL, provider.WithTimeout(300*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.creds[0] != "" {
+				if creds, err = provider.NewCredentials(tt.creds[0], tt.creds[1]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.name == "timeout" {
+				c = c2
+			}
+			req := cancel
+			srv.Script("42", tt.script...)
+			resp, err := c.ModifyThirdPartyDetails(t.Context(), creds, req)
+			if got := provider.Classify(err); got != tt.outcome {
+				t.Fatalf("outcome %v, want %v (err %v)", got, tt.outcome, err)
+			}
+			if err != nil {
+				if strings.Contains(err.Error(), providertest.DefaultLoginPassword) {
+					t.Errorf("error text holds the password: %v", err)
+				}
+				if tt.contains != "" && !strings.Contains(err.Error(), tt.contains) {
+					t.Errorf("error %q does not contain %q", err, tt.contains)
+				}
+				var pe *provider.Error
+				if !errors.As(err, &pe) {
+					t.Fatalf("err %T is not *provider.Error", err)
+				}
+				if pe.Code != tt.code || pe.Item != tt.item || pe.Endpoint != provider.EndpointModifyThirdPartyDetails {
+					t.Errorf("error = %+v, want code %d item %q", pe, tt.code, tt.item)
+				}
+				if tt.status != 0 && pe.HTTPStatus != tt.status {
+					t.Errorf("status = %d, want %d", pe.HTTPStatus, tt.status)
+				}
+				return
+			}
+			if resp == nil || resp.Code != tt.code {
+				t.Errorf("resp = %+v, want code %d", resp, tt.code)
+			}
+		})
+	}
+}
+
+func TestClientOverTLSAndNoRedirects(t *testing.T) {
+	t.Parallel()
+	srv, err := providertest.StartTLS(providertest.WithRequireTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	c, err := provider.New(srv.URL, provider.WithHTTPClient(srv.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, _ := provider.NewCredentials(providertest.DefaultLoginName, providertest.DefaultLoginPassword)
+	if _, err := c.UpdateUserOvCallback(t.Context(), creds, provider.OVCallbackRequest{OrderNumber: "1", Action: provider.ActionSendCallbackEmail}); err != nil {
+		t.Fatalf("TLS call: %v", err)
+	}
+
+	// A redirect would turn the POST into a GET and may carry the form elsewhere.
+	var hits int
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		http.Redirect(w, r, "https://elsewhere.example/", http.StatusFound)
+	}))
+	t.Cleanup(redirect.Close)
+	rc, err := provider.New(redirect.URL + "/products/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = rc.UpdateUserOvCallback(t.Context(), creds, provider.OVCallbackRequest{OrderNumber: "1", Action: provider.ActionSendCallbackEmail})
+	if provider.Classify(err) != provider.Permanent || !strings.Contains(err.Error(), "redirected to https://elsewhere.example/") {
+		t.Fatalf("redirect: %v", err)
+	}
+	if hits != 1 {
+		t.Errorf("%d requests, want 1", hits)
+	}
+}
+
+func TestParseBaseURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want, err string }{
+		{in: "https://secure.trust-provider.com/products/", want: "https://secure.trust-provider.com/products/"},
+		{in: "https://secure.trust-provider.com/products", want: "https://secure.trust-provider.com/products/"},
+		{in: "http://127.0.0.1:8081/products/", want: "http://127.0.0.1:8081/products/"},
+		{in: "http://localhost/products/", want: "http://localhost/products/"},
+		{in: "http://[::1]:99/p/", want: "http://[::1]:99/p/"},
+		{in: "http://provider.example/products/", err: "http is only allowed for a loopback host"},
+		{in: "ftp://provider.example/", err: "scheme must be https"},
+		{in: "/products/", err: "must be absolute"},
+		{in: "https://user:hunter2@provider.example/", err: "must not contain a login"},
+		{in: "https://provider.example/?a=b", err: "query"},
+	}
+	for _, tt := range tests {
+		u, err := provider.ParseBaseURL(tt.in)
+		switch {
+		case tt.err != "":
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("ParseBaseURL(%q) err = %v, want %q", tt.in, err, tt.err)
+			}
+			if err != nil && strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error leaks the URL's password: %v", err)
+			}
+		case err != nil:
+			t.Errorf("ParseBaseURL(%q): %v", tt.in, err)
+		case u.String() != tt.want:
+			t.Errorf("ParseBaseURL(%q) = %s, want %s", tt.in, u, tt.want)
+		}
+	}
+}
