@@ -15,6 +15,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ovqueue/ovqueue/internal/embedredis"
 )
 
 // Redis is one test's database.
@@ -32,9 +34,12 @@ func New(t testing.TB) *Redis {
 	if u := os.Getenv("TEST_REDIS_URL"); u != "" {
 		return real(t, u)
 	}
-	m := miniredis.RunT(t)
-	url := "redis://" + m.Addr() + "/0"
-	return open(t, url, m)
+	s, err := embedredis.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return open(t, "redis://"+s.Addr()+"/0", s.Miniredis)
 }
 
 func open(t testing.TB, url string, m *miniredis.Miniredis) *Redis {

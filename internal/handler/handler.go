@@ -1,0 +1,320 @@
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+
+	"github.com/ovqueue/ovqueue/internal/deadletter"
+	"github.com/ovqueue/ovqueue/internal/logging"
+	"github.com/ovqueue/ovqueue/internal/ratelimit"
+	"github.com/ovqueue/ovqueue/internal/retry"
+	"github.com/ovqueue/ovqueue/provider"
+	"github.com/ovqueue/ovqueue/tasks"
+)
+
+// Config is what the handlers need.
+type Config struct {
+	Client   *provider.Client
+	Accounts map[string]provider.Credentials // alias → login
+	Fleet    *ratelimit.Fleet
+	Logger   zerolog.Logger
+	Observer Observer // optional
+
+	// RateLimitMaxWait: a task rate-limited for longer than this is dead-lettered.
+	RateLimitMaxWait time.Duration
+	// RateWaitInPlace: a PROVIDER_RATE wait up to this long is slept in the handler; a longer
+	// one reschedules the task.
+	RateWaitInPlace time.Duration
+}
+
+// Handlers executes tasks. Build it with New; it is safe for concurrent use.
+type Handlers struct {
+	cfg Config
+	obs Observer
+}
+
+// New checks cfg and returns the handlers.
+func New(cfg Config) (*Handlers, error) {
+	switch {
+	case cfg.Client == nil:
+		return nil, errors.New("handler: no provider client")
+	case cfg.Fleet == nil:
+		return nil, errors.New("handler: no fleet limiter")
+	case cfg.RateLimitMaxWait <= 0:
+		return nil, errors.New("handler: RateLimitMaxWait must be positive")
+	}
+	if cfg.RateWaitInPlace <= 0 {
+		cfg.RateWaitInPlace = 2 * time.Second
+	}
+	obs := cfg.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	return &Handlers{cfg: cfg, obs: obs}, nil
+}
+
+// Register adds a handler for each task type to mux.
+func (h *Handlers) Register(mux *asynq.ServeMux) {
+	mux.Handle(tasks.TypeOVCallbackUpdate, h.Callback())
+	mux.Handle(tasks.TypeLicenceModify, h.Licence())
+}
+
+// Callback handles tasks.TypeOVCallbackUpdate.
+func (h *Handlers) Callback() asynq.Handler {
+	return decoded(tasks.DecodeOVCallback, func(ctx context.Context, t *asynq.Task, p tasks.OVCallbackPayload) error {
+		c := call{
+			endpoint: provider.EndpointUpdateUserOvCallback,
+			account:  p.Account,
+			order:    p.OrderNumber,
+			logFields: func(e *zerolog.Event) *zerolog.Event {
+				e = e.Str("action", p.Action)
+				if p.PhoneNumber != "" {
+					e = e.Str("phoneNumber", logging.MaskPhone(p.PhoneNumber))
+				}
+				if p.EmailAddress != "" {
+					e = e.Str("emailAddress", logging.MaskEmail(p.EmailAddress))
+				}
+				return e
+			},
+			do: func(ctx context.Context, creds provider.Credentials) (*provider.Response, error) {
+				return h.cfg.Client.UpdateUserOvCallback(ctx, creds, p.Request())
+			},
+		}
+		return h.run(ctx, t, c)
+	})
+}
+
+// Licence handles tasks.TypeLicenceModify.
+func (h *Handlers) Licence() asynq.Handler {
+	return decoded(tasks.DecodeLicence, func(ctx context.Context, t *asynq.Task, p tasks.LicencePayload) error {
+		c := call{
+			endpoint: provider.EndpointModifyThirdPartyDetails,
+			account:  p.Account,
+			order:    strconv.FormatInt(int64(p.OrderNumber), 10),
+			logFields: func(e *zerolog.Event) *zerolog.Event {
+				e = e.Int64("product", int64(p.Product))
+				if p.Action != "" {
+					e = e.Str("action", p.Action)
+				}
+				return e
+			},
+			do: func(ctx context.Context, creds provider.Credentials) (*provider.Response, error) {
+				return h.cfg.Client.ModifyThirdPartyDetails(ctx, creds, p.Request())
+			},
+		}
+		return h.run(ctx, t, c)
+	})
+}
+
+// decoded is the one adapter that turns a payload into a typed value for a handler: a payload
+// that does not decode or validate is dead-lettered at once with the reason.
+func decoded[P any](decode func([]byte) (P, error), run func(context.Context, *asynq.Task, P) error) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		p, err := decode(t.Payload())
+		if err != nil {
+			return &Dead{Reason: deadletter.ReasonInvalidPayload, Err: err}
+		}
+		return run(ctx, t, p)
+	})
+}
+
+// call is one provider call, described for the shared run loop.
+type call struct {
+	endpoint  string
+	account   string
+	order     string
+	logFields func(*zerolog.Event) *zerolog.Event
+	do        func(context.Context, provider.Credentials) (*provider.Response, error)
+}
+
+// Result is what a completed task keeps (asynq's task result, shown in the UI).
+type Result struct {
+	ErrorCode        int    `json:"errorCode"`
+	ErrorMessage     string `json:"errorMessage,omitempty"`
+	Result           string `json:"result,omitempty"`
+	AlreadyCancelled bool   `json:"alreadyCancelled,omitempty"`
+	Attempts         int    `json:"attempts"`
+	Duration         string `json:"duration"`
+	DurationMs       int64  `json:"durationMs"`
+}
+
+func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
+	id, _ := asynq.GetTaskID(ctx)
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	budget := tasks.RetryBudget(maxRetry)
+	account := c.account
+	if account == "" {
+		account = tasks.DefaultAccount
+	}
+	creds, ok := h.cfg.Accounts[account]
+	if !ok {
+		return &Dead{Reason: deadletter.ReasonPermanent, Attempts: retried,
+			Err: &provider.FieldError{Field: "account", Problem: fmt.Sprintf("no login configured for account %q on this worker", account)}}
+	}
+
+	st, err := h.cfg.Fleet.Check(ctx, account, id)
+	if err != nil {
+		return err // Redis trouble: transient
+	}
+	attempt := retried + st.LimitedCalls + 1
+	if st.Cooldown > 0 {
+		return h.limited(ctx, id, account, st, false, st.Cooldown, attempt-1, nil)
+	}
+	if slept, err := h.cfg.Fleet.Wait(ctx, account, h.cfg.RateWaitInPlace); err != nil {
+		var held *ratelimit.HeldBack
+		if errors.As(err, &held) {
+			h.obs.RateLimitWait(account, "rate", slept+held.After)
+			return &retry.Later{After: held.After + spread(held.After), Reason: "PROVIDER_RATE holds account " + account + " back"}
+		}
+		return err
+	} else if slept > 0 {
+		h.obs.RateLimitWait(account, "rate", slept)
+	}
+
+	start := time.Now()
+	resp, err := c.do(ctx, creds)
+	took := time.Since(start)
+	outcome := provider.Classify(err)
+	h.obs.ProviderCall(c.endpoint, codeLabel(resp, err), took)
+	h.logCall(t, id, account, attempt, c, resp, err, outcome, took)
+
+	switch outcome {
+	case provider.Success:
+		res := Result{Attempts: attempt, Duration: took.Round(time.Microsecond).String(), DurationMs: took.Milliseconds()}
+		if resp != nil {
+			res.ErrorCode, res.ErrorMessage, res.Result = resp.Code, resp.Message, resp.Result
+		} else if provider.IsAlreadyCancelled(err) {
+			var pe *provider.Error
+			errors.As(err, &pe)
+			res.ErrorCode, res.ErrorMessage, res.AlreadyCancelled = pe.Code, pe.Message, true
+		}
+		h.finish(ctx, t, id, st, res)
+		return nil
+	case provider.RateLimited:
+		cool, cerr := h.cfg.Fleet.StartCooldown(ctx, account)
+		if cerr != nil {
+			h.cfg.Logger.Warn().Err(cerr).Str("account", account).Msg("could not start the fleet-wide cooldown")
+			cool = h.cfg.Fleet.Cooldown()
+		}
+		return h.limited(ctx, id, account, st, true, cool, attempt, err)
+	case provider.Permanent:
+		return &Dead{Reason: deadletter.ReasonPermanent, Err: err, Attempts: attempt}
+	}
+	// Transient.
+	if retried >= budget {
+		return &Dead{Reason: deadletter.ReasonRetriesSpent, Err: err, Attempts: attempt}
+	}
+	return err
+}
+
+// limited reschedules a task that met a rate limit after the cooldown, or dead-letters it
+// when it has waited on limits for longer than the maximum.
+func (h *Handlers) limited(ctx context.Context, id, account string, st ratelimit.State, called bool, wait time.Duration, attempts int, cause error) error {
+	h.obs.RateLimitWait(account, "cooldown", wait)
+	if !st.LimitedSince.IsZero() && time.Since(st.LimitedSince)+wait > h.cfg.RateLimitMaxWait {
+		if cause == nil {
+			cause = fmt.Errorf("account %s is cooling down after a call limit", account)
+		}
+		_ = h.cfg.Fleet.Forget(context.WithoutCancel(ctx), id)
+		return &Dead{Reason: deadletter.ReasonRateLimitWait, Attempts: attempts,
+			Err: fmt.Errorf("rate-limited since %s, longer than RATE_LIMIT_MAX_WAIT (%s): %w",
+				st.LimitedSince.UTC().Format(time.RFC3339), h.cfg.RateLimitMaxWait, cause)}
+	}
+	if err := h.cfg.Fleet.MarkLimited(context.WithoutCancel(ctx), id, called, h.cfg.RateLimitMaxWait+time.Hour); err != nil {
+		h.cfg.Logger.Warn().Err(err).Str("task", id).Msg("could not record the rate-limit wait")
+	}
+	reason := "account " + account + " is cooling down after a call limit"
+	return &retry.Later{After: wait + spread(wait), Reason: reason, Err: cause}
+}
+
+// spread adds up to a tenth of d (plus 100ms), so that tasks held by one cooldown do not all
+// come back in the same instant.
+func spread(d time.Duration) time.Duration {
+	max := d/10 + 100*time.Millisecond
+	return time.Duration(rand.Int64N(int64(max)))
+}
+
+func (h *Handlers) finish(ctx context.Context, t *asynq.Task, id string, st ratelimit.State, res Result) {
+	ctx = context.WithoutCancel(ctx)
+	if !st.LimitedSince.IsZero() || st.LimitedCalls > 0 {
+		_ = h.cfg.Fleet.Forget(ctx, id)
+	}
+	b, _ := json.Marshal(res)
+	// The call succeeded: a lost result must not make asynq call the provider again.
+	if w := t.ResultWriter(); w != nil {
+		if _, err := w.Write(b); err != nil {
+			h.cfg.Logger.Warn().Err(err).Str("task", id).Msg("could not write the task's result")
+		}
+	}
+}
+
+func (h *Handlers) logCall(t *asynq.Task, id, account string, attempt int, c call, resp *provider.Response, err error, outcome provider.Outcome, took time.Duration) {
+	lvl := zerolog.InfoLevel
+	switch outcome {
+	case provider.Transient, provider.RateLimited:
+		lvl = zerolog.WarnLevel
+	case provider.Permanent:
+		lvl = zerolog.ErrorLevel
+	}
+	e := h.cfg.Logger.WithLevel(lvl).
+		Str("task", id).Str("type", t.Type()).Str("account", account).Str("order", c.order)
+	e = c.logFields(e).Int("attempt", attempt).Str("outcome", outcome.String()).Dur("duration", took)
+	var pe *provider.Error
+	switch {
+	case resp != nil:
+		e = e.Int("errorCode", resp.Code)
+		if resp.Message != "" {
+			e = e.Str("errorMessage", logging.Mask(resp.Message))
+		}
+	case errors.As(err, &pe):
+		if pe.Code != 0 {
+			e = e.Int("errorCode", pe.Code)
+		}
+		e = e.Str("errorMessage", logging.Mask(pe.Message))
+		if pe.Item != "" {
+			e = e.Str("errorItem", pe.Item)
+		}
+		if pe.HTTPStatus != 0 {
+			e = e.Int("httpStatus", pe.HTTPStatus)
+		}
+		if pe.Err != nil {
+			e = e.Str("error", logging.Mask(pe.Err.Error()))
+		}
+	case err != nil:
+		e = e.Str("error", logging.Mask(err.Error()))
+	}
+	msg := "provider call"
+	if provider.IsAlreadyCancelled(err) {
+		msg = "provider call: licence already cancelled"
+	}
+	e.Msg(msg)
+}
+
+// codeLabel is the metrics label of a call's outcome.
+func codeLabel(resp *provider.Response, err error) string {
+	if resp != nil {
+		return strconv.Itoa(resp.Code)
+	}
+	var pe *provider.Error
+	if !errors.As(err, &pe) {
+		return "invalid"
+	}
+	switch {
+	case pe.HTTPStatus != 0 && (pe.HTTPStatus < 200 || pe.HTTPStatus > 299):
+		return "http_" + strconv.Itoa(pe.HTTPStatus)
+	case pe.Code != 0:
+		return strconv.Itoa(pe.Code)
+	case pe.HTTPStatus == 0:
+		return "transport"
+	}
+	return "no_code"
+}

@@ -1,0 +1,22 @@
+package logging
+
+import "testing"
+
+func TestMask(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"send to jane.doe@example.com now", "send to j***@example.com now"},
+		{"call +44 161 496 0000 today", "call ***-00 today"},
+		{"phone +1 (555) 010-0199", "phone ***-99"},
+		{"order 1234567 failed", "order 1234567 failed"},
+		{"task licence:modify:1234567:0a1b2c3d4e5f6789", "task licence:modify:1234567:0a1b2c3d4e5f6789"},
+		{"order 123456 failed", "order 123456 failed"},
+		{"errorCode -4 at 2024-02-02 13:03", "errorCode -4 at 2024-02-02 13:03"},
+		{"no personal data", "no personal data"},
+	}
+	for _, tt := range tests {
+		if got := Mask(tt.in); got != tt.want {
+			t.Errorf("Mask(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

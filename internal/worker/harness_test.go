@@ -1,0 +1,182 @@
+package worker_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+
+	"github.com/ovqueue/ovqueue/internal/deadletter"
+	"github.com/ovqueue/ovqueue/internal/handler"
+	"github.com/ovqueue/ovqueue/internal/ratelimit"
+	"github.com/ovqueue/ovqueue/internal/redistest"
+	"github.com/ovqueue/ovqueue/internal/retry"
+	"github.com/ovqueue/ovqueue/internal/worker"
+	"github.com/ovqueue/ovqueue/provider"
+	"github.com/ovqueue/ovqueue/provider/providertest"
+	"github.com/ovqueue/ovqueue/tasks"
+)
+
+// syncBuffer is a log sink that tests can read while workers write to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type setup struct {
+	cooldown    time.Duration
+	rate        float64
+	maxWait     time.Duration
+	concurrency int
+	agent       string
+	accounts    map[string]provider.Credentials
+}
+
+// env is one test's Redis, fake provider, and the means to start workers on them.
+type env struct {
+	t      *testing.T
+	redis  *redistest.Redis
+	fake   *providertest.Server
+	client *asynq.Client
+	insp   *asynq.Inspector
+	dead   *deadletter.Store
+	logs   *syncBuffer
+}
+
+func newEnv(t *testing.T, opts ...providertest.Option) *env {
+	t.Helper()
+	r := redistest.New(t)
+	fake, err := providertest.Start(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	c := asynq.NewClientFromRedisClient(r.Client)
+	insp := asynq.NewInspectorFromRedisClient(r.Client)
+	return &env{t: t, redis: r, fake: fake, client: c, insp: insp, dead: deadletter.New(r.Client), logs: &syncBuffer{}}
+}
+
+func defaultCreds(t testing.TB) map[string]provider.Credentials {
+	c, err := provider.NewCredentials(providertest.DefaultLoginName, providertest.DefaultLoginPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]provider.Credentials{tasks.DefaultAccount: c}
+}
+
+// start runs a worker until the test ends.
+func (e *env) start(s setup) {
+	e.t.Helper()
+	if s.cooldown == 0 {
+		s.cooldown = 500 * time.Millisecond
+	}
+	if s.maxWait == 0 {
+		s.maxWait = time.Minute
+	}
+	if s.concurrency == 0 {
+		s.concurrency = 4
+	}
+	if s.accounts == nil {
+		s.accounts = defaultCreds(e.t)
+	}
+	pc, err := provider.New(e.fake.URL, provider.WithTimeout(time.Second), provider.WithUserAgent(s.agent))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	log := zerolog.New(io.MultiWriter(e.logs)).Level(zerolog.InfoLevel)
+	fleet := ratelimit.New(e.redis.Client, s.cooldown, s.rate)
+	h, err := handler.New(handler.Config{Client: pc, Accounts: s.accounts, Fleet: fleet, Logger: log, RateLimitMaxWait: s.maxWait})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	w, err := worker.New(worker.Options{
+		Redis: e.redis.Client, Handlers: h, DeadLetters: e.dead,
+		Retry:       retry.Policy{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond},
+		Concurrency: s.concurrency, PollInterval: 50 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+		Logger: log,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(w.Shutdown)
+}
+
+// enqueue puts a task in Redis and returns its ID and queue.
+func (e *env) enqueue(task *asynq.Task, opts []asynq.Option, err error) (string, string) {
+	e.t.Helper()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	info, err := e.client.Enqueue(task, opts...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return info.ID, info.Queue
+}
+
+// waitState polls until the task reaches one of the states and returns its info.
+func (e *env) waitState(queue, id string, timeout time.Duration, states ...asynq.TaskState) *asynq.TaskInfo {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last *asynq.TaskInfo
+	for time.Now().Before(deadline) {
+		info, err := e.insp.GetTaskInfo(queue, id)
+		if err == nil {
+			last = info
+			for _, s := range states {
+				if info.State == s {
+					return info
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if last != nil {
+		e.t.Fatalf("task %s: state %s after %s, want %v (last error %q)\nlogs:\n%s", id, last.State, timeout, states, last.LastErr, e.logs.String())
+	}
+	e.t.Fatalf("task %s not found after %s", id, timeout)
+	return nil
+}
+
+// deadLetters returns every record in the durable store.
+func (e *env) deadLetters() []deadletter.Record {
+	e.t.Helper()
+	var out []deadletter.Record
+	if err := e.dead.Scan(e.t.Context(), func(r deadletter.Record) error { out = append(out, r); return nil }); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+func result(t *testing.T, info *asynq.TaskInfo) handler.Result {
+	t.Helper()
+	var r handler.Result
+	if err := json.Unmarshal(info.Result, &r); err != nil {
+		t.Fatalf("result %q: %v", info.Result, err)
+	}
+	return r
+}
+
+func licence(order int64, product int, opts ...tasks.Option) (*asynq.Task, []asynq.Option, error) {
+	return tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: tasks.Int(order), Product: tasks.Int(product), Action: provider.ActionCancelLicence}, opts...)
+}

@@ -1,0 +1,198 @@
+package worker_test
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/ovqueue/ovqueue/internal/deadletter"
+	"github.com/ovqueue/ovqueue/provider"
+	"github.com/ovqueue/ovqueue/provider/providertest"
+	"github.com/ovqueue/ovqueue/tasks"
+)
+
+func raw(s string) *string { return &s }
+
+// TestErrorPolicy drives a real asynq server against the fake provider and checks that every
+// row of DESIGN.md's error policy ends in the state it names, with the calls it implies.
+func TestErrorPolicy(t *testing.T) {
+	t.Parallel()
+	a := func(code int) providertest.Answer { return providertest.Answer{Code: code} }
+	tests := []struct {
+		name     string
+		product  int
+		budget   int
+		script   []providertest.Answer
+		state    asynq.TaskState
+		calls    int
+		retried  int    // asynq's retry count at the end: the budget spent
+		reason   string // dead-letter reason, for archived tasks
+		code     int    // errorCode in the result or the dead letter
+		item     string
+		lastErr  string // substring of asynq's last error, for archived tasks
+		attempts int
+	}{
+		{name: "success", product: 1060, budget: 3, state: asynq.TaskStateCompleted, calls: 1, attempts: 1},
+		{name: "positive code is success", product: 1060, budget: 3, script: []providertest.Answer{a(1)}, state: asynq.TaskStateCompleted, calls: 1, code: 1, attempts: 1},
+		{name: "-20 on cancel is success", product: 1060, budget: 3, script: []providertest.Answer{a(-20)}, state: asynq.TaskStateCompleted, calls: 1, code: -20, attempts: 1},
+		{name: "-14 then success", product: 700, budget: 3, script: []providertest.Answer{a(-14), a(-14)}, state: asynq.TaskStateCompleted, calls: 3, retried: 2, attempts: 3},
+		{name: "unknown code then success", product: 700, budget: 3, script: []providertest.Answer{a(-999)}, state: asynq.TaskStateCompleted, calls: 2, retried: 1, attempts: 2},
+		{name: "http 503 then success", product: 700, budget: 3, script: []providertest.Answer{{HTTPStatus: 503, Body: raw("<h1>down</h1>")}}, state: asynq.TaskStateCompleted, calls: 2, retried: 1, attempts: 2},
+		{name: "no errorCode then success", product: 700, budget: 3, script: []providertest.Answer{{Body: raw("<html>maintenance</html>")}}, state: asynq.TaskStateCompleted, calls: 2, retried: 1, attempts: 2},
+		{name: "dropped connection then success", product: 700, budget: 3, script: []providertest.Answer{{Drop: true}}, state: asynq.TaskStateCompleted, calls: 2, retried: 1, attempts: 2},
+		{name: "timeout then success", product: 700, budget: 3, script: []providertest.Answer{{Delay: 3 * time.Second}}, state: asynq.TaskStateCompleted, calls: 2, retried: 1, attempts: 2},
+		{name: "-14 until the budget is spent", product: 700, budget: 2, script: []providertest.Answer{a(-14), a(-14), a(-14), a(-14)},
+			state: asynq.TaskStateArchived, calls: 3, retried: 2, reason: deadletter.ReasonRetriesSpent, code: -14, lastErr: "errorCode -14", attempts: 3},
+		{name: "budget zero dead-letters the first transient", product: 700, budget: 0, script: []providertest.Answer{a(-14)},
+			state: asynq.TaskStateArchived, calls: 1, reason: deadletter.ReasonRetriesSpent, code: -14, attempts: 1},
+		{name: "-42 does not spend the budget", product: 700, budget: 0, script: []providertest.Answer{a(-42), a(-42)}, state: asynq.TaskStateCompleted, calls: 3, retried: 0, attempts: 3},
+		{name: "http 429 does not spend the budget", product: 700, budget: 1, script: []providertest.Answer{{HTTPStatus: 429, Body: raw("slow down")}}, state: asynq.TaskStateCompleted, calls: 2, retried: 0, attempts: 2},
+		{name: "http 404 is permanent", product: 700, budget: 3, script: []providertest.Answer{{HTTPStatus: 404, Body: raw("nope")}},
+			state: asynq.TaskStateArchived, calls: 1, reason: deadletter.ReasonPermanent, lastErr: "HTTP 404", attempts: 1},
+		{name: "-20 on a SiteLock detail change is permanent", product: 1060, budget: 3, script: []providertest.Answer{a(-20)}, state: asynq.TaskStateCompleted, calls: 1, code: -20, attempts: 1},
+	}
+	for _, c := range []int{-1, -2, -3, -4, -15, -16, -17, -18, -76, -91, -115} {
+		tests = append(tests, struct {
+			name     string
+			product  int
+			budget   int
+			script   []providertest.Answer
+			state    asynq.TaskState
+			calls    int
+			retried  int
+			reason   string
+			code     int
+			item     string
+			lastErr  string
+			attempts int
+		}{name: "permanent " + strconv.Itoa(c), product: 341, budget: 3, script: []providertest.Answer{{Code: c, Item: "product"}},
+			state: asynq.TaskStateArchived, calls: 1, reason: deadletter.ReasonPermanent, code: c, item: "product",
+			lastErr: "errorCode " + strconv.Itoa(c), attempts: 1})
+	}
+
+	e := newEnv(t)
+	e.start(setup{cooldown: 200 * time.Millisecond, concurrency: 8})
+	type started struct{ id, queue string }
+	ids := make([]started, len(tests))
+	for i, tt := range tests {
+		order := int64(1000 + i)
+		e.fake.Script(strconv.FormatInt(order, 10), tt.script...)
+		id, q := e.enqueue(licence(order, tt.product, tasks.MaxRetry(tt.budget)))
+		ids[i] = started{id, q}
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			info := e.waitState(ids[i].queue, ids[i].id, 20*time.Second, asynq.TaskStateCompleted, asynq.TaskStateArchived)
+			if info.State != tt.state {
+				t.Fatalf("state %s, want %s (last error %q)", info.State, tt.state, info.LastErr)
+			}
+			if got := len(e.fake.CallsFor(strconv.Itoa(1000 + i))); got != tt.calls {
+				t.Errorf("%d provider calls, want %d", got, tt.calls)
+			}
+			if info.Retried != tt.retried {
+				t.Errorf("retried %d, want %d (budget spent)", info.Retried, tt.retried)
+			}
+			if tt.state == asynq.TaskStateCompleted {
+				r := result(t, info)
+				if r.ErrorCode != tt.code || r.Attempts != tt.attempts {
+					t.Errorf("result %+v, want code %d attempts %d", r, tt.code, tt.attempts)
+				}
+				return
+			}
+			if !strings.Contains(info.LastErr, tt.lastErr) || !strings.Contains(info.LastErr, tt.reason) {
+				t.Errorf("last error %q, want %q and %q", info.LastErr, tt.reason, tt.lastErr)
+			}
+			var rec *deadletter.Record
+			for _, r := range e.deadLetters() {
+				if r.TaskID == ids[i].id {
+					if rec != nil {
+						t.Fatalf("two dead-letter records for %s", r.TaskID)
+					}
+					rec = &r
+				}
+			}
+			if rec == nil {
+				t.Fatalf("no dead-letter record for %s", ids[i].id)
+			}
+			if rec.Reason != tt.reason || rec.ErrorCode != tt.code || rec.ErrorItem != tt.item || rec.Attempts != tt.attempts ||
+				rec.Type != tasks.TypeLicenceModify || rec.Queue != "default" || !strings.Contains(string(rec.Payload), `"orderNumber":`+strconv.Itoa(1000+i)) {
+				t.Errorf("record %+v\nwant reason %s code %d item %q attempts %d", *rec, tt.reason, tt.code, tt.item, tt.attempts)
+			}
+		})
+	}
+}
+
+// TestPoisonAndMisrouted checks tasks that must never reach the provider.
+func TestPoisonAndMisrouted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(setup{})
+	huge := `{"orderNumber":"1","action":"sendCallbackEmail","comments":"` + strings.Repeat("x", 100<<10) + `"}`
+	cases := []struct {
+		name, typ, payload, reason, want string
+	}{
+		{"not json", tasks.TypeLicenceModify, "\x00\x01garbage", deadletter.ReasonInvalidPayload, "payload: not a JSON object"},
+		{"fails validation", tasks.TypeOVCallbackUpdate, `{"orderNumber":"1","action":"ReplacePhone"}`, deadletter.ReasonInvalidPayload, "phoneNumber: required"},
+		{"unknown field", tasks.TypeLicenceModify, `{"orderNumber":1,"product":700,"action":"CANCELLICENCE","loginPassword":"x"}`, deadletter.ReasonInvalidPayload, "loginPassword: unknown field"},
+		{"huge", tasks.TypeOVCallbackUpdate, huge, deadletter.ReasonInvalidPayload, "payload: larger than"},
+		{"unknown type", "licence:delete", `{}`, deadletter.ReasonUnknownType, `no handler for task type "licence:delete"`},
+		{"unknown account", tasks.TypeLicenceModify, `{"account":"nobody","orderNumber":1,"product":700,"action":"CANCELLICENCE"}`, deadletter.ReasonPermanent, `no login configured for account "nobody"`},
+	}
+	ids := make([]string, len(cases))
+	for i, c := range cases {
+		id, _ := e.enqueue(asynq.NewTask(c.typ, []byte(c.payload)), []asynq.Option{asynq.MaxRetry(5), asynq.TaskID("poison-" + strconv.Itoa(i))}, nil)
+		ids[i] = id
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			info := e.waitState("default", ids[i], 10*time.Second, asynq.TaskStateArchived, asynq.TaskStateCompleted)
+			if info.State != asynq.TaskStateArchived || info.Retried != 0 || !strings.Contains(info.LastErr, c.want) {
+				t.Fatalf("state %s retried %d last error %q, want archived at once with %q", info.State, info.Retried, info.LastErr, c.want)
+			}
+			found := false
+			for _, r := range e.deadLetters() {
+				if r.TaskID == ids[i] {
+					found = true
+					if r.Reason != c.reason || !strings.Contains(r.ErrorMessage, c.want) {
+						t.Errorf("record reason %q message %q", r.Reason, r.ErrorMessage)
+					}
+					if len(r.Payload) > 70<<10 {
+						t.Errorf("record keeps a %d-byte payload", len(r.Payload))
+					}
+				}
+			}
+			if !found {
+				t.Error("no dead-letter record")
+			}
+		})
+	}
+	if n := e.fake.CallCount(); n != 0 {
+		t.Errorf("%d calls reached the provider, want 0", n)
+	}
+}
+
+// TestRateLimitedPastMaxWait: a task that keeps meeting -42 is dead-lettered once it has
+// waited longer than RATE_LIMIT_MAX_WAIT.
+func TestRateLimitedPastMaxWait(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fake.SetHook(func(providertest.Call) *providertest.Answer { return &providertest.Answer{Code: -42} })
+	e.start(setup{cooldown: 150 * time.Millisecond, maxWait: 600 * time.Millisecond})
+	id, q := e.enqueue(licence(77, 700, tasks.MaxRetry(10)))
+	info := e.waitState(q, id, 15*time.Second, asynq.TaskStateArchived, asynq.TaskStateCompleted)
+	if info.State != asynq.TaskStateArchived || info.Retried != 0 {
+		t.Fatalf("state %s retried %d", info.State, info.Retried)
+	}
+	recs := e.deadLetters()
+	// The last run either met -42 or found the account still cooling down without calling.
+	if len(recs) != 1 || recs[0].Reason != deadletter.ReasonRateLimitWait ||
+		(recs[0].ErrorCode != provider.CodeCallLimit && recs[0].ErrorCode != 0) {
+		t.Fatalf("records %+v", recs)
+	}
+	if n := e.fake.CallCount(); n < 2 || n > 8 {
+		t.Errorf("%d calls: want a few, spaced by the cooldown", n)
+	}
+}

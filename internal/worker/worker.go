@@ -1,0 +1,181 @@
+// Package worker assembles the asynq server that executes tasks: queues and their weights,
+// the retry policy, what counts as a failure, and the error handler that appends every
+// dead-lettered task to the durable record.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/ovqueue/ovqueue/internal/deadletter"
+	"github.com/ovqueue/ovqueue/internal/handler"
+	"github.com/ovqueue/ovqueue/internal/logging"
+	"github.com/ovqueue/ovqueue/internal/retry"
+	"github.com/ovqueue/ovqueue/provider"
+	"github.com/ovqueue/ovqueue/tasks"
+)
+
+// QueueWeights gives live traffic nine of every ten pickups while a backfill is also waiting;
+// an idle default queue leaves every worker to the backfill.
+var QueueWeights = map[string]int{tasks.QueueDefault: 9, tasks.QueueBackfill: 1}
+
+// Options configures a Worker.
+type Options struct {
+	Redis           redis.UniversalClient // shared by asynq and the dead-letter record
+	Handlers        *handler.Handlers
+	DeadLetters     *deadletter.Store
+	Retry           retry.Policy
+	Concurrency     int
+	PollInterval    time.Duration
+	ShutdownTimeout time.Duration
+	Logger          zerolog.Logger
+	// OnDeadLetter, if set, is called after a record is appended (for metrics).
+	OnDeadLetter func(deadletter.Record)
+}
+
+// Worker is one process's asynq server.
+type Worker struct {
+	srv *asynq.Server
+	mux *asynq.ServeMux
+	log zerolog.Logger
+}
+
+// New builds the server; Start starts it.
+func New(o Options) (*Worker, error) {
+	if o.Redis == nil || o.Handlers == nil || o.DeadLetters == nil {
+		return nil, errors.New("worker: Redis, Handlers and DeadLetters are required")
+	}
+	mux := asynq.NewServeMux()
+	o.Handlers.Register(mux)
+	w := &Worker{mux: mux, log: o.Logger}
+	dl := &deadLetterer{store: o.DeadLetters, log: o.Logger, after: o.OnDeadLetter}
+	w.srv = asynq.NewServerFromRedisClient(o.Redis, asynq.Config{
+		Concurrency:              o.Concurrency,
+		Queues:                   QueueWeights,
+		RetryDelayFunc:           o.Retry.DelayFunc(),
+		IsFailure:                retry.IsFailure,
+		ErrorHandler:             dl,
+		Logger:                   logging.Asynq{L: o.Logger},
+		LogLevel:                 logging.AsynqLevel(o.Logger.GetLevel()),
+		ShutdownTimeout:          o.ShutdownTimeout,
+		TaskCheckInterval:        o.PollInterval,
+		DelayedTaskCheckInterval: o.PollInterval,
+	})
+	return w, nil
+}
+
+// Start starts taking tasks. It returns an error when Redis cannot be reached.
+func (w *Worker) Start() error {
+	return w.srv.Start(asynq.HandlerFunc(w.process))
+}
+
+// Shutdown stops taking tasks, waits for calls in flight up to the shutdown timeout, and
+// returns tasks still running to their queue.
+func (w *Worker) Shutdown() { w.srv.Shutdown() }
+
+// process routes a task to its handler. A task of an unknown type is dead-lettered at once
+// (asynq would retry it), and a panic is a failure like any other, never a crash.
+func (w *Worker) process(ctx context.Context, t *asynq.Task) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.log.Error().Str("type", t.Type()).Interface("panic", p).Msg("handler panicked")
+			err = fmt.Errorf("handler panicked: %v", p)
+			retried, _ := asynq.GetRetryCount(ctx)
+			maxRetry, _ := asynq.GetMaxRetry(ctx)
+			if retried >= tasks.RetryBudget(maxRetry) {
+				err = &handler.Dead{Reason: deadletter.ReasonRetriesSpent, Err: err, Attempts: retried + 1}
+			}
+		}
+	}()
+	switch t.Type() {
+	case tasks.TypeOVCallbackUpdate, tasks.TypeLicenceModify:
+		return w.mux.ProcessTask(ctx, t)
+	}
+	return &handler.Dead{Reason: deadletter.ReasonUnknownType,
+		Err: &provider.FieldError{Field: "type", Problem: fmt.Sprintf("no handler for task type %q", t.Type())}}
+}
+
+// deadLetterer is asynq's ErrorHandler: for every failure that asynq is about to archive it
+// appends a record to the durable dead-letter store.
+type deadLetterer struct {
+	store *deadletter.Store
+	log   zerolog.Logger
+	after func(deadletter.Record)
+}
+
+func (d *deadLetterer) HandleError(ctx context.Context, t *asynq.Task, err error) {
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	if !errors.Is(err, asynq.SkipRetry) && retried < maxRetry {
+		return // asynq will retry it
+	}
+	if errors.Is(err, asynq.RevokeTask) {
+		return
+	}
+	id, _ := asynq.GetTaskID(ctx)
+	queue, _ := asynq.GetQueueName(ctx)
+	rec := Record(id, queue, t, err, retried)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	entry, aerr := d.store.Append(actx, rec)
+	if aerr != nil {
+		// The task is still in asynq's archive; say loudly that the durable copy is missing.
+		d.log.Error().Err(aerr).Str("task", id).Msg("could not append to the dead-letter record; the task is in asynq's archive only")
+		return
+	}
+	d.log.Warn().Str("task", id).Str("type", t.Type()).Str("queue", queue).Str("reason", rec.Reason).
+		Int("errorCode", rec.ErrorCode).Str("errorMessage", logging.Mask(rec.ErrorMessage)).
+		Int("attempts", rec.Attempts).Str("entry", entry).Msg("dead-lettered")
+	if d.after != nil {
+		d.after(rec)
+	}
+}
+
+// Record describes a task that is being dead-lettered with err.
+func Record(id, queue string, t *asynq.Task, err error, retried int) deadletter.Record {
+	rec := deadletter.Record{
+		TaskID: id, Type: t.Type(), Queue: queue, Payload: payloadJSON(t.Payload()),
+		Reason: deadletter.ReasonRetriesSpent, Attempts: retried + 1, FailedAt: time.Now().UTC(),
+		ErrorMessage: err.Error(),
+	}
+	var dead *handler.Dead
+	if errors.As(err, &dead) {
+		rec.Reason = dead.Reason
+		if dead.Attempts > 0 || dead.Reason != deadletter.ReasonRetriesSpent {
+			rec.Attempts = dead.Attempts
+		}
+		rec.ErrorMessage = dead.Err.Error()
+	}
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		rec.ErrorCode, rec.ErrorItem, rec.HTTPStatus = pe.Code, pe.Item, pe.HTTPStatus
+		if pe.Message != "" {
+			rec.ErrorMessage = pe.Message
+		}
+		if pe.Err != nil {
+			rec.ErrorMessage += ": " + pe.Err.Error()
+		}
+	}
+	return rec
+}
+
+// payloadJSON keeps a payload that is JSON as it is, and stores anything else as a JSON string
+// so that the record stays readable (a poison payload is the reason it is there).
+func payloadJSON(p []byte) []byte {
+	const max = tasks.MaxPayloadBytes
+	if len(p) <= max && json.Valid(p) {
+		return p
+	}
+	if len(p) > max {
+		p = p[:max]
+	}
+	b, _ := json.Marshal(string(p))
+	return b
+}
