@@ -1,0 +1,203 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/ovqueue/ovqueue/provider/providertest"
+	"github.com/ovqueue/ovqueue/tasks"
+)
+
+// waitAll waits until every task is completed.
+func (e *env) waitAll(queue string, ids []string, timeout time.Duration) {
+	e.t.Helper()
+	for _, id := range ids {
+		e.waitState(queue, id, timeout, asynq.TaskStateCompleted)
+	}
+}
+
+// maxInWindow is the most calls that fell in any window of length w.
+func maxInWindow(calls []providertest.Call, w time.Duration) int {
+	times := make([]time.Time, len(calls))
+	for i, c := range calls {
+		times[i] = c.Time
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+	best, j := 0, 0
+	for i := range times {
+		for times[i].Sub(times[j]) >= w {
+			j++
+		}
+		best = max(best, i-j+1)
+	}
+	return best
+}
+
+// TestTwoWorkersShareProviderRate: two worker processes on one Redis hold PROVIDER_RATE
+// between them, per account.
+func TestTwoWorkersShareProviderRate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const rate = 10
+	e.start(setup{rate: rate, concurrency: 8, agent: "worker-a"})
+	e.start(setup{rate: rate, concurrency: 8, agent: "worker-b"})
+	var ids []string
+	for i := range 30 {
+		id, _ := e.enqueue(licence(int64(5000+i), 1009))
+		ids = append(ids, id)
+	}
+	e.waitAll("default", ids, 30*time.Second)
+
+	calls := e.fake.Calls()
+	if len(calls) != 30 {
+		t.Fatalf("%d calls, want 30", len(calls))
+	}
+	byAgent := map[string]int{}
+	for _, c := range calls {
+		byAgent[c.Header.Get("User-Agent")]++
+	}
+	if byAgent["worker-a"] == 0 || byAgent["worker-b"] == 0 {
+		t.Fatalf("calls by worker %v: both must have called", byAgent)
+	}
+	// Evenly spaced at 100ms: any second holds at most 10 calls, 11 at its edges.
+	if got := maxInWindow(calls, time.Second); got > rate+1 {
+		t.Errorf("%d calls within one second across both workers, PROVIDER_RATE is %d (by worker %v)", got, rate, byAgent)
+	}
+}
+
+// TestTwoWorkersHoldCallsDuringCooldown: after a -42, neither worker process calls the
+// account until the cooldown has passed, and every task completes afterwards without
+// spending its budget.
+func TestTwoWorkersHoldCallsDuringCooldown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var mu sync.Mutex
+	var limitedAt time.Time
+	e.fake.SetHook(func(c providertest.Call) *providertest.Answer {
+		mu.Lock()
+		defer mu.Unlock()
+		if limitedAt.IsZero() && c.Form.Get("orderNumber") == "6005" {
+			limitedAt = time.Now()
+			return &providertest.Answer{Code: -42}
+		}
+		return nil
+	})
+	const cooldown = 1500 * time.Millisecond
+	e.start(setup{cooldown: cooldown, concurrency: 4, agent: "worker-a"})
+	e.start(setup{cooldown: cooldown, concurrency: 4, agent: "worker-b"})
+	var ids []string
+	for i := range 40 {
+		id, _ := e.enqueue(licence(int64(6000+i), 1009, tasks.MaxRetry(0)))
+		ids = append(ids, id)
+	}
+	e.waitAll("default", ids, 30*time.Second)
+
+	mu.Lock()
+	at := limitedAt
+	mu.Unlock()
+	if at.IsZero() {
+		t.Fatal("the -42 was never answered")
+	}
+	// Calls already past the cooldown check when the -42 came back may still land just after
+	// it; none may start later within the cooldown.
+	const inFlight = 250 * time.Millisecond
+	var during []string
+	var after int
+	byAgent := map[string]int{}
+	for _, c := range e.fake.Calls() {
+		if c.Time.After(at.Add(cooldown)) {
+			after++
+			byAgent[c.Header.Get("User-Agent")]++
+		}
+		if c.Time.After(at.Add(inFlight)) && c.Time.Before(at.Add(cooldown)) {
+			during = append(during, fmt.Sprintf("%s +%s", c.Header.Get("User-Agent"), c.Time.Sub(at)))
+		}
+	}
+	if len(during) > 0 {
+		t.Errorf("calls during the cooldown: %s", strings.Join(during, ", "))
+	}
+	if after == 0 || byAgent["worker-a"] == 0 || byAgent["worker-b"] == 0 {
+		t.Errorf("after the cooldown: %d calls, by worker %v; both workers should resume", after, byAgent)
+	}
+	// Budget 0: had the -42 or the waits been failures, these tasks would be archived.
+	for _, id := range ids {
+		info, err := e.insp.GetTaskInfo("default", id)
+		if err != nil || info.Retried != 0 {
+			t.Fatalf("task %s: %v, retried %d", id, err, info.Retried)
+		}
+	}
+	if n := len(e.fake.CallsFor("6005")); n != 2 {
+		t.Errorf("order 6005 called %d times, want 2 (the -42, then success)", n)
+	}
+}
+
+// TestNoPasswordInRedis scans every key after tasks of every outcome and finds no password.
+func TestNoPasswordInRedis(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fake.Script("7001", providertest.Answer{Code: -4, Item: "product"})
+	e.fake.Script("7002", providertest.Answer{Code: -42})
+	e.fake.Script("7003", providertest.Answer{Code: -14})
+	e.start(setup{cooldown: 100 * time.Millisecond})
+	var ids []string
+	for i := range 4 {
+		id, _ := e.enqueue(licence(int64(7000+i), 1009))
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		e.waitState("default", id, 15*time.Second, asynq.TaskStateCompleted, asynq.TaskStateArchived)
+	}
+	ctx := context.Background()
+	rdb := e.redis.Client
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) < 5 {
+		t.Fatalf("only %d keys: the scan would prove nothing", len(keys))
+	}
+	var dump strings.Builder
+	for _, k := range keys {
+		typ, _ := rdb.Type(ctx, k).Result()
+		var v any
+		switch typ {
+		case "string":
+			v, err = rdb.Get(ctx, k).Result()
+		case "hash":
+			v, err = rdb.HGetAll(ctx, k).Result()
+		case "list":
+			v, err = rdb.LRange(ctx, k, 0, -1).Result()
+		case "set":
+			v, err = rdb.SMembers(ctx, k).Result()
+		case "zset":
+			v, err = rdb.ZRangeWithScores(ctx, k, 0, -1).Result()
+		case "stream":
+			v, err = rdb.XRange(ctx, k, "-", "+").Result()
+		default:
+			t.Fatalf("key %s of type %s not scanned", k, typ)
+		}
+		if err != nil {
+			t.Fatalf("read %s: %v", k, err)
+		}
+		fmt.Fprintf(&dump, "%s %v\n", k, v)
+	}
+	if !strings.Contains(dump.String(), "7001") {
+		t.Fatal("the dump does not hold the tasks: the scan would prove nothing")
+	}
+	for _, secret := range []string{providertest.DefaultLoginPassword, strconv.Quote(providertest.DefaultLoginPassword)} {
+		if strings.Contains(dump.String(), secret) {
+			t.Fatalf("password found in Redis:\n%s", dump.String())
+		}
+	}
+	if strings.Contains(e.logs.String(), providertest.DefaultLoginPassword) {
+		t.Fatal("password found in the logs")
+	}
+}
