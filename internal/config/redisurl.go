@@ -1,0 +1,78 @@
+package config
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+
+	"github.com/hibiken/asynq"
+)
+
+// parseRedisURL checks REDIS_URL and turns it into asynq's connection options. Errors show the URL
+// with its password replaced by "xxxxx".
+func parseRedisURL(raw string) (asynq.RedisConnOpt, error) {
+	shown := redactURL(raw)
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, failf(setRedisURL, "must be a URL such as %s, got %q: %s", setRedisURL.def, shown, urlProblem(shown))
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+		if u.Host == "" {
+			return nil, failf(setRedisURL, "must name a host, like %s, got %q", setRedisURL.def, shown)
+		}
+	case "redis-sentinel":
+		if u.Host == "" || u.Query().Get("master") == "" {
+			return nil, failf(setRedisURL, "must name the sentinels and the master, like redis-sentinel://127.0.0.1:26379?master=mymaster, got %q", shown)
+		}
+	case "redis-socket":
+		if u.Path == "" {
+			return nil, failf(setRedisURL, "must name the socket, like redis-socket:///run/redis.sock, got %q", shown)
+		}
+	default:
+		return nil, failf(setRedisURL, "scheme must be redis, rediss, redis-sentinel or redis-socket, got %q", shown)
+	}
+	opt, err := asynq.ParseRedisURI(raw)
+	if err != nil {
+		// For a URL that parsed, asynq's reasons (the scheme, the database number) hold no password.
+		return nil, failf(setRedisURL, "%q: %s", shown, strings.TrimPrefix(err.Error(), "asynq: "))
+	}
+	return opt, nil
+}
+
+// urlProblem says why net/url refuses a URL, judging the redacted text so that the reason cannot
+// quote the password. If only the original fails, the login part is what is malformed.
+func urlProblem(shown string) string {
+	_, err := url.Parse(shown)
+	if err == nil {
+		return "malformed login (percent-encode special characters of the password)"
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// redactURL returns raw with the password of its login replaced by "xxxxx", as url.URL.Redacted
+// does (and a login without a password hidden whole). It works on the text, so that it also hides the password of a URL that net/url cannot parse
+// or splits elsewhere (a password with '/', '?', '#' or '@' in it): the login is everything between
+// "://" and the last '@', and the password is what follows its first ':'.
+func redactURL(raw string) string {
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 {
+		start = i + len("://")
+	}
+	at := strings.LastIndex(raw[start:], "@")
+	if at < 0 {
+		return raw
+	}
+	login := raw[start : start+at]
+	colon := strings.Index(login, ":")
+	if colon < 0 {
+		// A login without ':' is often a password written where the user name goes
+		// (redis://secret@host); url.URL.Redacted would show it, this does not.
+		return raw[:start] + "xxxxx" + raw[start+at:]
+	}
+	return raw[:start] + login[:colon+1] + "xxxxx" + raw[start+at:]
+}

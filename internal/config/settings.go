@@ -1,0 +1,181 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// setting is one configuration value: its flag, the variable behind it and its help text.
+type setting struct {
+	flag    string // the flag's name, without dashes
+	env     string // the environment variable; "" for a flag-only setting (--dev)
+	typ     string // the kind of value, shown in the usage text; "" for a flag without a value
+	def     string // the default as the usage text shows it; "" for none
+	help    string
+	boolean bool // the flag may be given without a value (--ui-readonly)
+}
+
+// name is how errors refer to the setting: `PROVIDER_TIMEOUT (--provider-timeout)`.
+func (s *setting) name() string {
+	if s.env == "" {
+		return "--" + s.flag
+	}
+	return fmt.Sprintf("%s (--%s)", s.env, s.flag)
+}
+
+// The settings, in the order the usage text lists them and Load checks them.
+var (
+	setDev = &setting{flag: "dev", boolean: true,
+		help: "run everything in this process: an embedded Redis (unless REDIS_URL is set; it keeps nothing after exit), the fake provider, the UI on 127.0.0.1:8080 and demo tasks"}
+	setRedisURL = &setting{flag: "redis-url", env: "REDIS_URL", typ: "url", def: "redis://127.0.0.1:6379/0",
+		help: "Redis for tasks and every other connection: redis://, rediss:// (TLS) or redis-sentinel://host:26379?master=NAME"}
+	setProviderURL = &setting{flag: "provider-url", env: "PROVIDER_URL", typ: "url", def: "https://secure.trust-provider.com/products/",
+		help: "the provider's base URL; http:// only for a loopback host"}
+	setLoginName = &setting{flag: "provider-login-name", env: "PROVIDER_LOGIN_NAME", typ: "string",
+		help: `login name of the account "default"`}
+	setLoginNameFile = &setting{flag: "provider-login-name-file", env: "PROVIDER_LOGIN_NAME_FILE", typ: "file",
+		help: "read PROVIDER_LOGIN_NAME from this file"}
+	setLoginPassword = &setting{flag: "provider-login-password", env: "PROVIDER_LOGIN_PASSWORD", typ: "string",
+		help: `password of the account "default" (a flag is visible to other users: prefer the file)`}
+	setLoginPasswordFile = &setting{flag: "provider-login-password-file", env: "PROVIDER_LOGIN_PASSWORD_FILE", typ: "file",
+		help: "read PROVIDER_LOGIN_PASSWORD from this file"}
+	setAccountsFile = &setting{flag: "provider-accounts-file", env: "PROVIDER_ACCOUNTS_FILE", typ: "file",
+		help: `several accounts, JSON {"alias": {"loginName": "...", "loginPassword": "..."}}`}
+	setProviderTimeout = &setting{flag: "provider-timeout", env: "PROVIDER_TIMEOUT", typ: "duration", def: "30s",
+		help: "one provider call"}
+	setProviderRate = &setting{flag: "provider-rate", env: "PROVIDER_RATE", typ: "number", def: "0",
+		help: "most calls a second per account, across all workers (0.5 allowed); 0 is off"}
+	setCooldown = &setting{flag: "rate-limit-cooldown", env: "RATE_LIMIT_COOLDOWN", typ: "duration", def: "60s",
+		help: "how long an account cools down, fleet-wide, after the call limit (-42 or HTTP 429)"}
+	setMaxWait = &setting{flag: "rate-limit-max-wait", env: "RATE_LIMIT_MAX_WAIT", typ: "duration", def: "6h",
+		help: "a task still held by the call limit this long after its first -42/429 is dead-lettered; at least RATE_LIMIT_COOLDOWN"}
+	setRetryBase = &setting{flag: "retry-base", env: "RETRY_BASE", typ: "duration", def: "30s",
+		help: "first step of the exponential backoff (full jitter) of transient failures"}
+	setRetryCap = &setting{flag: "retry-cap", env: "RETRY_CAP", typ: "duration", def: "1h",
+		help: "ceiling of the backoff; at least RETRY_BASE"}
+	setConcurrency = &setting{flag: "worker-concurrency", env: "WORKER_CONCURRENCY", typ: "int", def: "20",
+		help: "tasks in flight in this process, 1 to 10000"}
+	setPollInterval = &setting{flag: "poll-interval", env: "POLL_INTERVAL", typ: "duration", def: "1s",
+		help: "how often an idle worker looks for tasks, and for retries that came due"}
+	setShutdownTimeout = &setting{flag: "shutdown-timeout", env: "SHUTDOWN_TIMEOUT", typ: "duration", def: "30s",
+		help: "on SIGTERM/SIGINT, how long calls in flight may finish"}
+	setUIAddr = &setting{flag: "ui-addr", env: "UI_ADDR", typ: "host:port", def: "off; 127.0.0.1:8080 with --dev",
+		help: "serve the asynq web UI here; UI_USER and UI_PASSWORD are required unless the host is loopback"}
+	setUIUser = &setting{flag: "ui-user", env: "UI_USER", typ: "string",
+		help: "basic-auth user of the UI"}
+	setUIPassword = &setting{flag: "ui-password", env: "UI_PASSWORD", typ: "string",
+		help: "basic-auth password of the UI (a flag is visible to other users: prefer the file)"}
+	setUIPasswordFile = &setting{flag: "ui-password-file", env: "UI_PASSWORD_FILE", typ: "file",
+		help: "read UI_PASSWORD from this file"}
+	setUIReadOnly = &setting{flag: "ui-readonly", env: "UI_READONLY", typ: "bool", def: "false", boolean: true,
+		help: "hide the UI's destructive actions"}
+	setMetricsAddr = &setting{flag: "metrics-addr", env: "METRICS_ADDR", typ: "host:port", def: "off",
+		help: "serve /metrics (Prometheus), /healthz and /readyz here"}
+	setLogLevel = &setting{flag: "log-level", env: "LOG_LEVEL", typ: "level", def: "info",
+		help: "trace, debug, info, warn or error"}
+	setLogFormat = &setting{flag: "log-format", env: "LOG_FORMAT", typ: "format", def: "json",
+		help: "json, or console for people"}
+)
+
+// allSettings lists every setting once, in usage order.
+var allSettings = []*setting{
+	setDev, setRedisURL, setProviderURL,
+	setLoginName, setLoginNameFile, setLoginPassword, setLoginPasswordFile, setAccountsFile,
+	setProviderTimeout, setProviderRate, setCooldown, setMaxWait, setRetryBase, setRetryCap,
+	setConcurrency, setPollInterval, setShutdownTimeout,
+	setUIAddr, setUIUser, setUIPassword, setUIPasswordFile, setUIReadOnly,
+	setMetricsAddr, setLogLevel, setLogFormat,
+}
+
+// flagValue holds a flag's text as given; parsing waits until the variable is known, so that a
+// bad value gets the same error whether it came from the flag or the variable.
+type flagValue struct {
+	value   string
+	set     bool
+	boolean bool
+}
+
+// String is empty so that nothing, not even the flag package, prints a value (it may be a password).
+func (v *flagValue) String() string { return "" }
+
+func (v *flagValue) Set(s string) error {
+	v.value, v.set = s, true
+	return nil
+}
+
+// IsBoolFlag lets `--ui-readonly` stand for `--ui-readonly=true`.
+func (v *flagValue) IsBoolFlag() bool { return v.boolean }
+
+// source resolves a setting's raw text: the flag if it was given, else the variable.
+type source struct {
+	flags  map[*setting]*flagValue
+	getenv func(string) string
+}
+
+// parseArgs registers every setting as a flag and parses args. It writes the usage text to usage
+// only for -h/--help, so that any other mistake is the one line Load returns.
+func parseArgs(args []string, getenv func(string) string, usage io.Writer) (*source, error) {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	src := &source{flags: make(map[*setting]*flagValue, len(allSettings)), getenv: getenv}
+	for _, s := range allSettings {
+		v := &flagValue{boolean: s.boolean}
+		src.flags[s] = v
+		fs.Var(v, s.flag, s.help)
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			writeUsage(usage)
+			return nil, flag.ErrHelp
+		}
+		return nil, &settingError{msg: err.Error() + " (see --help)", err: err}
+	}
+	if fs.NArg() > 0 {
+		return nil, plainf("unexpected argument %q: the worker takes only flags (see --help)", fs.Arg(0))
+	}
+	return src, nil
+}
+
+// raw returns the setting's text: the flag's if the flag was given (even empty), else the
+// variable's. Empty means "not set": the default applies.
+func (src *source) raw(s *setting) string {
+	if v := src.flags[s]; v != nil && v.set {
+		return v.value
+	}
+	if s.env == "" {
+		return ""
+	}
+	return src.getenv(s.env)
+}
+
+// writeUsage prints every flag with its variable and default, one a line.
+func writeUsage(w io.Writer) {
+	var b strings.Builder
+	b.WriteString("Usage: worker [flags]\n\n")
+	b.WriteString("Takes tasks from Redis and calls the provider. Every setting is an environment variable\n")
+	b.WriteString("with a flag of the same name; a flag wins over its variable, a variable over the default.\n")
+	b.WriteString("Durations are Go durations (250ms, 30s, 1h).\n\nFlags:\n")
+	width := 0
+	left := make([]string, len(allSettings))
+	for i, s := range allSettings {
+		left[i] = "--" + s.flag
+		if s.typ != "" {
+			left[i] += " " + s.typ
+		}
+		width = max(width, len(left[i]))
+	}
+	for i, s := range allSettings {
+		right := s.help
+		if s.env != "" {
+			right = s.env + ": " + right
+		}
+		if s.def != "" {
+			right += " (default " + s.def + ")"
+		}
+		fmt.Fprintf(&b, "  %-*s   %s\n", width, left[i], right)
+	}
+	_, _ = io.WriteString(w, b.String())
+}
