@@ -180,7 +180,7 @@ func loadUI(src *source, w *Worker) error {
 
 // parseProviderURL checks PROVIDER_URL with provider.ParseBaseURL and returns it normalised.
 func parseProviderURL(raw string) (string, error) {
-	shown := redactURL(raw)
+	shown := RedactURL(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", failf(setProviderURL, "must be a URL such as %s, got %q: %s", provider.DefaultBaseURL, shown, urlProblem(shown))
@@ -300,11 +300,11 @@ func isLoopback(host string) bool {
 func (w Worker) String() string {
 	redis := "embedded"
 	if w.RedisURL != "" {
-		redis = redactURL(w.RedisURL)
+		redis = RedactURL(w.RedisURL)
 	}
 	prov := "fake"
 	if w.ProviderURL != "" {
-		prov = redactURL(w.ProviderURL)
+		prov = RedactURL(w.ProviderURL)
 	}
 	aliases := make([]string, 0, len(w.Accounts))
 	for alias := range w.Accounts {

@@ -11,7 +11,7 @@ import (
 // parseRedisURL checks REDIS_URL and turns it into asynq's connection options. Errors show the URL
 // with its password replaced by "xxxxx".
 func parseRedisURL(raw string) (asynq.RedisConnOpt, error) {
-	shown := redactURL(raw)
+	shown := RedactURL(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, failf(setRedisURL, "must be a URL such as %s, got %q: %s", setRedisURL.def, shown, urlProblem(shown))
@@ -37,6 +37,18 @@ func parseRedisURL(raw string) (asynq.RedisConnOpt, error) {
 		// For a URL that parsed, asynq's reasons (the scheme, the database number) hold no password.
 		return nil, failf(setRedisURL, "%q: %s", shown, strings.TrimPrefix(err.Error(), "asynq: "))
 	}
+	// asynq reads the password of redis://user:pass@host but drops the user name, which Redis
+	// ACLs need; carry it over.
+	if _, hasPass := u.User.Password(); hasPass && u.User.Username() != "" {
+		switch o := opt.(type) {
+		case asynq.RedisClientOpt:
+			o.Username = u.User.Username()
+			opt = o
+		case asynq.RedisFailoverClientOpt:
+			o.Username = u.User.Username()
+			opt = o
+		}
+	}
 	return opt, nil
 }
 
@@ -54,11 +66,11 @@ func urlProblem(shown string) string {
 	return err.Error()
 }
 
-// redactURL returns raw with the password of its login replaced by "xxxxx", as url.URL.Redacted
+// RedactURL returns raw with the password of its login replaced by "xxxxx", as url.URL.Redacted
 // does (and a login without a password hidden whole). It works on the text, so that it also hides the password of a URL that net/url cannot parse
 // or splits elsewhere (a password with '/', '?', '#' or '@' in it): the login is everything between
 // "://" and the last '@', and the password is what follows its first ':'.
-func redactURL(raw string) string {
+func RedactURL(raw string) string {
 	start := 0
 	if i := strings.Index(raw, "://"); i >= 0 {
 		start = i + len("://")

@@ -267,7 +267,7 @@ func (h *Handlers) logCall(t *asynq.Task, id, account string, attempt int, c cal
 	}
 	e := h.cfg.Logger.WithLevel(lvl).
 		Str("task", id).Str("type", t.Type()).Str("account", account).Str("order", c.order)
-	e = c.logFields(e).Int("attempt", attempt).Str("outcome", outcome.String()).Dur("duration", took)
+	e = c.logFields(e).Int("attempt", attempt).Str("outcome", outcome.String()).Float64("durationMs", float64(took.Microseconds())/1000)
 	var pe *provider.Error
 	switch {
 	case resp != nil:

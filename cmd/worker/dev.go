@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ovqueue/ovqueue/internal/config"
+	"github.com/ovqueue/ovqueue/internal/embedredis"
+	"github.com/ovqueue/ovqueue/provider"
+	"github.com/ovqueue/ovqueue/provider/providertest"
+	"github.com/ovqueue/ovqueue/tasks"
+)
+
+// devRedisAddr is where `worker -dev` starts its embedded Redis, so that `enqueue` finds it
+// with its default REDIS_URL.
+const devRedisAddr = "127.0.0.1:6379"
+
+// devEnv is what -dev starts beside the worker: an embedded Redis unless REDIS_URL is set, and
+// the fake provider unless PROVIDER_URL is set.
+type devEnv struct {
+	redis    *embedredis.Server
+	fake     *providertest.Server
+	redisURL string
+	provURL  string
+	demoIDs  []string
+}
+
+func startDev(cfg *config.Worker) (*devEnv, error) {
+	d := &devEnv{redisURL: cfg.RedisURL, provURL: cfg.ProviderURL}
+	if cfg.RedisURL == "" {
+		s, err := embedredis.Start(devRedisAddr)
+		if err != nil {
+			return nil, fmt.Errorf("dev: cannot start the embedded Redis on %s (is a Redis already running there? set REDIS_URL to use it): %w", devRedisAddr, err)
+		}
+		d.redis = s
+		d.redisURL = "redis://" + devRedisAddr + "/0"
+		opt, err := asynq.ParseRedisURI(d.redisURL)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		cfg.RedisURL, cfg.Redis = d.redisURL, opt
+	}
+	if cfg.ProviderURL == "" {
+		fake, err := providertest.Start()
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("dev: start the fake provider: %w", err)
+		}
+		d.fake = fake
+		d.provURL = fake.URL
+		cfg.ProviderURL = fake.URL
+		// The demo's scripted outcomes, by order number.
+		fake.Script("900002", providertest.Answer{Code: -14}, providertest.Answer{Code: -14})
+		fake.Script("900003", providertest.Answer{Code: -4, Item: "product"})
+		fake.Script("900004", providertest.Answer{Code: -16})
+	}
+	if len(cfg.Accounts) == 0 {
+		creds, err := provider.NewCredentials(providertest.DefaultLoginName, providertest.DefaultLoginPassword)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		cfg.Accounts = map[string]provider.Credentials{tasks.DefaultAccount: creds}
+	}
+	return d, nil
+}
+
+// demo enqueues a handful of tasks that end in every state: completed, retrying, dead-lettered,
+// scheduled. Against a real provider (PROVIDER_URL set) it enqueues nothing.
+func (d *devEnv) demo(ctx context.Context, rdb redis.UniversalClient) error {
+	if d.fake == nil {
+		return nil
+	}
+	e := tasks.NewEnqueuer(asynq.NewClientFromRedisClient(rdb), asynq.NewInspectorFromRedisClient(rdb))
+	type demo struct {
+		task *asynq.Task
+		opts []asynq.Option
+		err  error
+	}
+	var demos []demo
+	add := func(t *asynq.Task, o []asynq.Option, err error) { demos = append(demos, demo{t, o, err}) }
+	add(tasks.NewOVCallbackTask(tasks.OVCallbackPayload{OrderNumber: "900001", Action: provider.ActionScheduledCallback,
+		PreferredTimeUTC: time.Now().UTC().Add(48 * time.Hour).Format(provider.PreferredTimeLayout)}))
+	add(tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: 900002, Product: 1061, Action: provider.ActionCancelLicence, CancelType: provider.CancelOnExpiration}))
+	add(tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: 900003, Product: 700, Action: provider.ActionCancelLicence}))
+	add(tasks.NewOVCallbackTask(tasks.OVCallbackPayload{OrderNumber: "900004", Action: provider.ActionReplaceEmailAddress, EmailAddress: "admin@example.com"}))
+	add(tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: 900005, Product: 341, QualysLoginName: "acme-scan"}, tasks.ProcessIn(time.Hour)))
+	var errs []error
+	for _, x := range demos {
+		if x.err != nil {
+			errs = append(errs, x.err)
+			continue
+		}
+		res, err := e.Enqueue(ctx, x.task, x.opts...)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		d.demoIDs = append(d.demoIDs, res.ID)
+	}
+	return errors.Join(errs...)
+}
+
+func (d *devEnv) banner(w io.Writer, uiURL string) {
+	fmt.Fprintln(w, "ovqueue worker: dev mode")
+	if d.redis != nil {
+		fmt.Fprintf(w, "  Redis     %s  embedded, in memory: it keeps NOTHING after exit\n", d.redisURL)
+	} else {
+		fmt.Fprintf(w, "  Redis     %s\n", config.RedactURL(d.redisURL))
+	}
+	if d.fake != nil {
+		fmt.Fprintf(w, "  Provider  %s  fake: answers like the real one, every valid call succeeds\n", d.provURL)
+	} else {
+		fmt.Fprintf(w, "  Provider  %s\n", d.provURL)
+	}
+	if uiURL != "" {
+		fmt.Fprintf(w, "  UI        %s\n", uiURL)
+	}
+	if d.fake != nil {
+		fmt.Fprintln(w, "  Demo tasks (watch them in the UI):")
+		fmt.Fprintln(w, "    order 900001  ovcallback:update  succeeds")
+		fmt.Fprintln(w, "    order 900002  licence:modify     -14 twice, retried with backoff, then succeeds")
+		fmt.Fprintln(w, "    order 900003  licence:modify     -4, dead-lettered at once")
+		fmt.Fprintln(w, "    order 900004  ovcallback:update  -16, dead-lettered at once")
+		fmt.Fprintln(w, "    order 900005  licence:modify     scheduled in an hour")
+	}
+	fmt.Fprintln(w, "  Try, in another terminal:")
+	fmt.Fprintln(w, "    go run ./cmd/enqueue licence --order 123456 --product 1061 --action CANCELLICENCE")
+	fmt.Fprintln(w, "  Stop with Ctrl-C.")
+}
+
+func (d *devEnv) Close() {
+	if d.fake != nil {
+		d.fake.Close()
+	}
+	if d.redis != nil {
+		d.redis.Close()
+	}
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/ovqueue/ovqueue/internal/config"
+	"github.com/ovqueue/ovqueue/internal/deadletter"
+	"github.com/ovqueue/ovqueue/internal/handler"
+	"github.com/ovqueue/ovqueue/internal/logging"
+	"github.com/ovqueue/ovqueue/internal/metrics"
+	"github.com/ovqueue/ovqueue/internal/ratelimit"
+	"github.com/ovqueue/ovqueue/internal/retry"
+	"github.com/ovqueue/ovqueue/internal/ui"
+	"github.com/ovqueue/ovqueue/internal/worker"
+	"github.com/ovqueue/ovqueue/provider"
+	"github.com/ovqueue/ovqueue/tasks"
+)
+
+// userAgent identifies the worker to the provider.
+const userAgent = "ovqueue-worker/1"
+
+// run starts the worker and blocks until ctx ends (SIGTERM/SIGINT), then shuts down: no new
+// tasks, calls in flight get SHUTDOWN_TIMEOUT to finish.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(args[1:], getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
+
+	var dev *devEnv
+	if cfg.Dev {
+		if dev, err = startDev(cfg); err != nil {
+			return err
+		}
+		defer dev.Close()
+	}
+
+	rdb, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return fmt.Errorf("REDIS_URL: unsupported connection type %T", cfg.Redis)
+	}
+	defer rdb.Close()
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = rdb.Ping(pingCtx).Err()
+	cancel()
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: cannot reach Redis at %s: %v", config.RedactURL(cfg.RedisURL), err)
+	}
+
+	pc, err := provider.New(cfg.ProviderURL, provider.WithTimeout(cfg.ProviderTimeout), provider.WithUserAgent(userAgent))
+	if err != nil {
+		return fmt.Errorf("PROVIDER_URL: %w", err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	m := metrics.New(rdb, insp, tasks.Queues)
+	fleet := ratelimit.New(rdb, cfg.RateLimitCooldown, cfg.ProviderRate)
+	h, err := handler.New(handler.Config{
+		Client: pc, Accounts: cfg.Accounts, Fleet: fleet, Logger: log, Observer: m,
+		RateLimitMaxWait: cfg.RateLimitMaxWait,
+	})
+	if err != nil {
+		return err
+	}
+	w, err := worker.New(worker.Options{
+		Redis: rdb, Handlers: h, DeadLetters: deadletter.New(rdb),
+		Retry:       retry.Policy{Base: cfg.RetryBase, Cap: cfg.RetryCap},
+		Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger: log, OnDeadLetter: m.DeadLettered,
+	})
+	if err != nil {
+		return err
+	}
+
+	var servers []*http.Server
+	defer func() {
+		for _, s := range servers {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = s.Shutdown(sctx)
+			cancel()
+		}
+	}()
+	serve := func(name, addr string, h http.Handler) (string, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+		s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, s)
+		go func() {
+			if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error().Err(err).Str("server", name).Msg("HTTP server stopped")
+			}
+		}()
+		return ln.Addr().String(), nil
+	}
+	var uiURL string
+	if cfg.UIAddr != "" {
+		u := ui.New(ui.Options{Redis: cfg.Redis, User: cfg.UIUser, Password: cfg.UIPassword, ReadOnly: cfg.UIReadOnly})
+		defer u.Close()
+		addr, err := serve("UI_ADDR", cfg.UIAddr, u)
+		if err != nil {
+			return err
+		}
+		uiURL = "http://" + addr + "/"
+	}
+	if cfg.MetricsAddr != "" {
+		if _, err := serve("METRICS_ADDR", cfg.MetricsAddr, m.Handler()); err != nil {
+			return err
+		}
+	}
+
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	log.Info().Str("config", cfg.String()).Msg("worker started")
+	if dev != nil {
+		if err := dev.demo(ctx, rdb); err != nil {
+			log.Warn().Err(err).Msg("could not enqueue the demo tasks")
+		}
+		dev.banner(stdout, uiURL)
+	}
+
+	<-ctx.Done()
+	log.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("shutting down: no new tasks; waiting for calls in flight")
+	w.Shutdown()
+	log.Info().Msg("stopped")
+	return nil
+}
+
+// logLevel is exported for tests that want quiet workers.
+var _ = zerolog.Disabled

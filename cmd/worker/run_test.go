@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/ovqueue/ovqueue/internal/config"
+	"github.com/ovqueue/ovqueue/internal/redistest"
+	"github.com/ovqueue/ovqueue/provider"
+	"github.com/ovqueue/ovqueue/provider/providertest"
+	"github.com/ovqueue/ovqueue/tasks"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// runWorker starts run in the background and returns a stop function that cancels it and
+// returns its error.
+func runWorker(t *testing.T, args []string, env map[string]string) (stdout, stderr *lockedBuffer, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, append([]string{"worker"}, args...), envOf(env), stdout, stderr) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				err = errors.New("run did not return after cancel")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stdout, stderr, stop
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestWorkerRunsTasksAndStopsCleanly(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	fake, err := providertest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	_, stderr, stop := runWorker(t, []string{"--poll-interval", "50ms"}, map[string]string{
+		"REDIS_URL": r.URL, "PROVIDER_URL": fake.URL,
+		"PROVIDER_LOGIN_NAME": providertest.DefaultLoginName, "PROVIDER_LOGIN_PASSWORD": providertest.DefaultLoginPassword,
+		"METRICS_ADDR": "127.0.0.1:0",
+	})
+	c := asynq.NewClient(r.Opt)
+	defer c.Close()
+	task, opts, err := tasks.NewOVCallbackTask(tasks.OVCallbackPayload{OrderNumber: "31", Action: provider.ActionReplacePhone, PhoneNumber: "+44 20 7946 0958"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Enqueue(task, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspector(r.Opt)
+	defer insp.Close()
+	waitFor(t, "the task to complete", 15*time.Second, func() bool {
+		ti, err := insp.GetTaskInfo(info.Queue, info.ID)
+		return err == nil && ti.State == asynq.TaskStateCompleted
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("run returned %v after cancel, want nil", err)
+	}
+	logs := stderr.String()
+	for _, want := range []string{`"message":"provider call"`, `"task":"` + info.ID + `"`, `"phoneNumber":"***-58"`, `"message":"stopped"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s:\n%s", want, logs)
+		}
+	}
+	for _, secret := range []string{providertest.DefaultLoginPassword, "7946 0958"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs contain %q", secret)
+		}
+	}
+}
+
+func TestWorkerConfigErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"no account", map[string]string{}, "PROVIDER_LOGIN_NAME"},
+		{"bad timeout", map[string]string{"PROVIDER_LOGIN_NAME": "a", "PROVIDER_LOGIN_PASSWORD": "b", "PROVIDER_TIMEOUT": "30"}, "PROVIDER_TIMEOUT"},
+		{"http provider", map[string]string{"PROVIDER_LOGIN_NAME": "a", "PROVIDER_LOGIN_PASSWORD": "b", "PROVIDER_URL": "http://provider.example/"}, "PROVIDER_URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var out, errOut bytes.Buffer
+			err := run(t.Context(), []string{"worker"}, envOf(tt.env), &out, &errOut)
+			if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want a configuration error naming %s", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is more than one line: %q", err)
+			}
+		})
+	}
+	// Redis that cannot be reached is named too, and hides the URL's password.
+	err := run(t.Context(), []string{"worker"}, envOf(map[string]string{
+		"PROVIDER_LOGIN_NAME": "a", "PROVIDER_LOGIN_PASSWORD": "b", "REDIS_URL": "redis://:hunter2@127.0.0.1:1/0",
+	}), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "REDIS_URL") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("unreachable Redis: %v", err)
+	}
+}
+
+func TestDevModeShowsDemoTasksInTheUI(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	stdout, _, stop := runWorker(t, []string{"-dev", "--ui-addr", "127.0.0.1:0", "--retry-base", "10s"}, map[string]string{"REDIS_URL": r.URL})
+	var uiURL string
+	waitFor(t, "the banner", 10*time.Second, func() bool {
+		for _, line := range strings.Split(stdout.String(), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "UI" {
+				uiURL = f[1]
+			}
+		}
+		return uiURL != ""
+	})
+	insp := asynq.NewInspector(r.Opt)
+	defer insp.Close()
+	waitFor(t, "demo tasks in every state", 15*time.Second, func() bool {
+		q, err := insp.GetQueueInfo("default")
+		return err == nil && q.Completed >= 1 && q.Archived == 2 && q.Scheduled >= 1 && q.Retry >= 1
+	})
+	resp, err := http.Get(uiURL + "api/queues")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"archived":2`) {
+		t.Errorf("UI api/queues: %d %s", resp.StatusCode, body)
+	}
+	out := stdout.String()
+	// REDIS_URL is set, so the banner names the test's Redis rather than an embedded one.
+	for _, want := range []string{"dev mode", "Redis     " + r.URL, "fake", "900003"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("banner lacks %q:\n%s", want, out)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
