@@ -1,0 +1,121 @@
+package ratelimit
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+
+	"github.com/ovqueue/ovqueue/internal/redistest"
+)
+
+func TestLimitFor(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		rate float64
+		want redis_rate.Limit
+	}{
+		{0, redis_rate.Limit{}},
+		{-1, redis_rate.Limit{}},
+		{5, redis_rate.Limit{Rate: 5, Burst: 1, Period: time.Second}},
+		{1, redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Second}},
+		{0.5, redis_rate.Limit{Rate: 1, Burst: 1, Period: 2 * time.Second}},
+		{2.5, redis_rate.Limit{Rate: 1, Burst: 1, Period: 400 * time.Millisecond}},
+	}
+	for _, tt := range tests {
+		if got := LimitFor(tt.rate); got != tt.want {
+			t.Errorf("LimitFor(%v) = %+v, want %+v", tt.rate, got, tt.want)
+		}
+	}
+}
+
+func TestCooldownAndLimitRecord(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	a := New(r.Client, time.Minute, 0)
+	b := New(r.Client, time.Minute, 0) // another worker process on the same Redis
+	ctx := t.Context()
+
+	st, err := b.Check(ctx, "eu", "task-1")
+	if err != nil || st != (State{}) {
+		t.Fatalf("fresh state = %+v, %v", st, err)
+	}
+	if _, err := a.StartCooldown(ctx, "eu"); err != nil {
+		t.Fatal(err)
+	}
+	st, err = b.Check(ctx, "eu", "task-1")
+	if err != nil || st.Cooldown <= 50*time.Second || st.Cooldown > time.Minute {
+		t.Fatalf("after -42 elsewhere: %+v, %v; want about a minute of cooldown", st, err)
+	}
+	if st, _ := b.Check(ctx, "us", "task-1"); st.Cooldown != 0 {
+		t.Errorf("another account cools down too: %+v", st)
+	}
+
+	before := time.Now().Add(-time.Second)
+	if err := a.MarkLimited(ctx, "task-1", true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.MarkLimited(ctx, "task-1", false, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.MarkLimited(ctx, "task-1", true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = b.Check(ctx, "us", "task-1")
+	if st.LimitedCalls != 2 || st.LimitedSince.Before(before) || st.LimitedSince.After(time.Now()) {
+		t.Fatalf("limit record = %+v, want 2 calls since about now", st)
+	}
+	if ttl := r.Client.TTL(ctx, limitedPrefix+"task-1").Val(); ttl <= 0 {
+		t.Errorf("limit record has no expiry (ttl %s): it would stay forever", ttl)
+	}
+	if err := b.Forget(ctx, "task-1"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := a.Check(ctx, "us", "task-1"); st != (State{}) {
+		t.Errorf("after Forget: %+v", st)
+	}
+}
+
+func TestWaitHoldsBackBeyondMaxWait(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	f := New(r.Client, time.Minute, 0.2) // one call every 5s
+	ctx := t.Context()
+	if slept, err := f.Wait(ctx, "eu", time.Second); err != nil || slept != 0 {
+		t.Fatalf("first call: slept %s, %v", slept, err)
+	}
+	_, err := f.Wait(ctx, "eu", time.Second)
+	var held *HeldBack
+	if !errors.As(err, &held) || !errors.Is(err, ErrHeldBack) || held.After < 3*time.Second || held.After > 5*time.Second {
+		t.Fatalf("second call: %v, want held back about 5s", err)
+	}
+	if slept, err := f.Wait(ctx, "us", time.Second); err != nil || slept != 0 {
+		t.Fatalf("other account: slept %s, %v", slept, err)
+	}
+	off := New(r.Client, time.Minute, 0)
+	for range 100 {
+		if _, err := off.Wait(ctx, "eu", 0); err != nil {
+			t.Fatalf("rate off: %v", err)
+		}
+	}
+}
+
+func TestWaitSleepsShortWaits(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	f := New(r.Client, time.Minute, 20) // one call every 50ms
+	ctx := t.Context()
+	var total time.Duration
+	for range 5 {
+		slept, err := f.Wait(ctx, "eu", time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += slept
+	}
+	// Five calls at 20/s: the last four each wait for their 50ms slot.
+	if total < 150*time.Millisecond {
+		t.Errorf("five calls slept %s in all, want about 200ms", total)
+	}
+}
