@@ -163,7 +163,8 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 
 	st, err := h.cfg.Fleet.Check(ctx, account, id)
 	if err != nil {
-		return err // Redis trouble: transient
+		// Redis trouble says nothing of the task: try again soon without spending its budget.
+		return &retry.Later{After: redisRetry + spread(redisRetry), Reason: "rate-limit state unavailable", Err: err}
 	}
 	attempt := retried + st.LimitedCalls + 1
 	if st.Cooldown > 0 {
@@ -175,7 +176,10 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 			h.obs.RateLimitWait(account, "rate", slept+held.After)
 			return &retry.Later{After: held.After + spread(held.After), Reason: "PROVIDER_RATE holds account " + account + " back"}
 		}
-		return err
+		if ctx.Err() != nil {
+			return err
+		}
+		return &retry.Later{After: redisRetry + spread(redisRetry), Reason: "rate limiter unavailable", Err: err}
 	} else if slept > 0 {
 		h.obs.RateLimitWait(account, "rate", slept)
 	}
@@ -235,6 +239,9 @@ func (h *Handlers) limited(ctx context.Context, id, account string, st ratelimit
 	reason := "account " + account + " is cooling down after a call limit"
 	return &retry.Later{After: wait + spread(wait), Reason: reason, Err: cause}
 }
+
+// redisRetry is how soon a task that could not read the fleet's limits from Redis runs again.
+const redisRetry = 5 * time.Second
 
 // spread adds up to a tenth of d (plus 100ms), so that tasks held by one cooldown do not all
 // come back in the same instant.

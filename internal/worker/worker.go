@@ -122,9 +122,7 @@ func (d *deadLetterer) HandleError(ctx context.Context, t *asynq.Task, err error
 	id, _ := asynq.GetTaskID(ctx)
 	queue, _ := asynq.GetQueueName(ctx)
 	rec := Record(id, queue, t, err, retried)
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	entry, aerr := d.store.Append(actx, rec)
+	entry, aerr := d.append(context.WithoutCancel(ctx), rec)
 	if aerr != nil {
 		// The task is still in asynq's archive; say loudly that the durable copy is missing.
 		d.log.Error().Err(aerr).Str("task", id).Msg("could not append to the dead-letter record; the task is in asynq's archive only")
@@ -136,6 +134,25 @@ func (d *deadLetterer) HandleError(ctx context.Context, t *asynq.Task, err error
 	if d.after != nil {
 		d.after(rec)
 	}
+}
+
+// append writes the record, trying again for about half a minute while Redis is unavailable
+// (asynq, which archives the task next, waits for Redis too).
+func (d *deadLetterer) append(ctx context.Context, rec deadletter.Record) (string, error) {
+	var err error
+	wait := 500 * time.Millisecond
+	for try := 0; try < 6; try++ {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		var entry string
+		entry, err = d.store.Append(actx, rec)
+		cancel()
+		if err == nil {
+			return entry, nil
+		}
+		time.Sleep(wait)
+		wait *= 2
+	}
+	return "", err
 }
 
 // Record describes a task that is being dead-lettered with err.

@@ -1,0 +1,85 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/ovqueue/ovqueue/internal/deadletter"
+	"github.com/ovqueue/ovqueue/internal/ratelimit"
+	"github.com/ovqueue/ovqueue/internal/retry"
+	"github.com/ovqueue/ovqueue/provider"
+	"github.com/ovqueue/ovqueue/provider/providertest"
+	"github.com/ovqueue/ovqueue/tasks"
+)
+
+func TestCodeLabel(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		resp *provider.Response
+		err  error
+		want string
+	}{
+		{"success", &provider.Response{Code: 0}, nil, "0"},
+		{"payment required", &provider.Response{Code: 1}, nil, "1"},
+		{"error code", nil, &provider.Error{Code: -42, HTTPStatus: 200}, "-42"},
+		{"http status", nil, &provider.Error{HTTPStatus: http.StatusBadGateway}, "http_502"},
+		{"no code", nil, &provider.Error{HTTPStatus: 200, Message: "answer without errorCode"}, "no_code"},
+		{"transport", nil, &provider.Error{Err: errors.New("dial")}, "transport"},
+		{"validation", nil, &provider.FieldError{Field: "x", Problem: "y"}, "invalid"},
+	}
+	for _, tt := range tests {
+		if got := codeLabel(tt.resp, tt.err); got != tt.want {
+			t.Errorf("%s: codeLabel = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestRedisOutageDoesNotSpendBudget: when the fleet's limits cannot be read, the task is
+// rescheduled (not a failure) and the provider is not called blind.
+func TestRedisOutageDoesNotSpendBudget(t *testing.T) {
+	t.Parallel()
+	fake, err := providertest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	pc, err := provider.New(fake.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, _ := provider.NewCredentials(providertest.DefaultLoginName, providertest.DefaultLoginPassword)
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer down.Close()
+	h, err := New(Config{Client: pc, Accounts: map[string]provider.Credentials{tasks.DefaultAccount: creds},
+		Fleet: ratelimit.New(down, time.Minute, 0), Logger: zerolog.Nop(), RateLimitMaxWait: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, _, err := tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: 1, Product: 700, Action: provider.ActionCancelLicence})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = h.Licence().ProcessTask(context.Background(), task)
+	var later *retry.Later
+	if !errors.As(err, &later) || retry.IsFailure(err) || later.After < redisRetry {
+		t.Fatalf("err = %v, want a rescheduling that is not a failure", err)
+	}
+	if n := fake.CallCount(); n != 0 {
+		t.Errorf("%d calls made without the fleet's limits", n)
+	}
+
+	// A payload that fails validation is dead-lettered without a call.
+	err = h.Callback().ProcessTask(context.Background(), asynq.NewTask(tasks.TypeOVCallbackUpdate, []byte(`{"orderNumber":"1","action":"nope"}`)))
+	var dead *Dead
+	if !errors.As(err, &dead) || dead.Reason != deadletter.ReasonInvalidPayload || !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("err = %v, want an invalid-payload dead letter", err)
+	}
+}
