@@ -6,8 +6,8 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -132,16 +132,22 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	// A queue that has never held a task does not exist yet: it is empty, not an error.
+	// (GetQueueInfo's not-found error does not wrap asynq.ErrQueueNotFound, so ask first.)
+	known, err := c.insp.Queues()
+	if err != nil {
+		for _, q := range c.queues {
+			ch <- prometheus.MustNewConstMetric(scrapeErrorDesc, prometheus.GaugeValue, 1, q)
+		}
+		return
+	}
 	for _, q := range c.queues {
-		info, err := c.insp.GetQueueInfo(q)
-		if err != nil {
-			// A queue that has never held a task does not exist yet: it is empty, not an error.
-			if errors.Is(err, asynq.ErrQueueNotFound) {
-				info = &asynq.QueueInfo{Queue: q}
-			} else {
-				ch <- prometheus.MustNewConstMetric(scrapeErrorDesc, prometheus.GaugeValue, 1, q)
-				continue
-			}
+		var info *asynq.QueueInfo
+		if !slices.Contains(known, q) {
+			info = &asynq.QueueInfo{Queue: q}
+		} else if info, err = c.insp.GetQueueInfo(q); err != nil {
+			ch <- prometheus.MustNewConstMetric(scrapeErrorDesc, prometheus.GaugeValue, 1, q)
+			continue
 		}
 		ch <- prometheus.MustNewConstMetric(scrapeErrorDesc, prometheus.GaugeValue, 0, q)
 		for state, n := range map[string]int{
