@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hibiken/asynq"
+	"github.com/ovqueue/ovqueue/internal/backfill"
+	"github.com/ovqueue/ovqueue/internal/cli"
+	"github.com/ovqueue/ovqueue/tasks"
+)
+
+// maxConcurrency bounds --concurrency: far beyond what one Redis answers faster with.
+const maxConcurrency = 256
+
+func (a *app) backfill(ctx context.Context, args []string) error {
+	fs := newFlagSet("backfill")
+	var tf taskFlags
+	tf.register(fs, tasks.QueueBackfill)
+	format := fs.String("format", "", "the rows' `format`, jsonl or csv (default: from the file's extension; jsonl for standard input)")
+	dryRun := fs.Bool("dry-run", false, "validate every row and enqueue nothing")
+	skipInvalid := fs.Bool("skip-invalid", false, "enqueue the valid rows even when some are invalid (those are still reported, and the exit code is 1)")
+	concurrency := cli.Int(backfill.DefaultConcurrency)
+	fs.Var(&concurrency, "concurrency", fmt.Sprintf("enqueue `N` rows at once, 1 to %d", maxConcurrency))
+	var rate cli.Int
+	fs.Var(&rate, "rate", "enqueue at most `N` rows a second (default: as fast as Redis takes them)")
+	positional, done, err := a.parse(fs, args, backfillUsage, backfillMore)
+	if done || err != nil {
+		return err
+	}
+
+	switch {
+	case len(positional) == 0:
+		return cli.Usagef("missing FILE: the path of the rows, or - for standard input")
+	case len(positional) > 1:
+		return cli.Usagef("one FILE at a time, got %d: %s", len(positional), strings.Join(positional, " "))
+	case cli.IsSet(fs, "key"):
+		return cli.Usagef("--key: not for a backfill: every row would get the same task ID (rows get theirs from their content)")
+	case concurrency < 1 || concurrency > maxConcurrency:
+		return cli.Usagef("--concurrency: must be 1 to %d, got %d", maxConcurrency, concurrency)
+	case rate < 0:
+		return cli.Usagef("--rate: must be 0 (no limit) or more, got %d", rate)
+	}
+	path := positional[0]
+	f, err := inputFormat(path, *format)
+	if err != nil {
+		return cli.Usage(err)
+	}
+	opts, err := tf.options(fs)
+	if err == nil {
+		err = flagErrors(tasks.ValidateAccount(tf.account), nil)
+	}
+	if err != nil {
+		return cli.Usage(err)
+	}
+
+	in, err := backfill.OpenInput(path, a.stdin)
+	if err != nil {
+		return cli.Usagef("cannot read %s: %w", displayName(path), unwrapPath(err))
+	}
+	defer in.Close()
+
+	var enqueuer backfill.Enqueuer
+	if !*dryRun {
+		conn, shown, err := tf.redis.conn(a.getenv, int(concurrency))
+		if err != nil {
+			return err
+		}
+		client := asynq.NewClient(conn)
+		defer client.Close()
+		if err := client.Ping(); err != nil {
+			return cli.Failedf("redis %s: %w: nothing was enqueued", shown, err)
+		}
+		// No inspector: a backfill counts duplicates and never shows their state, so it saves
+		// the look-up per duplicate that would slow down a re-run.
+		enqueuer = tasks.NewEnqueuer(client, nil)
+	}
+
+	summary, runErr := backfill.Run(ctx, in, backfill.Options{
+		Format:      f,
+		TaskOptions: opts,
+		Account:     tf.account,
+		SkipInvalid: *skipInvalid,
+		DryRun:      *dryRun,
+		Concurrency: int(concurrency),
+		Rate:        float64(rate),
+		Enqueuer:    enqueuer,
+		Stderr:      a.stderr,
+		Terminal:    a.terminal,
+	})
+	if tf.json {
+		err = a.writeJSON(summary)
+	} else {
+		_, err = fmt.Fprintln(a.stdout, summary)
+	}
+	if cerr := in.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if runErr != nil {
+		return cli.Failed(errors.Join(runErr, err))
+	}
+	return err
+}
+
+// inputFormat is the --format, else the one the file's extension tells; standard input is
+// JSON Lines unless told otherwise.
+func inputFormat(path, flagValue string) (backfill.Format, error) {
+	if flagValue != "" {
+		f, err := backfill.ParseFormat(flagValue)
+		if err != nil {
+			return "", fmt.Errorf("--format: %w", err)
+		}
+		return f, nil
+	}
+	if path == "-" {
+		return backfill.JSONL, nil
+	}
+	if f, ok := backfill.FormatOf(path); ok {
+		return f, nil
+	}
+	return "", fmt.Errorf("--format: cannot tell the format of %s from its extension (.jsonl, .ndjson, .json or .csv); pass --format jsonl or --format csv", path)
+}
+
+func displayName(path string) string {
+	if path == "-" {
+		return backfill.StdinName
+	}
+	return path
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/ovqueue/ovqueue/internal/backfill"
+	"github.com/ovqueue/ovqueue/internal/cli"
+	"github.com/ovqueue/ovqueue/provider"
+	"github.com/ovqueue/ovqueue/tasks"
+)
+
+// defaultRedisURL is used when neither --redis-url nor REDIS_URL is given.
+const defaultRedisURL = "redis://127.0.0.1:6379/0"
+
+// atLayout is the second form --at takes, besides RFC 3339: a UTC time to the minute, like
+// the provider's preferredTimeUTC.
+const atLayout = "2006-01-02 15:04"
+
+// taskFlags are the common flags of the commands that enqueue.
+type taskFlags struct {
+	redis    redisFlag
+	account  string
+	queue    string
+	key      string
+	maxRetry cli.Int
+	in       string
+	at       string
+	json     bool
+}
+
+// register adds the common flags to fs; queue is the default queue. A backfill has --key only
+// to say why it does not take it.
+func (f *taskFlags) register(fs *flag.FlagSet, queue string) {
+	f.redis.register(fs)
+	fs.StringVar(&f.account, "account", "", "the `alias` of the worker's provider account (default: the account named \"default\")")
+	f.queue = queue
+	fs.StringVar(&f.queue, "queue", queue, "the `queue`: default (live traffic) or backfill")
+	keyUsage := "your idempotency `key` (1-100 of a-z A-Z 0-9 . _ : -): the task ID becomes TYPE:KEY instead of one derived from the content"
+	if queue == tasks.QueueBackfill {
+		keyUsage = "not for a backfill: each row's task ID comes from its content"
+	}
+	fs.StringVar(&f.key, "key", "", keyUsage)
+	f.maxRetry = tasks.DefaultMaxRetry
+	fs.Var(&f.maxRetry, "max-retry", "the retry budget: `N` transient failures allowed before the task is dead-lettered, 0 to 1000")
+	fs.StringVar(&f.in, "in", "", "run after this `duration` (90s, 15m, 2h) instead of at once")
+	fs.StringVar(&f.at, "at", "", "run at this `time`: RFC 3339 (2024-02-02T13:03:00Z) or \"2024-02-02 13:03\" in UTC")
+	fs.BoolVar(&f.json, "json", false, "write results as JSON")
+}
+
+// options turns the flags into task options, checked with the code of package tasks. The error
+// reports every bad flag, one a line.
+func (f *taskFlags) options(fs *flag.FlagSet) ([]tasks.Option, error) {
+	var opts []tasks.Option
+	var errs []error
+	if cli.IsSet(fs, "queue") || f.queue != tasks.QueueDefault {
+		opts = append(opts, tasks.Queue(f.queue))
+	}
+	if cli.IsSet(fs, "key") {
+		opts = append(opts, tasks.Key(f.key))
+	}
+	if cli.IsSet(fs, "max-retry") {
+		opts = append(opts, tasks.MaxRetry(int(f.maxRetry)))
+	}
+	switch {
+	case f.in != "" && f.at != "":
+		errs = append(errs, errors.New("--in and --at: give one or the other"))
+	case f.in != "":
+		if d, err := time.ParseDuration(f.in); err != nil {
+			errs = append(errs, fmt.Errorf("--in: must be a duration such as 90s, 15m or 2h, got %q", f.in))
+		} else {
+			opts = append(opts, tasks.ProcessIn(d))
+		}
+	case f.at != "":
+		if t, err := parseAt(f.at); err != nil {
+			errs = append(errs, err)
+		} else {
+			opts = append(opts, tasks.ProcessAt(t))
+		}
+	}
+	for _, o := range opts {
+		errs = append(errs, flagErrors(backfill.CheckOptions(o), nil))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
+func parseAt(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation(atLayout, s, time.UTC); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--at: must be RFC 3339 (2024-02-02T13:03:00Z) or \"yyyy-mm-dd hh:mm\" in UTC (2024-02-02 13:03), got %q", s)
+}
+
+// optionFlags names the flag behind each field that a task option reports.
+var optionFlags = map[string]string{"account": "account", "queue": "queue", "key": "key", "maxRetry": "max-retry", "in": "in"}
+
+// flagErrors rewrites the field errors in err so that each names the flag a person typed:
+// "--time: must be ...". fields maps payload field names to flag names, on top of the common
+// flags. Other errors are returned as they are.
+func flagErrors(err error, fields map[string]string) error {
+	fes := provider.FieldErrors(err)
+	if len(fes) == 0 {
+		return err
+	}
+	lines := make([]string, len(fes))
+	for i, fe := range fes {
+		name, ok := fields[fe.Field]
+		if !ok {
+			name, ok = optionFlags[fe.Field]
+		}
+		if !ok {
+			name = fe.Field
+		}
+		lines[i] = "--" + name + ": " + fe.Problem
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// redisFlag is --redis-url, which defaults to REDIS_URL. Its value is never printed with a
+// password.
+type redisFlag struct{ url string }
+
+func (r *redisFlag) register(fs *flag.FlagSet) {
+	fs.StringVar(&r.url, "redis-url", "", "the workers' Redis, any `URL` asynq takes: redis://, rediss://, redis-socket://, redis-sentinel:// (default $REDIS_URL, else "+defaultRedisURL+")")
+}
+
+// conn parses the URL (from the flag, else REDIS_URL, else the default) into asynq's
+// connection options with room for poolSize connections at once.
+func (r *redisFlag) conn(getenv func(string) string, poolSize int) (asynq.RedisConnOpt, string, error) {
+	raw, from := r.url, "--redis-url"
+	if raw == "" {
+		raw, from = getenv("REDIS_URL"), "REDIS_URL"
+	}
+	if raw == "" {
+		raw = defaultRedisURL
+	}
+	shown := redact(raw)
+	opt, err := asynq.ParseRedisURI(raw)
+	if err != nil {
+		reason := strings.TrimPrefix(err.Error(), "asynq: ")
+		if errors.As(err, new(*url.Error)) {
+			reason = "not a URL" // url.Error repeats the URL, password and all
+		}
+		return nil, shown, cli.Usagef("%s: %s: %s; want e.g. redis://[:password@]host:6379/0", from, shown, reason)
+	}
+	switch o := opt.(type) {
+	case asynq.RedisClientOpt:
+		if o.Addr == "" && o.Network != "unix" {
+			return nil, shown, cli.Usagef("%s: %s: no host; want e.g. redis://[:password@]host:6379/0", from, shown)
+		}
+		o.PoolSize = max(o.PoolSize, poolSize)
+		opt = o
+	case asynq.RedisFailoverClientOpt:
+		if o.MasterName == "" {
+			return nil, shown, cli.Usagef("%s: %s: a redis-sentinel URL needs ?master=NAME", from, shown)
+		}
+		o.PoolSize = max(o.PoolSize, poolSize)
+		opt = o
+	}
+	return opt, shown, nil
+}
+
+// redact hides the password of a URL, even one that does not parse.
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	at := strings.LastIndex(raw, "@")
+	scheme := strings.Index(raw, "://")
+	if at < 0 {
+		return raw
+	}
+	if scheme < 0 || scheme > at {
+		return "xxxxx" + raw[at:]
+	}
+	return raw[:scheme+3] + "xxxxx" + raw[at:]
+}

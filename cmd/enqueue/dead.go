@@ -1,0 +1,352 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/ovqueue/ovqueue/internal/backfill"
+	"github.com/ovqueue/ovqueue/internal/cli"
+	"github.com/ovqueue/ovqueue/internal/deadletter"
+	"github.com/ovqueue/ovqueue/provider"
+	"github.com/ovqueue/ovqueue/tasks"
+	"github.com/redis/go-redis/v9"
+)
+
+// deadFlags are the flags of the dead subcommands.
+type deadFlags struct {
+	redis redisFlag
+	code  cli.Int
+	typ   string
+	json  bool
+}
+
+func (d *deadFlags) register(fs *flag.FlagSet) {
+	d.redis.register(fs)
+	fs.Var(&d.code, "code", "only dead letters with this provider errorCode (0: failures without one)")
+	fs.StringVar(&d.typ, "type", "", "only dead letters of this task `type`: ovcallback:update or licence:modify")
+	fs.BoolVar(&d.json, "json", false, "write results as JSON")
+}
+
+// deadCmd is one run of a dead subcommand.
+type deadCmd struct {
+	*app
+	fs    *flag.FlagSet
+	flags deadFlags
+	store *deadletter.Store
+	conn  asynq.RedisConnOpt
+}
+
+// match applies the --code and --type filters.
+func (c *deadCmd) match(r deadletter.Record) bool {
+	if cli.IsSet(c.fs, "code") && r.ErrorCode != int(c.flags.code) {
+		return false
+	}
+	return c.flags.typ == "" || r.Type == c.flags.typ
+}
+
+// dead runs `enqueue dead list|export|replay` and returns the command's name.
+func (a *app) dead(ctx context.Context, args []string) (string, error) {
+	if len(args) == 0 {
+		return "dead", cli.Usagef("missing subcommand: list, export FILE or replay")
+	}
+	sub := args[0]
+	switch sub {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(a.stdout, deadHelp)
+		return "dead", nil
+	case "list", "export", "replay":
+	default:
+		return "dead", cli.Usagef("unknown subcommand %q: want list, export FILE or replay", sub)
+	}
+	name := "dead " + sub
+	c := &deadCmd{app: a, fs: newFlagSet(name)}
+	c.flags.register(c.fs)
+	positional, done, err := a.parse(c.fs, args[1:], deadUsage, deadMore)
+	if done || err != nil {
+		return name, err
+	}
+	switch {
+	case sub == "export" && len(positional) == 0:
+		return name, cli.Usagef("missing FILE: the path to write, or - for standard output")
+	case sub == "export" && len(positional) > 1, sub != "export" && len(positional) > 0:
+		return name, cli.Usagef("unexpected argument %q", positional[len(positional)-1])
+	}
+
+	conn, _, err := c.flags.redis.conn(a.getenv, 1)
+	if err != nil {
+		return name, err
+	}
+	rdb, ok := conn.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return name, cli.Usagef("--redis-url: this kind of Redis connection is not supported")
+	}
+	defer rdb.Close()
+	c.store, c.conn = deadletter.New(rdb), conn
+
+	switch sub {
+	case "list":
+		return name, c.list(ctx)
+	case "export":
+		return name, c.export(ctx, positional[0])
+	default:
+		return name, c.replay(ctx)
+	}
+}
+
+// listed is a record as `dead list --json` writes it.
+type listed struct {
+	EntryID string `json:"entryId"`
+	deadletter.Record
+}
+
+// list writes one line per matching record, oldest first.
+func (c *deadCmd) list(ctx context.Context) error {
+	w := bufio.NewWriter(c.stdout)
+	n := 0
+	err := c.store.Scan(ctx, func(r deadletter.Record) error {
+		if !c.match(r) {
+			return nil
+		}
+		n++
+		if c.flags.json {
+			return writeJSONLine(w, listed{EntryID: r.EntryID, Record: r})
+		}
+		replayed := "no"
+		if r.ReplayedAt != nil {
+			replayed = r.ReplayedAt.UTC().Format(time.RFC3339)
+		}
+		_, err := fmt.Fprintf(w, "%s %s type=%s queue=%s reason=%s errorCode=%d attempts=%d replayed=%s errorMessage=%s\n",
+			r.FailedAt.UTC().Format(time.RFC3339), r.TaskID, r.Type, r.Queue, r.Reason, r.ErrorCode, r.Attempts,
+			replayed, strconv.Quote(r.ErrorMessage))
+		return err
+	})
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return cli.Failed(err)
+	}
+	if n == 0 && !c.flags.json {
+		fmt.Fprintln(c.stderr, "no dead letters match")
+	}
+	return nil
+}
+
+// export writes the matching records as backfill rows to path ("-": stdout). It never
+// overwrites a file: fixed rows are someone's work.
+func (c *deadCmd) export(ctx context.Context, path string) (err error) {
+	var out io.Writer = c.stdout
+	if path != "-" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // rows hold e-mail addresses and phone numbers
+		if err != nil {
+			if errors.Is(err, os.ErrExist) {
+				return cli.Usagef("%s already exists: choose another name, or remove it first", path)
+			}
+			return cli.Usagef("cannot create %s: %w", path, unwrapPath(err))
+		}
+		defer func() {
+			if cerr := f.Close(); err == nil && cerr != nil {
+				err = cli.Failedf("write %s: %w", path, cerr)
+			}
+			if err != nil {
+				_ = os.Remove(path) // never leave half an export behind
+			}
+		}()
+		out = f
+	}
+	w := bufio.NewWriter(out)
+	n := 0
+	err = c.store.Scan(ctx, func(r deadletter.Record) error {
+		if !c.match(r) {
+			return nil
+		}
+		line, flat, err := backfill.ExportRow(r)
+		if err != nil {
+			return err
+		}
+		if !flat {
+			fmt.Fprintf(c.stderr, "%s: the payload is not an object of payload fields; written whole as \"payload\": fix that row before a backfill\n", r.TaskID)
+		}
+		n++
+		_, err = w.Write(append(line, '\n'))
+		return err
+	})
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return cli.Failedf("export to %s: %w", displayOut(path), err)
+	}
+	if path == "-" {
+		fmt.Fprintf(c.stderr, "exported=%d\n", n)
+		return nil
+	}
+	if c.flags.json {
+		return c.writeJSON(map[string]any{"exported": n, "file": path})
+	}
+	_, err = fmt.Fprintf(c.stdout, "exported=%d file=%s\n", n, path)
+	return err
+}
+
+// replaySummary is the last line of `dead replay`.
+type replaySummary struct {
+	Replayed  int `json:"replayed"`
+	Duplicate int `json:"duplicate"`
+	Failed    int `json:"failed"`
+	Skipped   int `json:"skipped"` // already replayed
+}
+
+func (s replaySummary) String() string {
+	return fmt.Sprintf("replayed=%d duplicate=%d failed=%d skipped=%d", s.Replayed, s.Duplicate, s.Failed, s.Skipped)
+}
+
+// replay enqueues every matching record not yet replayed: from asynq's archive when it still
+// holds the task, else rebuilt from the record with the record's task ID.
+func (c *deadCmd) replay(ctx context.Context) error {
+	client, inspector := asynq.NewClient(c.conn), asynq.NewInspector(c.conn)
+	defer client.Close()
+	defer inspector.Close()
+	enqueuer := tasks.NewEnqueuer(client, inspector)
+	var sum replaySummary
+	err := c.store.Scan(ctx, func(r deadletter.Record) error {
+		if !c.match(r) {
+			return nil
+		}
+		if r.ReplayedAt != nil {
+			sum.Skipped++
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err // Ctrl-C: stop between dead letters, never inside one
+		}
+		// Once started, a replay and the mark that it happened go through together.
+		one := context.WithoutCancel(ctx)
+		res, err := replayOne(one, inspector, enqueuer, r)
+		if err == nil {
+			if merr := c.store.MarkReplayed(one, r.EntryID, time.Now()); merr != nil {
+				err = fmt.Errorf("replayed, but recording that failed (a later replay will report it as a duplicate): %w", merr)
+			}
+		}
+		if err != nil {
+			sum.Failed++
+			fmt.Fprintf(c.stderr, "%s: %v\n", r.TaskID, err)
+			return nil
+		}
+		if res.Result == "duplicate" {
+			sum.Duplicate++
+		} else {
+			sum.Replayed++
+		}
+		if c.flags.json {
+			return c.writeJSON(res)
+		}
+		from := ""
+		if res.From != "" {
+			from = " from=" + res.From
+		}
+		_, err = fmt.Fprintf(c.stdout, "%s %s queue=%s state=%s%s\n", res.Result, res.ID, res.Queue, res.State, from)
+		return err
+	})
+	if c.flags.json {
+		if werr := c.writeJSON(sum); err == nil {
+			err = werr
+		}
+	} else {
+		fmt.Fprintln(c.stdout, sum)
+	}
+	switch {
+	case ctx.Err() != nil:
+		return cli.Failedf("interrupted: the dead letters not yet replayed are still there; run the same command again to continue")
+	case err != nil:
+		return cli.Failed(err)
+	case sum.Failed > 0:
+		if sum.Failed == 1 {
+			return cli.Failedf("1 dead letter could not be replayed")
+		}
+		return cli.Failedf("%d dead letters could not be replayed", sum.Failed)
+	}
+	return nil
+}
+
+// replayOne puts one dead letter back in its queue.
+func replayOne(ctx context.Context, inspector *asynq.Inspector, enqueuer *tasks.Enqueuer, r deadletter.Record) (taskResult, error) {
+	queue := r.Queue
+	if queue == "" {
+		queue = tasks.QueueDefault
+	}
+	info, err := inspector.GetTaskInfo(queue, r.TaskID)
+	switch {
+	case err == nil && info.State == asynq.TaskStateArchived:
+		if err := inspector.RunTask(queue, r.TaskID); err != nil {
+			return taskResult{}, fmt.Errorf("run the archived task again: %w", err)
+		}
+		return taskResult{Result: "replayed", ID: r.TaskID, Queue: queue, State: asynq.TaskStatePending.String(), From: "archive"}, nil
+	case err == nil:
+		// Already back (pending, scheduled, retrying, running or completed).
+		return taskResult{Result: "duplicate", ID: r.TaskID, Queue: queue, State: info.State.String()}, nil
+	case !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound):
+		return taskResult{}, fmt.Errorf("look the task up in asynq: %w", err)
+	}
+	task, opts, err := tasks.Build(r.Type, r.Payload, tasks.Queue(queue))
+	if err != nil {
+		return taskResult{}, fmt.Errorf("rebuild from the record: %s", fieldProblems(err))
+	}
+	// The record's ID, not the content's: an ID from a --key, and duplicate detection of
+	// replays, both depend on it.
+	res, err := enqueuer.Enqueue(ctx, task, append(opts, asynq.TaskID(r.TaskID))...)
+	if err != nil {
+		return taskResult{}, err
+	}
+	out := taskResult{Result: "replayed", ID: res.ID, Queue: res.Queue, State: res.State, From: "record"}
+	if res.Duplicate {
+		out.Result, out.From = "duplicate", ""
+	}
+	return out, nil
+}
+
+// fieldProblems writes validation errors on one line: "field: why; field: why".
+func fieldProblems(err error) string {
+	fes := provider.FieldErrors(err)
+	if len(fes) == 0 {
+		return err.Error()
+	}
+	s := make([]string, len(fes))
+	for i, fe := range fes {
+		s[i] = fe.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func writeJSONLine(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+func displayOut(path string) string {
+	if path == "-" {
+		return "standard output"
+	}
+	return path
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/ovqueue/ovqueue/internal/backfill"
+	"github.com/ovqueue/ovqueue/internal/cli"
+	"github.com/ovqueue/ovqueue/internal/deadletter"
+	"github.com/ovqueue/ovqueue/internal/redistest"
+	"github.com/ovqueue/ovqueue/tasks"
+)
+
+// deadLetters is a dead-letter record as a worker would leave it:
+//
+//	archived: a licence change asynq's archive still holds (errorCode -4)
+//	gone:     a callback asynq has forgotten (errorCode -14)
+//	invalid:  a payload that no longer validates (errorCode 0)
+//	keyed:    a licence change enqueued with --key, forgotten by asynq (errorCode -4)
+//	replayed: one replayed before (errorCode -14)
+type deadLetters struct {
+	r                                        *redistest.Redis
+	store                                    *deadletter.Store
+	archived, gone, invalid, keyed, replayed deadletter.Record
+}
+
+var failedAt = time.Date(2024, 2, 2, 13, 3, 0, 0, time.UTC)
+
+func newDeadLetters(t *testing.T) *deadLetters {
+	t.Helper()
+	r := redistest.New(t)
+	d := &deadLetters{r: r, store: deadletter.New(r.Client)}
+	build := func(typ, payload string, opts ...tasks.Option) (string, *asynq.Task, []asynq.Option) {
+		task, aopts, err := tasks.Build(typ, []byte(payload), opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return taskID(t, typ, payload, opts...), task, aopts
+	}
+
+	id, task, opts := build(tasks.TypeLicenceModify, `{"orderNumber":9,"product":1061,"action":"CANCELLICENCE"}`)
+	client := asynq.NewClient(r.Opt)
+	defer client.Close()
+	if _, err := client.Enqueue(task, opts...); err != nil {
+		t.Fatal(err)
+	}
+	if err := inspect(t, r).ArchiveTask(tasks.QueueDefault, id); err != nil {
+		t.Fatal(err)
+	}
+	d.archived = deadletter.Record{TaskID: id, Type: task.Type(), Queue: tasks.QueueDefault, Payload: task.Payload(),
+		Reason: deadletter.ReasonPermanent, ErrorCode: -4, ErrorMessage: "Invalid product", ErrorItem: "product", Attempts: 1, FailedAt: failedAt}
+
+	id, task, _ = build(tasks.TypeOVCallbackUpdate, `{"orderNumber":"77","action":"ReplacePhone","phoneNumber":"+1 555"}`)
+	d.gone = deadletter.Record{TaskID: id, Type: task.Type(), Queue: tasks.QueueDefault, Payload: task.Payload(),
+		Reason: deadletter.ReasonRetriesSpent, ErrorCode: -14, ErrorMessage: "busy", HTTPStatus: 503, Attempts: 11, FailedAt: failedAt.Add(time.Minute)}
+
+	d.invalid = deadletter.Record{TaskID: "ovcallback:update:5:0000000000000000", Type: tasks.TypeOVCallbackUpdate, Queue: tasks.QueueDefault,
+		Payload: json.RawMessage(`{"orderNumber":"5","action":"Callback"}`), Reason: deadletter.ReasonInvalidPayload,
+		ErrorMessage: "action: must be one of ...", FailedAt: failedAt.Add(2 * time.Minute)}
+
+	id, task, _ = build(tasks.TypeLicenceModify, `{"orderNumber":10,"product":700,"action":"CANCELLICENCE"}`, tasks.Key("inv-2024-0001"))
+	d.keyed = deadletter.Record{TaskID: id, Type: task.Type(), Queue: tasks.QueueBackfill, Payload: task.Payload(),
+		Reason: deadletter.ReasonPermanent, ErrorCode: -4, ErrorMessage: "Invalid product", Attempts: 1, FailedAt: failedAt.Add(3 * time.Minute)}
+
+	_, task, _ = build(tasks.TypeOVCallbackUpdate, `{"orderNumber":"78","action":"sendCallbackEmail"}`)
+	d.replayed = deadletter.Record{TaskID: "ovcallback:update:78:x", Type: task.Type(), Queue: tasks.QueueDefault, Payload: task.Payload(),
+		Reason: deadletter.ReasonRetriesSpent, ErrorCode: -14, ErrorMessage: "busy", Attempts: 11, FailedAt: failedAt.Add(4 * time.Minute)}
+
+	for _, rec := range []*deadletter.Record{&d.archived, &d.gone, &d.invalid, &d.keyed, &d.replayed} {
+		entry, err := d.store.Append(t.Context(), *rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.EntryID = entry
+	}
+	if err := d.store.MarkReplayed(t.Context(), d.replayed.EntryID, failedAt.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestDeadList(t *testing.T) {
+	t.Parallel()
+	d := newDeadLetters(t)
+	lines := []string{
+		"2024-02-02T13:03:00Z " + d.archived.TaskID + ` type=licence:modify queue=default reason=permanent errorCode=-4 attempts=1 replayed=no errorMessage="Invalid product"`,
+		"2024-02-02T13:04:00Z " + d.gone.TaskID + ` type=ovcallback:update queue=default reason=retries-exhausted errorCode=-14 attempts=11 replayed=no errorMessage="busy"`,
+		"2024-02-02T13:05:00Z " + d.invalid.TaskID + ` type=ovcallback:update queue=default reason=invalid-payload errorCode=0 attempts=0 replayed=no errorMessage="action: must be one of ..."`,
+		"2024-02-02T13:06:00Z licence:modify:inv-2024-0001 type=licence:modify queue=backfill reason=permanent errorCode=-4 attempts=1 replayed=no errorMessage=\"Invalid product\"",
+		"2024-02-02T13:07:00Z ovcallback:update:78:x type=ovcallback:update queue=default reason=retries-exhausted errorCode=-14 attempts=11 replayed=2024-02-02T14:03:00Z errorMessage=\"busy\"",
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		want   []int // indexes into lines
+		stderr string
+	}{
+		{"all", nil, []int{0, 1, 2, 3, 4}, ""},
+		{"by code", []string{"--code", "-4"}, []int{0, 3}, ""},
+		{"by code zero", []string{"--code=0"}, []int{2}, ""},
+		{"by type", []string{"--type", "ovcallback:update"}, []int{1, 2, 4}, ""},
+		{"by both", []string{"--type", "ovcallback:update", "--code", "-14"}, []int{1, 4}, ""},
+		{"none", []string{"--code", "-42"}, nil, "no dead letters match\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var want strings.Builder
+			for _, i := range tt.want {
+				want.WriteString(lines[i] + "\n")
+			}
+			enqueue(t, t.Context(), d.r, "", append([]string{"dead", "list"}, tt.args...)...).expect(t, cli.ExitOK, want.String(), tt.stderr)
+		})
+	}
+
+	o := enqueue(t, t.Context(), d.r, "", "dead", "list", "--json", "--code", "-14")
+	var got []listed
+	for _, line := range strings.Split(strings.TrimSpace(o.stdout), "\n") {
+		var l listed
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		got = append(got, l)
+	}
+	if len(got) != 2 || got[0].EntryID != d.gone.EntryID || got[0].TaskID != d.gone.TaskID || string(got[0].Payload) != string(d.gone.Payload) ||
+		got[0].HTTPStatus != 503 || got[1].ReplayedAt == nil {
+		t.Errorf("--json: %+v", got)
+	}
+}
+
+func TestDeadExport(t *testing.T) {
+	t.Parallel()
+	d := newDeadLetters(t)
+	path := filepath.Join(t.TempDir(), "dead.jsonl")
+	enqueue(t, t.Context(), d.r, "", "dead", "export", path, "--code", "-4").expect(t, cli.ExitOK, "exported=2 file="+path+"\n", "")
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	for _, rec := range []deadletter.Record{d.archived, d.keyed} {
+		line, _, err := backfillExportRow(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.WriteString(line + "\n")
+	}
+	if string(got) != want.String() {
+		t.Errorf("export:\n%s\nwant:\n%s", got, want.String())
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("file mode %v, %v: rows hold personal data", fi.Mode(), err)
+	}
+
+	// Someone's fixed rows are never overwritten.
+	enqueue(t, t.Context(), d.r, "", "dead", "export", path).expect(t, cli.ExitUsage, "",
+		"enqueue dead export: "+path+" already exists: choose another name, or remove it first\nRun 'enqueue dead export --help' for usage.\n")
+	if again, _ := os.ReadFile(path); string(again) != string(got) {
+		t.Error("the export was overwritten")
+	}
+
+	enqueue(t, t.Context(), d.r, "", "dead", "export", "-", "--type", "licence:modify", "--json").expect(t, cli.ExitOK, want.String(), "exported=2\n")
+	enqueue(t, t.Context(), d.r, "", "dead", "export", filepath.Join(t.TempDir(), "new.jsonl"), "--json", "--code", "-42").
+		expect(t, cli.ExitOK, `~{"exported":0,"file":"`, "")
+}
+
+// An export fed back to backfill: the export fields are ignored and the tasks come back with
+// the IDs they had (for content IDs; a --key is the caller's to give again).
+func TestDeadExportBackfillRoundTrip(t *testing.T) {
+	t.Parallel()
+	d := newDeadLetters(t)
+	path := filepath.Join(t.TempDir(), "dead.jsonl")
+	enqueue(t, t.Context(), d.r, "", "dead", "export", path, "--code", "-14").expect(t, cli.ExitOK, "exported=2 file="+path+"\n", "")
+	enqueue(t, t.Context(), d.r, "", "backfill", path, "--queue", "default").expect(t, cli.ExitOK, "enqueued=2 duplicate=0 invalid=0 failed=0\n", "")
+	got := queued(t, inspect(t, d.r), tasks.QueueDefault)
+	info, ok := got[d.gone.TaskID]
+	if !ok || string(info.Payload) != string(d.gone.Payload) || info.State != asynq.TaskStatePending {
+		t.Errorf("task %s after the round trip: %+v", d.gone.TaskID, info)
+	}
+
+	// The whole record: the invalid row is reported with its line, nothing is enqueued.
+	all := filepath.Join(t.TempDir(), "all.jsonl")
+	enqueue(t, t.Context(), d.r, "", "dead", "export", all).expect(t, cli.ExitOK, "exported=5 file="+all+"\n", "")
+	enqueue(t, t.Context(), d.r, "", "backfill", all).expect(t, cli.ExitFailed, "enqueued=0 duplicate=0 invalid=1 failed=0\n",
+		all+`:3: action: must be one of ScheduledCallback, ManualCallback, ReplacePhone, replaceEmailAddress, sendCallbackEmail, got "Callback"`+"\n"+
+			"enqueue backfill: 1 invalid row in "+all+": nothing was enqueued; fix them, or pass --skip-invalid to enqueue the 4 valid rows\n")
+}
+
+func TestDeadReplay(t *testing.T) {
+	t.Parallel()
+	d := newDeadLetters(t)
+	insp := inspect(t, d.r)
+	enqueue(t, t.Context(), d.r, "", "dead", "replay").expect(t, cli.ExitFailed,
+		"replayed "+d.archived.TaskID+" queue=default state=pending from=archive\n"+
+			"replayed "+d.gone.TaskID+" queue=default state=pending from=record\n"+
+			"replayed licence:modify:inv-2024-0001 queue=backfill state=pending from=record\n"+
+			"replayed=3 duplicate=0 failed=1 skipped=1\n",
+		d.invalid.TaskID+`: rebuild from the record: action: must be one of ScheduledCallback, ManualCallback, ReplacePhone, replaceEmailAddress, sendCallbackEmail, got "Callback"`+"\n"+
+			"enqueue dead replay: 1 dead letter could not be replayed\n")
+
+	for _, rec := range []deadletter.Record{d.archived, d.gone, d.keyed} {
+		info, err := insp.GetTaskInfo(rec.Queue, rec.TaskID)
+		if err != nil || info.State != asynq.TaskStatePending || string(info.Payload) != string(rec.Payload) {
+			t.Errorf("task %s after replay: %+v, %v", rec.TaskID, info, err)
+		}
+	}
+	if _, err := insp.GetTaskInfo(tasks.QueueDefault, d.replayed.TaskID); err == nil {
+		t.Error("a dead letter replayed before was replayed again")
+	}
+
+	// Once only: the replayed ones are skipped now; the invalid one still fails.
+	enqueue(t, t.Context(), d.r, "", "dead", "replay", "--json").expect(t, cli.ExitFailed,
+		`{"replayed":0,"duplicate":0,"failed":1,"skipped":4}`+"\n", "~rebuild from the record")
+}
+
+func TestDeadReplayDuplicatesAndFilters(t *testing.T) {
+	t.Parallel()
+	d := newDeadLetters(t)
+	// Someone already put the forgotten callback back by hand.
+	enqueue(t, t.Context(), d.r, "", "callback", "--order", "77", "--action", "ReplacePhone", "--phone", "+1 555").
+		expect(t, cli.ExitOK, "enqueued "+d.gone.TaskID+" queue=default state=pending\n", "")
+	enqueue(t, t.Context(), d.r, "", "dead", "replay", "--code", "-14", "--json").expect(t, cli.ExitOK,
+		`{"result":"duplicate","id":"`+d.gone.TaskID+`","queue":"default","state":"pending"}`+"\n"+
+			`{"replayed":0,"duplicate":1,"failed":0,"skipped":1}`+"\n", "")
+	// Only what the filters match was touched: the archived licence change is still archived.
+	info, err := inspect(t, d.r).GetTaskInfo(tasks.QueueDefault, d.archived.TaskID)
+	if err != nil || info.State != asynq.TaskStateArchived {
+		t.Errorf("archived task: %+v, %v", info, err)
+	}
+	enqueue(t, t.Context(), d.r, "", "dead", "replay", "--type", "licence:modify").expect(t, cli.ExitOK,
+		"replayed "+d.archived.TaskID+" queue=default state=pending from=archive\n"+
+			"replayed licence:modify:inv-2024-0001 queue=backfill state=pending from=record\n"+
+			"replayed=2 duplicate=0 failed=0 skipped=0\n", "")
+}
+
+func backfillExportRow(r deadletter.Record) (string, bool, error) {
+	b, flat, err := backfill.ExportRow(r)
+	return string(b), flat, err
+}

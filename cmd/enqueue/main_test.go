@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+	"github.com/ovqueue/ovqueue/internal/cli"
+	"github.com/ovqueue/ovqueue/internal/redistest"
+	"github.com/ovqueue/ovqueue/tasks"
+	"github.com/redis/go-redis/v9"
+)
+
+func TestMain(m *testing.M) {
+	redis.SetLogger(quietLogger{}) // as main does
+	os.Exit(m.Run())
+}
+
+// outcome is what one run of the command left: its streams and exit code.
+type outcome struct {
+	stdout, stderr string
+	code           int
+}
+
+// enqueue runs the command as main does, with REDIS_URL set to r (when not nil) and stdin.
+func enqueue(t *testing.T, ctx context.Context, r *redistest.Redis, stdin string, args ...string) outcome {
+	t.Helper()
+	getenv := func(k string) string {
+		if k == "REDIS_URL" && r != nil {
+			return r.URL
+		}
+		return ""
+	}
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, append([]string{"enqueue"}, args...), getenv, strings.NewReader(stdin), &stdout, &stderr)
+	return outcome{stdout.String(), stderr.String(), cli.ExitCode(err)}
+}
+
+// expect fails the test unless the run ended with code, and stdout and stderr are as given
+// (exactly, or for a string starting with "~", containing the rest).
+func (o outcome) expect(t *testing.T, code int, stdout, stderr string) {
+	t.Helper()
+	if o.code != code {
+		t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", o.code, code, o.stdout, o.stderr)
+	}
+	match := func(name, got, want string) {
+		if c, ok := strings.CutPrefix(want, "~"); ok {
+			if !strings.Contains(got, c) {
+				t.Errorf("%s:\n%s\nlacks:\n%s", name, got, c)
+			}
+		} else if got != want {
+			t.Errorf("%s:\n%s\nwant:\n%s", name, got, want)
+		}
+	}
+	match("stdout", o.stdout, stdout)
+	match("stderr", o.stderr, stderr)
+}
+
+// inspect returns an inspector on r, closed with the test.
+func inspect(t *testing.T, r *redistest.Redis) *asynq.Inspector {
+	t.Helper()
+	i := asynq.NewInspector(r.Opt)
+	t.Cleanup(func() { _ = i.Close() })
+	return i
+}
+
+// queued lists the tasks of every state in queue, by ID.
+func queued(t *testing.T, i *asynq.Inspector, queue string) map[string]*asynq.TaskInfo {
+	t.Helper()
+	out := map[string]*asynq.TaskInfo{}
+	lists := []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){i.ListPendingTasks, i.ListScheduledTasks, i.ListArchivedTasks, i.ListCompletedTasks}
+	for _, list := range lists {
+		infos, err := list(queue, asynq.PageSize(100_000))
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, info := range infos {
+			out[info.ID] = info
+		}
+	}
+	return out
+}
+
+// taskID is the ID tasks.Build gives a payload.
+func taskID(t *testing.T, typ, payload string, opts ...tasks.Option) string {
+	t.Helper()
+	_, aopts, err := tasks.Build(typ, []byte(payload), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range aopts {
+		if o.Type() == asynq.TaskIDOpt {
+			return o.Value().(string)
+		}
+	}
+	t.Fatal("no task ID")
+	return ""
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name           string
+		args           []string
+		code           int
+		stdout, stderr string
+	}{
+		{"no command", nil, cli.ExitUsage, "", "~enqueue: no command given\nRun 'enqueue --help' for usage.\n"},
+		{"unknown command", []string{"frob"}, cli.ExitUsage, "", "enqueue: unknown command \"frob\": want callback, licence, backfill or dead\nRun 'enqueue --help' for usage.\n"},
+		{"help", []string{"--help"}, cli.ExitOK, "~Exit codes:\n  0  done; duplicates count as done", ""},
+		{"help command", []string{"help", "backfill"}, cli.ExitOK, "~Usage: enqueue backfill FILE|-", ""},
+		{"callback help", []string{"callback", "--help"}, cli.ExitOK, "~Examples:\n  enqueue callback --order 1234567", ""},
+		{"licence help", []string{"licence", "-h"}, cli.ExitOK, "~  --cancel-type WHEN", ""},
+		{"license help", []string{"license", "--order", "1", "--help"}, cli.ExitOK, "~(alias: enqueue license)", ""},
+		{"backfill help", []string{"backfill", "x.csv", "--help"}, cli.ExitOK, "~  --skip-invalid", ""},
+		{"dead help", []string{"dead", "--help"}, cli.ExitOK, "~  enqueue dead replay --code -14", ""},
+		{"dead list help", []string{"dead", "list", "--help"}, cli.ExitOK, "~  --code VALUE", ""},
+		{"dead without subcommand", []string{"dead"}, cli.ExitUsage, "", "enqueue dead: missing subcommand: list, export FILE or replay\nRun 'enqueue dead --help' for usage.\n"},
+		{"dead unknown subcommand", []string{"dead", "purge"}, cli.ExitUsage, "", "~enqueue dead: unknown subcommand \"purge\""},
+		{"dead list argument", []string{"dead", "list", "extra"}, cli.ExitUsage, "", "enqueue dead list: unexpected argument \"extra\"\nRun 'enqueue dead list --help' for usage.\n"},
+		{"dead export without file", []string{"dead", "export"}, cli.ExitUsage, "", "~enqueue dead export: missing FILE"},
+		{"dead code not a number", []string{"dead", "list", "--code", "x"}, cli.ExitUsage, "", "~enqueue dead list: --code: must be an integer, got \"x\"\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			enqueue(t, t.Context(), nil, "", tt.args...).expect(t, tt.code, tt.stdout, tt.stderr)
+		})
+	}
+}
+
+func TestRedisURL(t *testing.T) {
+	t.Parallel()
+	const password = "s3cr3t-pa55"
+	tests := []struct {
+		name, url, stderr string
+		code              int
+	}{
+		{"not a URL", "redis://:" + password + "@host:port/0", "enqueue licence: --redis-url: redis://xxxxx@host:port/0: not a URL; want e.g. redis://[:password@]host:6379/0\nRun 'enqueue licence --help' for usage.\n", cli.ExitUsage},
+		{"bad scheme", "http://:" + password + "@host:6379/0", "~--redis-url: http://:xxxxx@host:6379/0: unsupported uri scheme: \"http\"", cli.ExitUsage},
+		{"bad database", "redis://:" + password + "@host:6379/zero", "~--redis-url: redis://:xxxxx@host:6379/zero: could not parse redis uri: database number", cli.ExitUsage},
+		{"sentinel without master", "redis-sentinel://:" + password + "@host:26379", "~a redis-sentinel URL needs ?master=NAME", cli.ExitUsage},
+		{"unreachable", "redis://:" + password + "@127.0.0.1:1/0", "~enqueue licence: enqueue licence:modify:", cli.ExitFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			o := enqueue(t, t.Context(), nil, "", "licence", "--order", "1", "--product", "700", "--action", "CANCELLICENCE", "--redis-url", tt.url)
+			o.expect(t, tt.code, "", tt.stderr)
+			if strings.Contains(o.stderr, password) {
+				t.Errorf("the password is in stderr: %s", o.stderr)
+			}
+		})
+	}
+}

@@ -1,0 +1,337 @@
+package backfill_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/ovqueue/ovqueue/internal/backfill"
+	"github.com/ovqueue/ovqueue/internal/redistest"
+	"github.com/ovqueue/ovqueue/tasks"
+)
+
+// fakeEnqueuer records what it is given; fail decides which orders fail.
+type fakeEnqueuer struct {
+	mu     sync.Mutex
+	orders []int // the orderNumber of every task enqueued
+	calls  int
+	fail   func(order int) error
+	after  func(calls int) // called after each call, outside the lock
+	dup    func(order int) bool
+}
+
+func (f *fakeEnqueuer) Enqueue(_ context.Context, task *asynq.Task, opts ...asynq.Option) (tasks.Enqueued, error) {
+	id := ""
+	for _, o := range opts {
+		if o.Type() == asynq.TaskIDOpt {
+			id = o.Value().(string)
+		}
+	}
+	order, _ := strconv.Atoi(strings.Split(id, ":")[2])
+	f.mu.Lock()
+	f.calls++
+	calls := f.calls
+	var err error
+	if f.fail != nil {
+		err = f.fail(order)
+	}
+	if err == nil {
+		f.orders = append(f.orders, order)
+	}
+	f.mu.Unlock()
+	if f.after != nil {
+		f.after(calls)
+	}
+	if err != nil {
+		return tasks.Enqueued{ID: id, Queue: "backfill"}, fmt.Errorf("enqueue %s: %w", id, err)
+	}
+	dup := f.dup != nil && f.dup(order)
+	return tasks.Enqueued{ID: id, Queue: "backfill", State: "pending", Duplicate: dup}, nil
+}
+
+func (f *fakeEnqueuer) enqueued() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := slices.Clone(f.orders)
+	slices.Sort(out)
+	return out
+}
+
+// licenceRows writes n JSONL rows whose orderNumber is their line number; bad lines get an
+// orderNumber that is not a number.
+func licenceRows(t *testing.T, n int, bad ...int) string {
+	t.Helper()
+	var b strings.Builder
+	for line := 1; line <= n; line++ {
+		order := strconv.Itoa(line)
+		if slices.Contains(bad, line) {
+			order = `"x` + order + `"`
+		}
+		fmt.Fprintf(&b, `{"type":"licence:modify","orderNumber":%s,"product":700,"action":"CANCELLICENCE"}`+"\n", order)
+	}
+	path := filepath.Join(t.TempDir(), "rows.jsonl")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+type runResult struct {
+	summary backfill.Summary
+	err     error
+	stderr  string
+}
+
+func run(t *testing.T, ctx context.Context, path string, opt backfill.Options) runResult {
+	t.Helper()
+	in, err := backfill.OpenInput(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var stderr strings.Builder
+	if opt.Format == "" {
+		opt.Format = backfill.JSONL
+	}
+	opt.Stderr = &stderr
+	opt.TaskOptions = append(opt.TaskOptions, tasks.Queue(tasks.QueueBackfill))
+	s, err := backfill.Run(ctx, in, opt)
+	return runResult{s, err, stderr.String()}
+}
+
+func seq(from, to int) []int {
+	var out []int
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+func TestRunEnqueuesEveryRow(t *testing.T) {
+	t.Parallel()
+	const n = 2000 // several validation batches
+	f := &fakeEnqueuer{dup: func(order int) bool { return order%10 == 0 }}
+	got := run(t, t.Context(), licenceRows(t, n), backfill.Options{Enqueuer: f, Concurrency: 7})
+	if got.err != nil || got.stderr != "" {
+		t.Fatalf("err %v, stderr %q", got.err, got.stderr)
+	}
+	want := backfill.Summary{Rows: n, Valid: n, Enqueued: n - n/10, Duplicate: n / 10}
+	if got.summary != want {
+		t.Errorf("summary %+v, want %+v", got.summary, want)
+	}
+	if !slices.Equal(f.enqueued(), seq(1, n)) {
+		t.Errorf("enqueued %d rows, not every row once", len(f.enqueued()))
+	}
+}
+
+func TestRunBadRows(t *testing.T) {
+	t.Parallel()
+	bad := []int{3, 700, 1999}
+	for _, skip := range []bool{false, true} {
+		t.Run(fmt.Sprintf("skip-invalid=%v", skip), func(t *testing.T) {
+			t.Parallel()
+			f := &fakeEnqueuer{}
+			path := licenceRows(t, 2000, bad...)
+			got := run(t, t.Context(), path, backfill.Options{Enqueuer: f, SkipInvalid: skip})
+			if !errors.Is(got.err, backfill.ErrInvalidRows) {
+				t.Fatalf("err %v, want ErrInvalidRows", got.err)
+			}
+			var want []string
+			for _, line := range bad {
+				want = append(want, fmt.Sprintf(`%s:%d: orderNumber: must be an integer or a string of digits, got "x%d"`, path, line, line))
+			}
+			if got.stderr != strings.Join(want, "\n")+"\n" {
+				t.Errorf("stderr:\n%s\nwant, in line order:\n%s", got.stderr, strings.Join(want, "\n"))
+			}
+			wantEnqueued := 0
+			if skip {
+				wantEnqueued = 2000 - len(bad)
+			}
+			if got.summary.Invalid != len(bad) || got.summary.Enqueued != wantEnqueued || len(f.enqueued()) != wantEnqueued {
+				t.Errorf("summary %+v, enqueuer got %d", got.summary, len(f.enqueued()))
+			}
+			if !skip && !strings.Contains(got.err.Error(), "3 invalid rows in "+path+": nothing was enqueued; fix them, or pass --skip-invalid to enqueue the 1997 valid rows") {
+				t.Errorf("err %q", got.err)
+			}
+		})
+	}
+}
+
+func TestRunDryRun(t *testing.T) {
+	t.Parallel()
+	got := run(t, t.Context(), licenceRows(t, 10, 4), backfill.Options{DryRun: true})
+	want := backfill.Summary{Rows: 10, Valid: 9, Invalid: 1, DryRun: true}
+	if got.summary != want || !errors.Is(got.err, backfill.ErrInvalidRows) || got.summary.String() != "dry-run valid=9 invalid=1" {
+		t.Errorf("summary %+v (%s), err %v", got.summary, got.summary, got.err)
+	}
+	got = run(t, t.Context(), licenceRows(t, 10), backfill.Options{DryRun: true})
+	if got.err != nil || got.summary.Valid != 10 {
+		t.Errorf("summary %+v, err %v", got.summary, got.err)
+	}
+}
+
+func TestRunReportsFailedRows(t *testing.T) {
+	t.Parallel()
+	f := &fakeEnqueuer{fail: func(order int) error {
+		if order == 5 || order == 50 {
+			return errors.New("connection reset")
+		}
+		return nil
+	}}
+	path := licenceRows(t, 100)
+	got := run(t, t.Context(), path, backfill.Options{Enqueuer: f})
+	if !errors.Is(got.err, backfill.ErrFailedRows) || got.summary.Failed != 2 || got.summary.Enqueued != 98 {
+		t.Fatalf("summary %+v, err %v", got.summary, got.err)
+	}
+	for _, line := range []int{5, 50} {
+		want := fmt.Sprintf("%s:%d: enqueue: licence:modify:%d:", path, line, line)
+		if !strings.Contains(got.stderr, want) || !strings.Contains(got.stderr, "connection reset\n") {
+			t.Errorf("stderr %q lacks %q", got.stderr, want)
+		}
+	}
+}
+
+func TestRunStopsWhenRedisIsGone(t *testing.T) {
+	t.Parallel()
+	f := &fakeEnqueuer{fail: func(int) error { return errors.New("dial tcp: connection refused") }}
+	got := run(t, t.Context(), licenceRows(t, 1000), backfill.Options{Enqueuer: f, Concurrency: 4})
+	if !errors.Is(got.err, backfill.ErrStopped) || got.summary.Line == 0 || got.summary.Line >= 1000 {
+		t.Fatalf("summary %+v, err %v", got.summary, got.err)
+	}
+	if got.summary.Failed < 10 || got.summary.Failed > 10+4 || got.summary.Failed != got.summary.Line {
+		t.Errorf("failed %d rows up to line %d before stopping", got.summary.Failed, got.summary.Line)
+	}
+	if want := fmt.Sprintf("stopped after line %d of", got.summary.Line); !strings.Contains(got.err.Error(), want) {
+		t.Errorf("err %q lacks %q", got.err, want)
+	}
+}
+
+// Ctrl-C: the run stops taking rows, finishes those in flight, and every row up to the line
+// it reports is handled, none after.
+func TestRunInterrupted(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	f := &fakeEnqueuer{after: func(calls int) {
+		if calls == 100 {
+			cancel()
+		}
+	}}
+	path := licenceRows(t, 5000)
+	got := run(t, ctx, path, backfill.Options{Enqueuer: f, Concurrency: 8})
+	if !errors.Is(got.err, backfill.ErrInterrupted) {
+		t.Fatalf("err %v, want ErrInterrupted", got.err)
+	}
+	line := got.summary.Line
+	if line < 100 || line > 100+8 || !slices.Equal(f.enqueued(), seq(1, line)) || got.summary.Enqueued != line {
+		t.Errorf("stopped after line %d with %d enqueued (%v…): want exactly lines 1 to %d", line, got.summary.Enqueued, f.enqueued()[:5], line)
+	}
+	want := fmt.Sprintf("interrupted after line %d of %s; re-run the same command to continue", line, path)
+	if !strings.Contains(got.err.Error(), want) {
+		t.Errorf("err %q lacks %q", got.err, want)
+	}
+}
+
+func TestRunInterruptedWhileValidating(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	f := &fakeEnqueuer{}
+	got := run(t, ctx, licenceRows(t, 3000), backfill.Options{Enqueuer: f})
+	if !errors.Is(got.err, backfill.ErrInterrupted) || !strings.Contains(got.err.Error(), "nothing was enqueued") || len(f.enqueued()) != 0 {
+		t.Errorf("err %v, enqueued %d", got.err, len(f.enqueued()))
+	}
+}
+
+func TestRunRate(t *testing.T) {
+	t.Parallel()
+	f := &fakeEnqueuer{}
+	start := time.Now()
+	got := run(t, t.Context(), licenceRows(t, 5), backfill.Options{Enqueuer: f, Rate: 20})
+	// 20 rows a second, one at a time: the last of 5 rows starts 200 ms after the first.
+	if elapsed := time.Since(start); got.err != nil || elapsed < 150*time.Millisecond {
+		t.Errorf("5 rows at --rate 20 took %s (err %v); the limit was not applied", elapsed, got.err)
+	}
+}
+
+func TestRunInputError(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "rows.csv")
+	if err := os.WriteFile(path, []byte("orderNumber,product\n1,700\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeEnqueuer{}
+	got := run(t, t.Context(), path, backfill.Options{Enqueuer: f, Format: backfill.CSV, SkipInvalid: true})
+	var ie *backfill.InputError
+	if !errors.As(got.err, &ie) || ie.Line != 1 || len(f.enqueued()) != 0 {
+		t.Errorf("err %v, enqueued %d", got.err, len(f.enqueued()))
+	}
+}
+
+func TestRunRejectsBadOptions(t *testing.T) {
+	t.Parallel()
+	got := run(t, t.Context(), licenceRows(t, 1), backfill.Options{Enqueuer: &fakeEnqueuer{}, TaskOptions: []tasks.Option{tasks.MaxRetry(-1)}})
+	if got.err == nil || !strings.Contains(got.err.Error(), "maxRetry: must be 0 to 1000") {
+		t.Errorf("err %v", got.err)
+	}
+}
+
+// What a backfill leaves in Redis is what tasks.Build and asynq make of the same row, options
+// and all: the spool between the passes loses nothing.
+func TestRunTasksInRedis(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	client, inspector := asynq.NewClient(r.Opt), asynq.NewInspector(r.Opt)
+	defer client.Close()
+	defer inspector.Close()
+	at := time.Now().Add(time.Hour).Truncate(time.Second)
+	opts := []tasks.Option{tasks.MaxRetry(4), tasks.ProcessAt(at)}
+	path := licenceRows(t, 3)
+	got := run(t, t.Context(), path, backfill.Options{Enqueuer: tasks.NewEnqueuer(client, inspector), TaskOptions: opts, Account: "eu"})
+	if got.err != nil || got.summary.Enqueued != 3 {
+		t.Fatalf("summary %+v, err %v", got.summary, got.err)
+	}
+	for order := 1; order <= 3; order++ {
+		task, taskOpts, err := tasks.Build(tasks.TypeLicenceModify,
+			fmt.Appendf(nil, `{"orderNumber":%d,"product":700,"action":"CANCELLICENCE","account":"eu"}`, order),
+			append(opts, tasks.Queue(tasks.QueueBackfill))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var id string
+		for _, o := range taskOpts {
+			if o.Type() == asynq.TaskIDOpt {
+				id = o.Value().(string)
+			}
+		}
+		info, err := inspector.GetTaskInfo(tasks.QueueBackfill, id)
+		if err != nil {
+			t.Fatalf("row %d: task %s: %v", order, id, err)
+		}
+		if info.State != asynq.TaskStateScheduled || !info.NextProcessAt.Equal(at) || info.MaxRetry != 4+tasks.RetryReserve ||
+			info.Timeout != tasks.DefaultTimeout || info.Retention != tasks.Retention || string(info.Payload) != string(task.Payload()) {
+			t.Errorf("row %d: task %+v", order, info)
+		}
+	}
+}
+
+// With a rate limit, idle workers must not queue up for turns after the last row: at 2 rows a
+// second, 64 of them would hold the run for half a minute.
+func TestRunRateEndsWithTheRows(t *testing.T) {
+	t.Parallel()
+	f := &fakeEnqueuer{}
+	start := time.Now()
+	got := run(t, t.Context(), licenceRows(t, 3), backfill.Options{Enqueuer: f, Rate: 2, Concurrency: 64})
+	if elapsed := time.Since(start); got.err != nil || got.summary.Enqueued != 3 || elapsed > 10*time.Second {
+		t.Errorf("3 rows at --rate 2 took %s (summary %+v, err %v)", elapsed, got.summary, got.err)
+	}
+}

@@ -1,0 +1,111 @@
+package backfill
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/ovqueue/ovqueue/internal/deadletter"
+)
+
+// ExportRow is a dead letter as a backfill row: {"type": ..., <payload fields>, then the
+// ExportFields that explain the failure}, without a line ending. A backfill reads it back and
+// ignores the ExportFields.
+//
+// flat is false when the payload could not be spread into the row (it is not a JSON object, or
+// it has a field named like a row field): the row then carries it whole as "payload", which a
+// backfill rejects until someone fixes it.
+func ExportRow(r deadletter.Record) (line []byte, flat bool, err error) {
+	b := append(make([]byte, 0, 256+len(r.Payload)), `{"type":`...)
+	b = appendJSONString(b, r.Type)
+	fields, flat := payloadFields(r.Payload)
+	if flat {
+		for _, f := range fields {
+			b = append(b, ',')
+			b = appendJSONString(b, f.name)
+			b = append(b, ':')
+			b = append(b, f.value...)
+		}
+	} else {
+		payload := r.Payload
+		if len(payload) == 0 {
+			payload = json.RawMessage("null")
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, payload); err != nil {
+			return nil, false, fmt.Errorf("export dead letter %s: payload: %w", r.TaskID, err)
+		}
+		b = append(b, `,"payload":`...)
+		b = append(b, compact.Bytes()...)
+	}
+	b = append(b, `,"errorCode":`...)
+	b = strconv.AppendInt(b, int64(r.ErrorCode), 10)
+	b = append(b, `,"errorMessage":`...)
+	b = appendJSONString(b, r.ErrorMessage)
+	if r.ErrorItem != "" {
+		b = append(b, `,"errorItem":`...)
+		b = appendJSONString(b, r.ErrorItem)
+	}
+	if r.HTTPStatus != 0 {
+		b = append(b, `,"httpStatus":`...)
+		b = strconv.AppendInt(b, int64(r.HTTPStatus), 10)
+	}
+	b = append(b, `,"reason":`...)
+	b = appendJSONString(b, r.Reason)
+	b = append(b, `,"attempts":`...)
+	b = strconv.AppendInt(b, int64(r.Attempts), 10)
+	b = append(b, `,"failedAt":`...)
+	b = appendJSONString(b, r.FailedAt.UTC().Format(time.RFC3339Nano))
+	b = append(b, `,"taskId":`...)
+	b = appendJSONString(b, r.TaskID)
+	if r.ReplayedAt != nil {
+		b = append(b, `,"replayedAt":`...)
+		b = appendJSONString(b, r.ReplayedAt.UTC().Format(time.RFC3339Nano))
+	}
+	return append(b, '}'), flat, nil
+}
+
+type field struct {
+	name  string
+	value json.RawMessage
+}
+
+// payloadFields lists a JSON object's fields in order, compacted; false when payload is not an
+// object or has a field that would clash with a row field.
+func payloadFields(payload json.RawMessage) ([]field, bool) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, false
+	}
+	var fields []field
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		name, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		if name == "type" || name == "payload" || slices.Contains(ExportFields, name) ||
+			slices.ContainsFunc(fields, func(f field) bool { return f.name == name }) {
+			return nil, false
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, v); err != nil {
+			return nil, false
+		}
+		fields = append(fields, field{name, compact.Bytes()})
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, false
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, false // trailing data
+	}
+	return fields, true
+}

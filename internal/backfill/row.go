@@ -1,0 +1,250 @@
+package backfill
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/ovqueue/ovqueue/provider"
+)
+
+// ExportFields are the fields `enqueue dead export` adds to each row, after the payload, so
+// that an operator can see why a task failed. A backfill ignores them, so that a fixed export
+// can be fed back as it is.
+var ExportFields = []string{"errorCode", "errorMessage", "errorItem", "httpStatus", "reason",
+	"attempts", "failedAt", "taskId", "replayedAt"}
+
+// decoder turns rows into a task type and a payload for tasks.Build. One decoder serves one
+// goroutine: it keeps scratch space between rows.
+type decoder struct {
+	format     Format
+	header     []string // CSV: column names
+	skip       []bool   // CSV: columns that are not payload fields (type, export fields)
+	typeCol    int      // CSV: the type column
+	accountCol int      // CSV: the account column, or -1
+	account    string   // put into rows that name no account; "" leaves them alone
+
+	fields map[string]json.RawMessage // JSONL scratch
+	buf    []byte                     // payload scratch
+}
+
+func newDecoder(format Format, header []string, account string) *decoder {
+	d := &decoder{format: format, header: header, account: account, accountCol: -1,
+		fields: make(map[string]json.RawMessage, 16)}
+	d.skip = make([]bool, len(header))
+	for i, h := range header {
+		switch {
+		case h == "type":
+			d.typeCol, d.skip[i] = i, true
+		case slices.Contains(ExportFields, h):
+			d.skip[i] = true
+		case h == "account":
+			d.accountCol = i
+		}
+	}
+	return d
+}
+
+// decode returns the row's task type and payload JSON. The payload aliases the decoder's
+// scratch space: it is valid until the next call. Errors are *provider.FieldError, joined.
+func (d *decoder) decode(r row) (typ string, payload []byte, err error) {
+	if r.err != nil {
+		return "", nil, r.err
+	}
+	if d.format == CSV {
+		return d.decodeCSV(r.cells)
+	}
+	return d.decodeJSON(r.data)
+}
+
+func (d *decoder) decodeJSON(data []byte) (string, []byte, error) {
+	if !utf8.Valid(data) {
+		return "", nil, &provider.FieldError{Field: "row", Problem: "not valid UTF-8 (save the file as UTF-8)"}
+	}
+	if typ, payload, ok := d.scanJSON(data); ok {
+		return typ, payload, nil
+	}
+	return d.decodeJSONSlow(data)
+}
+
+// scanJSON is decodeJSON's fast path, for rows that scanObject handles and whose type is a
+// plain string.
+func (d *decoder) scanJSON(data []byte) (string, []byte, bool) {
+	var typ, account []byte
+	hasType := false
+	b := append(d.buf[:0], '{')
+	scanned := scanObject(data, func(key, value []byte) {
+		switch {
+		case string(key) == "type":
+			typ, hasType = value, true
+		case string(key) == "account":
+			account = value
+		case slices.Contains(ExportFields, string(key)):
+		default:
+			if len(b) > 1 {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = append(b, key...)
+			b = append(b, '"', ':')
+			b = append(b, value...)
+		}
+	})
+	if !scanned {
+		return "", nil, false
+	}
+	b = d.appendAccount(b, account)
+	d.buf = append(b, '}')
+	if !hasType {
+		return "", d.buf, true
+	}
+	if len(typ) < 2 || typ[0] != '"' || bytes.IndexByte(typ, '\\') >= 0 {
+		return "", nil, false // not a plain string: the slow path says what is wrong
+	}
+	return string(typ[1 : len(typ)-1]), d.buf, true
+}
+
+// appendAccount writes the row's account member: its own when it names one, else the
+// decoder's default, else what the row had (an empty string or null), if anything.
+func (d *decoder) appendAccount(b []byte, own []byte) []byte {
+	named := len(own) > 0 && string(own) != `""` && string(own) != "null"
+	if !named && d.account == "" && len(own) == 0 {
+		return b
+	}
+	if len(b) > 1 {
+		b = append(b, ',')
+	}
+	b = append(b, `"account":`...)
+	if named || d.account == "" {
+		return append(b, own...)
+	}
+	return appendJSONString(b, d.account)
+}
+
+// decodeJSONSlow decodes a row with encoding/json, for the precise message on a bad row and
+// for rows the fast path does not handle (escaped keys).
+func (d *decoder) decodeJSONSlow(data []byte) (string, []byte, error) {
+	trimmed := bytes.TrimSpace(data)
+	switch {
+	case trimmed[0] == '[':
+		return "", nil, &provider.FieldError{Field: "row", Problem: `a JSON array, but a backfill reads JSON Lines: one object {"type": ..., <payload fields>} a line`}
+	case trimmed[0] != '{':
+		return "", nil, &provider.FieldError{Field: "row", Problem: `must be a JSON object {"type": ..., <payload fields>}`}
+	}
+	clear(d.fields)
+	if err := json.Unmarshal(trimmed, &d.fields); err != nil {
+		return "", nil, &provider.FieldError{Field: "row", Problem: "not valid JSON: " + err.Error()}
+	}
+	typ := ""
+	if raw, ok := d.fields["type"]; ok {
+		var err error
+		if typ, err = jsonString(raw); err != nil {
+			return "", nil, &provider.FieldError{Field: "type", Problem: err.Error()}
+		}
+	}
+	b := append(d.buf[:0], '{')
+	for k, v := range d.fields {
+		if k == "type" || k == "account" || slices.Contains(ExportFields, k) {
+			continue
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = append(b, v...)
+	}
+	b = d.appendAccount(b, d.fields["account"])
+	d.buf = append(b, '}')
+	return typ, d.buf, nil
+}
+
+func (d *decoder) decodeCSV(cells []string) (string, []byte, error) {
+	var errs []error
+	b := append(d.buf[:0], '{')
+	for i, cell := range cells {
+		if cell == "" || d.skip[i] {
+			continue
+		}
+		if !utf8.ValidString(cell) {
+			errs = append(errs, &provider.FieldError{Field: d.header[i], Problem: "not valid UTF-8 (save the file as UTF-8)"})
+			continue
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, d.header[i])
+		b = append(b, ':')
+		b = appendJSONString(b, cell)
+	}
+	if d.account != "" && (d.accountCol < 0 || cells[d.accountCol] == "") {
+		b = d.appendAccount(b, nil)
+	}
+	d.buf = append(b, '}')
+	typ := cells[d.typeCol]
+	if !utf8.ValidString(typ) {
+		errs = append(errs, &provider.FieldError{Field: "type", Problem: "not valid UTF-8 (save the file as UTF-8)"})
+	}
+	return typ, d.buf, errors.Join(errs...)
+}
+
+// jsonString decodes a JSON string value, quickly when it has no escapes.
+func jsonString(raw json.RawMessage) (string, error) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("must be a string, got %s", kind(raw))
+	}
+	return s, nil
+}
+
+// kind names the JSON type of a value, for messages.
+func kind(raw json.RawMessage) string {
+	switch raw[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// appendJSONString appends s (valid UTF-8) as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,211 @@
+package backfill
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ovqueue/ovqueue/provider"
+)
+
+// readAll reads every row, decoded: "LINE type payload" or "LINE error".
+func readAll(t *testing.T, format Format, in, account string) ([]string, error) {
+	t.Helper()
+	rows, header, err := newRowReader("in", format, strings.NewReader(in))
+	if err != nil {
+		return nil, err
+	}
+	d := newDecoder(format, header, account)
+	var out []string
+	for {
+		r, err := rows.next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		typ, payload, err := d.decode(r)
+		if err != nil {
+			out = append(out, fmt.Sprintf("%d %v", r.line, strings.ReplaceAll(err.Error(), "\n", "; ")))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%d %s %s", r.line, typ, canonicalJSON(t, payload)))
+	}
+}
+
+// canonicalJSON sorts an object's keys, so that payloads compare whatever their order.
+func canonicalJSON(t *testing.T, b []byte) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("payload %s: %v", b, err)
+	}
+	out, _ := json.Marshal(m)
+	return string(out)
+}
+
+func TestReadJSONL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		in      string
+		account string
+		want    []string
+	}{
+		{"rows, blank lines, CRLF and a BOM",
+			"\ufeff{\"type\":\"licence:modify\",\"orderNumber\":1}\r\n\n   \n{\"type\":\"x\",\"a\":\"b\"}",
+			"", []string{`1 licence:modify {"orderNumber":1}`, `4 x {"a":"b"}`}},
+		{"export fields are dropped",
+			`{"type":"t","orderNumber":1,"errorCode":-4,"errorMessage":"m","errorItem":"i","httpStatus":500,"reason":"r","attempts":3,"failedAt":"2024-01-01T00:00:00Z","taskId":"t:1:x","replayedAt":"2024-01-02T00:00:00Z"}`,
+			"", []string{`1 t {"orderNumber":1}`}},
+		{"default account fills rows without one",
+			`{"type":"t","a":1}` + "\n" + `{"type":"t","account":""}` + "\n" + `{"type":"t","account":null}` + "\n" + `{"type":"t","account":"us"}`,
+			"eu", []string{`1 t {"a":1,"account":"eu"}`, `2 t {"account":"eu"}`, `3 t {"account":"eu"}`, `4 t {"account":"us"}`}},
+		{"no default keeps what the row has",
+			`{"type":"t","account":""}`, "", []string{`1 t {"account":""}`}},
+		{"slow path: escaped key", `{"type":"t","orderN\u0075mber":5,"account":"x"}`, "eu", []string{`1 t {"account":"x","orderNumber":5}`}},
+		{"slow path: escaped type", `{"type":"licence\u003amodify"}`, "", []string{`1 licence:modify {}`}},
+		{"no type", `{"orderNumber":1}`, "", []string{`1  {"orderNumber":1}`}},
+		{"type not a string", `{"type":5}`, "", []string{`1 type: must be a string, got a number`}},
+		{"not JSON", `{"type":`, "", []string{`1 row: not valid JSON: unexpected end of JSON input`}},
+		{"an array", `[{"type":"t"}]`, "", []string{`1 row: a JSON array, but a backfill reads JSON Lines: one object {"type": ..., <payload fields>} a line`}},
+		{"not an object", `"x"`, "", []string{`1 row: must be a JSON object {"type": ..., <payload fields>}`}},
+		{"invalid UTF-8", "{\"type\":\"t\",\"a\":\"\xff\"}", "", []string{`1 row: not valid UTF-8 (save the file as UTF-8)`}},
+		{"too long", `{"type":"t","a":"` + strings.Repeat("x", MaxLineBytes) + `"}` + "\n" + `{"type":"t"}`,
+			"", []string{fmt.Sprintf("1 row: longer than %d bytes", MaxLineBytes), `2 t {}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := readAll(t, JSONL, tt.in, tt.account)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestReadCSV(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		in      string
+		account string
+		want    []string
+		err     string // an InputError
+	}{
+		{"rows with empty cells, CRLF and a BOM",
+			"\ufefftype, orderNumber ,product,comments\r\nlicence:modify,1,700,\r\novcallback:update,2,,\"a, \"\"quoted\"\"\nline\"\r\nlicence:modify,3,701,x\r\n",
+			"", []string{`2 licence:modify {"orderNumber":"1","product":"700"}`,
+				`3 ovcallback:update {"comments":"a, \"quoted\"\nline","orderNumber":"2"}`,
+				`5 licence:modify {"comments":"x","orderNumber":"3","product":"701"}`}, ""},
+		{"export columns are ignored, account filled",
+			"type,orderNumber,errorCode,errorMessage,account\nt,1,-4,bad,\nt,2,-4,bad,us\n",
+			"eu", []string{`2 t {"account":"eu","orderNumber":"1"}`, `3 t {"account":"us","orderNumber":"2"}`}, ""},
+		{"cell count", "type,a,b\nt,1\nt,1,2,3\nt,1,2\n", "",
+			[]string{"2 row: has 2 cells, the header has 3", "3 row: has 4 cells, the header has 3", `4 t {"a":"1","b":"2"}`}, ""},
+		{"invalid UTF-8", "type,a\nt,caf\xe9\n", "", []string{"2 a: not valid UTF-8 (save the file as UTF-8)"}, ""},
+		{"control characters survive", "type,a\nt,\"tab\there\"\n", "", []string{`2 t {"a":"tab\there"}`}, ""},
+		{"empty file", "", "", nil, ""},
+		{"header only", "type,a\n", "", nil, ""},
+		{"no type column", "Type,a\nt,1\n", "", nil, `in:1: header: no "type" column`},
+		{"duplicate column", "type,a,a\n", "", nil, `in:1: header: column "a" appears twice (columns 2 and 3)`},
+		{"empty column name", "type,,a\n", "", nil, "in:1: header: column 2 has no name"},
+		{"bad quote", "type,a\nt,\"x\ny\n", "", nil, "in:3: csv: column"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := readAll(t, CSV, tt.in, tt.account)
+			if tt.err != "" {
+				var ie *InputError
+				if !errors.As(err, &ie) || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want an InputError with %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// FuzzDecodeJSONL: the fast and the slow paths of row decoding agree on every row the fast
+// path takes.
+func FuzzDecodeJSONL(f *testing.F) {
+	for _, s := range []string{`{"type":"licence:modify","orderNumber":1,"account":""}`, `{"type":"t","errorCode":1,"a":[1,{"b":2}]}`,
+		`{"account":"x","type":"t"}`, `{"type":"t","a":"\u00e9\"","account":null}`} {
+		f.Add(s, "")
+		f.Add(s, "eu")
+	}
+	f.Fuzz(func(t *testing.T, line, account string) {
+		d := newDecoder(JSONL, nil, account)
+		typ, payload, ok := d.scanJSON([]byte(line))
+		if !ok || strings.TrimSpace(line) == "" {
+			return
+		}
+		fast := typ + " " + string(payload)
+		slow := newDecoder(JSONL, nil, account)
+		styp, spayload, err := slow.decodeJSONSlow([]byte(line))
+		if err != nil {
+			t.Fatalf("%q: the fast path took it, the slow path says %v", line, err)
+		}
+		var a, b map[string]json.RawMessage
+		if json.Unmarshal([]byte(fast[len(typ)+1:]), &a) != nil || json.Unmarshal(spayload, &b) != nil {
+			t.Fatalf("%q: payloads %s and %s", line, payload, spayload)
+		}
+		if typ != styp || !reflect.DeepEqual(compactAll(a), compactAll(b)) {
+			t.Fatalf("%q: fast %s %s, slow %s %s", line, typ, payload, styp, spayload)
+		}
+	})
+}
+
+func compactAll(m map[string]json.RawMessage) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		var s strings.Builder
+		_ = json.NewEncoder(&s).Encode(v)
+		out[k] = s.String()
+	}
+	return out
+}
+
+func TestRowReports(t *testing.T) {
+	t.Parallel()
+	err := errors.Join(&provider.FieldError{Field: "orderNumber", Problem: "required"}, &provider.FieldError{Field: "product", Problem: "bad"})
+	got := rowReports("rows.csv", 7, err)
+	want := []string{"rows.csv:7: orderNumber: required", "rows.csv:7: product: bad"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rowReports = %q, want %q", got, want)
+	}
+	if got := rowReports("-", 1, errors.New("odd")); !reflect.DeepEqual(got, []string{"-:1: row: odd"}) {
+		t.Errorf("rowReports = %q", got)
+	}
+}
+
+func TestFormat(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]Format{"a.jsonl": JSONL, "b.NDJSON": JSONL, "c.json": JSONL, "d.csv": CSV, "e.txt": ""} {
+		if got, ok := FormatOf(name); got != want || ok != (want != "") {
+			t.Errorf("FormatOf(%q) = %q, %v", name, got, ok)
+		}
+	}
+	if f, err := ParseFormat("CSV"); err != nil || f != CSV {
+		t.Errorf("ParseFormat(CSV) = %q, %v", f, err)
+	}
+	if _, err := ParseFormat("xml"); err == nil || err.Error() != `must be jsonl or csv, got "xml"` {
+		t.Errorf("ParseFormat(xml) = %v", err)
+	}
+}

@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// ErrHelp is returned by Parse when the arguments ask for help (-h, -help, --help).
+var ErrHelp = flag.ErrHelp
+
+// Parse sets the flags of fs from args and returns the positional arguments, in order. Flags
+// may come before, after or between positional arguments, as --name value, --name=value or with
+// a single dash; a boolean flag takes no value unless written --name=false. "--" ends the flags
+// and a lone "-" is a positional argument (standard input). Errors name the flag and are usage
+// errors.
+func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			return append(positional, args[i+1:]...), nil
+		}
+		if len(arg) < 2 || arg[0] != '-' {
+			positional = append(positional, arg)
+			continue
+		}
+		name := strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-")
+		value, hasValue := "", false
+		if k, v, ok := strings.Cut(name, "="); ok {
+			name, value, hasValue = k, v, true
+		}
+		if name == "h" || name == "help" {
+			return nil, ErrHelp
+		}
+		f := fs.Lookup(name)
+		if name == "" || f == nil {
+			return nil, Usagef("unknown flag %s", arg)
+		}
+		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() && !hasValue {
+			value, hasValue = "true", true
+		}
+		if !hasValue {
+			if i+1 == len(args) {
+				return nil, Usagef("--%s needs a value", name)
+			}
+			i++
+			value = args[i]
+		}
+		if err := fs.Set(name, value); err != nil {
+			return nil, Usagef("--%s: %w", name, err)
+		}
+	}
+	return positional, nil
+}
+
+// IsSet reports whether the flag name was given on the command line.
+func IsSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
+// helpWidth is the width PrintFlags wraps its lines to.
+const helpWidth = 100
+
+// PrintFlags writes one entry per flag of fs, GNU style ("  --name VALUE  usage (default x)"),
+// aligned and wrapped to 100 columns. A name in backquotes in the usage text names the value,
+// as in the flag package.
+func PrintFlags(w io.Writer, fs *flag.FlagSet) {
+	type entry struct{ left, usage string }
+	var entries []entry
+	width := 0
+	fs.VisitAll(func(f *flag.Flag) {
+		valueName, usage := flag.UnquoteUsage(f)
+		left := "  --" + f.Name
+		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !bf.IsBoolFlag() {
+			if valueName == "" || valueName == "value" || valueName == "string" {
+				valueName = "VALUE"
+			}
+			left += " " + strings.ToUpper(valueName)
+		}
+		switch {
+		case f.DefValue == "" || f.DefValue == "false" || f.DefValue == "0":
+		case fmt.Sprintf("%T", f.Value) == "*flag.stringValue":
+			usage += fmt.Sprintf(" (default %q)", f.DefValue)
+		default:
+			usage += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		width = max(width, len(left))
+		entries = append(entries, entry{left, usage})
+	})
+	for _, e := range entries {
+		lines := wrap(e.usage, max(30, helpWidth-width-2))
+		fmt.Fprintf(w, "%-*s  %s\n", width, e.left, lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(w, "%-*s  %s\n", width, "", l)
+		}
+	}
+}
+
+// wrap breaks s into lines of at most width bytes, at spaces.
+func wrap(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		if line != "" && len(line)+1+len(word) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	return append(lines, line)
+}
+
+// Int is a flag.Value holding an integer, whose parse error a person can read:
+// `must be an integer, got "ten"`.
+type Int int
+
+// Set parses s as a base-10 integer.
+func (n *Int) Set(s string) error {
+	v, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("must be an integer, got %q", s)
+	}
+	*n = Int(v)
+	return nil
+}
+
+// String is the value in base 10, as help shows a default.
+func (n *Int) String() string {
+	if n == nil {
+		return "0"
+	}
+	return strconv.Itoa(int(*n))
+}
