@@ -287,10 +287,22 @@ func replayOne(ctx context.Context, inspector *asynq.Inspector, enqueuer *tasks.
 	info, err := inspector.GetTaskInfo(queue, r.TaskID)
 	switch {
 	case err == nil && info.State == asynq.TaskStateArchived:
-		if err := inspector.RunTask(queue, r.TaskID); err != nil {
-			return taskResult{}, fmt.Errorf("run the archived task again: %w", err)
+		// Not RunTask: it keeps the spent retry count, so the worker would dead-letter the task
+		// again after one more failure. A fresh task with the same ID, payload and budget
+		// replaces the archived copy; if the enqueue fails, the record still holds the task
+		// (it is marked replayed only on success).
+		task, opts, err := tasks.Build(info.Type, info.Payload, tasks.Queue(queue), tasks.MaxRetry(min(tasks.RetryBudget(info.MaxRetry), 1000)))
+		if err != nil {
+			return taskResult{}, fmt.Errorf("rebuild the archived task: %s", fieldProblems(err))
 		}
-		return taskResult{Result: "replayed", ID: r.TaskID, Queue: queue, State: asynq.TaskStatePending.String(), From: "archive"}, nil
+		if err := inspector.DeleteTask(queue, r.TaskID); err != nil {
+			return taskResult{}, fmt.Errorf("remove the archived copy: %w", err)
+		}
+		res, err := enqueuer.Enqueue(ctx, task, append(opts, asynq.TaskID(r.TaskID))...)
+		if err != nil {
+			return taskResult{}, fmt.Errorf("enqueue in place of the archived copy (the dead-letter record still holds it: replay again): %w", err)
+		}
+		return taskResult{Result: "replayed", ID: res.ID, Queue: res.Queue, State: res.State, From: "archive"}, nil
 	case err == nil:
 		// Already back (pending, scheduled, retrying, running or completed).
 		return taskResult{Result: "duplicate", ID: r.TaskID, Queue: queue, State: info.State.String()}, nil

@@ -43,7 +43,7 @@ func newDeadLetters(t *testing.T) *deadLetters {
 		return taskID(t, typ, payload, opts...), task, aopts
 	}
 
-	id, task, opts := build(tasks.TypeLicenceModify, `{"orderNumber":9,"product":1061,"action":"CANCELLICENCE"}`)
+	id, task, opts := build(tasks.TypeLicenceModify, `{"orderNumber":9,"product":1061,"action":"CANCELLICENCE"}`, tasks.MaxRetry(3))
 	client := asynq.NewClient(r.Opt)
 	defer client.Close()
 	if _, err := client.Enqueue(task, opts...); err != nil {
@@ -211,6 +211,11 @@ func TestDeadReplay(t *testing.T) {
 	}
 	if _, err := insp.GetTaskInfo(tasks.QueueDefault, d.replayed.TaskID); err == nil {
 		t.Error("a dead letter replayed before was replayed again")
+	}
+	// The archived copy is replaced by a fresh task that keeps its retry budget (3, plus the
+	// reserve) and starts with none of it spent.
+	if info, err := insp.GetTaskInfo(d.archived.Queue, d.archived.TaskID); err != nil || info.MaxRetry != 3+tasks.RetryReserve || info.Retried != 0 {
+		t.Errorf("replayed archived task: %+v, %v; want MaxRetry %d, Retried 0", info, err, 3+tasks.RetryReserve)
 	}
 
 	// Once only: the replayed ones are skipped now; the invalid one still fails.
