@@ -124,9 +124,10 @@ message, kept in Redis for good (asynq's own archive forgets after 10,000 tasks 
            errorMessage, errorItem, httpStatus, reason, attempts, failedAt, taskId and
            replayedAt: fix the rows, then feed the file to 'enqueue backfill', which ignores
            those fields. An existing FILE is never overwritten.
-  replay   enqueue each dead letter again, once: from asynq's archive when it still holds the
-           task, else rebuilt from the record with its original task ID. Dead letters already
-           replayed are skipped; a task that is already back in its queue is a duplicate.
+  replay   enqueue each dead letter again, once, as a fresh task with its original task ID
+           and an unspent retry budget: in place of asynq's archived copy when it still holds
+           the task, else rebuilt from the record. Dead letters already replayed are skipped;
+           a task that is already back in its queue is a duplicate.
 `
 
 const deadMore = `
