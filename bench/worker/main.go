@@ -1,0 +1,167 @@
+// Command worker-bench measures what the ovqueue worker costs next to a bare asynq server, on
+// one real Redis on loopback, and prints the figures that BENCHMARKS.md records:
+//
+//   - throughput: N tasks through the worker binary (each a provider call to the fake
+//     provider, which answers at once) against a bare asynq server whose handler does nothing,
+//     at the same concurrency, both run as child processes; the rates and their ratio;
+//   - pickup latency: from the enqueue call to the provider call, p50 and p99, at a steady
+//     rate and on an idle worker, for each POLL_INTERVAL asked for;
+//   - memory: the worker's peak RSS (VmHWM) at concurrency 100 with a backlog of a million
+//     tasks, next to a bare asynq server's under the same load.
+//
+// It FLUSHDBs the database it is given (never database 0 unless -force) and holds that
+// database's redistest lock meanwhile, so that tests sharing the server leave it alone:
+//
+//	go run ./bench/worker -redis redis://127.0.0.1:6390/250
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if os.Getenv(bareEnv) == "1" {
+		if err := runBare(os.Args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bare asynq server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// config is what the command line asks for.
+type config struct {
+	redisURL string
+	force    bool
+	only     map[string]bool
+	worker   string // a worker binary to use instead of building one
+
+	n           int
+	concurrency int
+	runs        int
+	ladder      bool
+
+	rate        int
+	steady      time.Duration
+	idleSamples int
+	polls       []time.Duration
+
+	backlog        int
+	rssConcurrency int
+	rssDuration    time.Duration
+	rssBare        bool
+}
+
+func parse(args []string, getenv func(string) string, out io.Writer) (*config, error) {
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(out)
+	c := &config{}
+	fs.StringVar(&c.redisURL, "redis", getenv("BENCH_REDIS_URL"), "Redis `URL` with the database to use and FLUSH (default $BENCH_REDIS_URL)")
+	fs.BoolVar(&c.force, "force", false, "allow database 0")
+	only := fs.String("only", "throughput,latency,rss", "which `sections` to run, comma-separated")
+	fs.StringVar(&c.worker, "worker", "", "worker `binary` to measure (default: go build ./cmd/worker)")
+	fs.IntVar(&c.n, "n", 20000, "throughput: tasks per run")
+	fs.IntVar(&c.concurrency, "concurrency", 20, "throughput and latency: WORKER_CONCURRENCY, and the bare server's concurrency")
+	fs.IntVar(&c.runs, "runs", 3, "throughput: runs of each side, alternating")
+	fs.BoolVar(&c.ladder, "ladder", false, "throughput: also run the bare server with handlers that add, one at a time, what the worker does (what costs what)")
+	fs.IntVar(&c.rate, "rate", 500, "latency: steady enqueue rate, tasks a second")
+	fs.DurationVar(&c.steady, "steady", 10*time.Second, "latency: how long to enqueue at the steady rate")
+	fs.IntVar(&c.idleSamples, "idle-samples", 50, "latency: tasks enqueued one at a time on an idle worker")
+	polls := fs.String("poll", "1s,100ms", "latency: POLL_INTERVAL `values` to measure, comma-separated")
+	fs.IntVar(&c.backlog, "backlog", 1_000_000, "memory: tasks waiting in Redis")
+	fs.IntVar(&c.rssConcurrency, "rss-concurrency", 100, "memory: WORKER_CONCURRENCY")
+	fs.DurationVar(&c.rssDuration, "rss-duration", 60*time.Second, "memory: how long each server works on the backlog")
+	fs.BoolVar(&c.rssBare, "rss-bare", true, "memory: also measure a bare asynq server, for comparison")
+	if err := fs.Parse(args[1:]); err != nil {
+		return nil, err
+	}
+	if c.redisURL == "" {
+		return nil, fmt.Errorf("-redis or BENCH_REDIS_URL: required, e.g. redis://127.0.0.1:6390/250 (its database is flushed)")
+	}
+	c.only = map[string]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "throughput", "latency", "rss":
+			c.only[s] = true
+		case "":
+		default:
+			return nil, fmt.Errorf("-only: unknown section %q: want throughput, latency or rss", s)
+		}
+	}
+	for _, s := range strings.Split(*polls, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("-poll: %q is not a positive duration", s)
+		}
+		c.polls = append(c.polls, d)
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	cfg, err := parse(args, getenv, out)
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg.redisURL, cfg.force)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	tmp, err := os.MkdirTemp("", "worker-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := cfg.worker
+	if bin == "" {
+		if bin, err = buildWorker(ctx, tmp); err != nil {
+			return err
+		}
+	}
+	b := &bench{cfg: cfg, db: db, workerBin: bin, tmp: tmp, out: out}
+	b.printMachine(ctx)
+	if cfg.only["throughput"] {
+		if err := b.throughput(ctx); err != nil {
+			return fmt.Errorf("throughput: %w", err)
+		}
+	}
+	if cfg.only["latency"] {
+		if err := b.latency(ctx); err != nil {
+			return fmt.Errorf("latency: %w", err)
+		}
+	}
+	if cfg.only["rss"] {
+		if err := b.memory(ctx); err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
+	}
+	return db.flush(context.WithoutCancel(ctx))
+}
+
+// bench is one run of the command.
+type bench struct {
+	cfg       *config
+	db        *database
+	workerBin string
+	tmp       string // the run's temporary directory: the worker binary, the servers' logs
+	out       io.Writer
+}
+
+func (b *bench) printf(format string, args ...any) { fmt.Fprintf(b.out, format, args...) }
