@@ -18,6 +18,7 @@ const (
 	DefaultTimeout          = 30 * time.Second
 	DefaultUserAgent        = "ovqueue-provider-client/1"
 	DefaultMaxResponseBytes = 64 << 10
+	DefaultMaxIdleConns     = 20
 )
 
 // Client calls the provider. It is safe for concurrent use.
@@ -27,6 +28,9 @@ type Client struct {
 	timeout   time.Duration
 	userAgent string
 	maxBody   int64
+	// idleConns is how many idle connections the client's own transport keeps.
+	idleConns    int
+	ownTransport bool
 }
 
 // Option configures a Client.
@@ -41,6 +45,7 @@ func WithHTTPClient(hc *http.Client) Option {
 		}
 		cp := *hc
 		c.http = &cp
+		c.ownTransport = false
 		return nil
 	}
 }
@@ -64,6 +69,19 @@ func WithUserAgent(ua string) Option {
 	}
 }
 
+// WithMaxIdleConns keeps up to n idle connections to the provider, so that n concurrent
+// callers reuse their connections instead of opening (and TLS-handshaking) a new one for most
+// calls, as Go's default of 2 per host would. Ignored with WithHTTPClient.
+func WithMaxIdleConns(n int) Option {
+	return func(c *Client) error {
+		if n <= 0 {
+			return fmt.Errorf("provider: max idle connections must be positive, got %d", n)
+		}
+		c.idleConns = n
+		return nil
+	}
+}
+
 // WithMaxResponseBytes bounds how much of an answer is read; a longer answer is an error.
 func WithMaxResponseBytes(n int64) Option {
 	return func(c *Client) error {
@@ -83,16 +101,24 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		base:      u,
-		http:      &http.Client{},
-		timeout:   DefaultTimeout,
-		userAgent: DefaultUserAgent,
-		maxBody:   DefaultMaxResponseBytes,
+		base:         u,
+		http:         &http.Client{},
+		timeout:      DefaultTimeout,
+		userAgent:    DefaultUserAgent,
+		maxBody:      DefaultMaxResponseBytes,
+		idleConns:    DefaultMaxIdleConns,
+		ownTransport: true,
 	}
 	for _, opt := range opts {
 		if err := opt(c); err != nil {
 			return nil, err
 		}
+	}
+	if c.ownTransport {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = c.idleConns
+		t.MaxIdleConnsPerHost = c.idleConns
+		c.http.Transport = t
 	}
 	// A redirected POST becomes a GET (answered -17) and may leak the form to another host.
 	c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

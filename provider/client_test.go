@@ -3,10 +3,13 @@ package provider_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -302,5 +305,49 @@ func TestParseBaseURL(t *testing.T) {
 		case u.String() != tt.want:
 			t.Errorf("ParseBaseURL(%q) = %s, want %s", tt.in, u, tt.want)
 		}
+	}
+}
+
+// TestClientReusesConnections: concurrent callers keep their connections between calls
+// instead of opening new ones (Go's default transport keeps only 2 idle per host).
+func TestClientReusesConnections(t *testing.T) {
+	t.Parallel()
+	fake := providertest.NewFake()
+	srv := httptest.NewUnstartedServer(fake)
+	var mu sync.Mutex
+	opened := 0
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			opened++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	const concurrency, rounds = 10, 5
+	c, err := provider.New(srv.URL+"/products/", provider.WithMaxIdleConns(concurrency))
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, _ := provider.NewCredentials(providertest.DefaultLoginName, providertest.DefaultLoginPassword)
+	for range rounds {
+		var wg sync.WaitGroup
+		for i := range concurrency {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req := provider.OVCallbackRequest{OrderNumber: strconv.Itoa(i), Action: provider.ActionSendCallbackEmail}
+				if _, err := c.UpdateUserOvCallback(t.Context(), creds, req); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if opened > concurrency {
+		t.Errorf("%d connections opened for %d calls by %d callers, want at most %d", opened, concurrency*rounds, concurrency, concurrency)
 	}
 }

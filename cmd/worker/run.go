@@ -58,7 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("REDIS_URL: cannot reach Redis at %s: %v", config.RedactURL(cfg.RedisURL), err)
 	}
 
-	pc, err := provider.New(cfg.ProviderURL, provider.WithTimeout(cfg.ProviderTimeout), provider.WithUserAgent(userAgent))
+	pc, err := provider.New(cfg.ProviderURL, provider.WithTimeout(cfg.ProviderTimeout), provider.WithUserAgent(userAgent),
+		provider.WithMaxIdleConns(cfg.Concurrency))
 	if err != nil {
 		return fmt.Errorf("PROVIDER_URL: %w", err)
 	}
