@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -108,14 +110,14 @@ func (e *env) startWorker(name string, override map[string]string) *workerProc {
 			<-w.done
 		}
 		out := w.out.String()
-		if strings.Contains(out, "WARNING: DATA RACE") {
-			e.t.Errorf("worker %s: the race detector found a data race:\n%s", name, out)
+		if i := strings.Index(out, "WARNING: DATA RACE"); i >= 0 {
+			e.t.Errorf("worker %s: the race detector found a data race:\n%s", name, out[i:min(len(out), i+16<<10)])
 		}
 		if strings.Contains(out, "panic: ") || strings.Contains(out, "fatal error: ") {
 			e.t.Errorf("worker %s crashed:\n%s", name, tail(out, 60))
 		}
 		if e.t.Failed() {
-			e.t.Logf("worker %s output (last lines):\n%s", name, tail(out, 3000))
+			e.t.Logf("worker %s output (last lines; all of it in %s):\n%s", name, keepLog(e.t, "worker-"+name, out), tail(out, 30))
 		}
 	})
 	waitUntil(e.t, "worker "+name+" to start", 30*time.Second, func() (bool, string) {
@@ -366,6 +368,20 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// keepLog writes the output of a failed test's process where it outlives the test, and
+// returns the path.
+func keepLog(t *testing.T, what, out string) string {
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + "-" + what + ".log"
+	path := filepath.Join(os.TempDir(), "ovqueue-faulttest", name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err.Error()
+	}
+	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+		return err.Error()
+	}
+	return path
 }
 
 // tail returns the last n lines of s.

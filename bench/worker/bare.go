@@ -26,14 +26,13 @@ import (
 // Handlers of the bare server. "noop" is the baseline the worker is compared with; the others
 // add, one at a time, what the worker does for each task, to show what costs what.
 var bareHandlers = []string{
-	"noop",                       // return nil
-	"call",                       // decode and validate the payload, POST to the fake provider (the provider package's client, as the worker builds it): a hand-rolled worker
-	"call+check",                 // call, after the worker's fleet check in Redis (cooldown and limit record: one EVALSHA)
-	"call+check+result",          // ... and write the result to the task (one HSET), as the worker does
-	"call+check+result+log",      // ... and log one JSON line per call, as the worker does at LOG_LEVEL=info: the worker's work
-	"call+pool",                  // call, with an HTTP transport that keeps a connection per concurrent call
-	"call+pool+check+result+log", // the worker's work with that transport
-	"call+pool+result+log",       // ... and without the fleet check's round trip
+	"noop",                  // return nil
+	"call",                  // decode and validate the payload, POST to the fake provider with the provider package's client, built as the worker builds it: a hand-rolled worker
+	"call+check",            // call, after the worker's fleet check in Redis (cooldown and limit record: one EVALSHA)
+	"call+check+result",     // ... and write the result to the task (one HSET), as the worker does
+	"call+check+result+log", // ... and log one JSON line per call, as the worker does at LOG_LEVEL=info: the worker's work
+	"call+result+log",       // the worker's work without the fleet check's round trip
+	"call+gotransport",      // call with Go's default transport (2 idle connections per host), as the worker did before it kept one per concurrent call
 }
 
 // runBare is the bare asynq server: what someone would write by hand with asynq, serving the
@@ -87,11 +86,10 @@ func bareHandler(name, providerURL string, rdb redis.UniversalClient, concurrenc
 	if !steps["call"] {
 		return nil, fmt.Errorf("-handler %q: want one of %s", name, strings.Join(bareHandlers, ", "))
 	}
-	opts := []provider.Option{provider.WithTimeout(30 * time.Second), provider.WithUserAgent("ovqueue-bench")}
-	if steps["pool"] {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = concurrency
-		opts = append(opts, provider.WithHTTPClient(&http.Client{Transport: tr}))
+	opts := []provider.Option{provider.WithTimeout(30 * time.Second), provider.WithUserAgent("ovqueue-bench"),
+		provider.WithMaxIdleConns(concurrency)}
+	if steps["gotransport"] {
+		opts = append(opts, provider.WithHTTPClient(&http.Client{}))
 	}
 	pc, err := provider.New(providerURL, opts...)
 	if err != nil {

@@ -49,8 +49,8 @@ func buildWorker(ctx context.Context, dir string) (string, error) {
 }
 
 // startWorker runs the worker binary against the fake provider with the given environment on
-// top of the benchmark's. Its log (LOG_LEVEL info by default: one JSON line a call) is
-// written and discarded, as a production worker's would be shipped.
+// top of the benchmark's. Its log (LOG_LEVEL info by default: one JSON line a call) goes to a
+// file, as a production worker's goes to a log shipper, and is deleted when it stops.
 func (b *bench) startWorker(fake *fakeProvider, env map[string]string) (*child, error) {
 	vars := map[string]string{
 		"REDIS_URL":               b.db.url,

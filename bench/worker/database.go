@@ -91,7 +91,11 @@ func openDB(ctx context.Context, url string, force bool) (*database, error) {
 			}
 		}
 	}()
-	return d, d.flush(ctx)
+	if err := d.flush(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
 // Close releases the lock (if still ours) and the connections.

@@ -3,7 +3,9 @@
 //
 //   - throughput: N tasks through the worker binary (each a provider call to the fake
 //     provider, which answers at once) against a bare asynq server whose handler does nothing,
-//     at the same concurrency, both run as child processes; the rates and their ratio;
+//     and one whose handler makes the same provider call, at the same concurrency, all run as
+//     child processes; the rates, the CPU each process spends per task, and the ratio. With
+//     -ladder, bare servers that add the worker's steps one at a time: what costs what;
 //   - pickup latency: from the enqueue call to the provider call, p50 and p99, at a steady
 //     rate and on an idle worker, for each POLL_INTERVAL asked for;
 //   - memory: the worker's peak RSS (VmHWM) at concurrency 100 with a backlog of a million
@@ -17,6 +19,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,7 +41,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args, os.Getenv, os.Stdout)
 	stop()
-	if err != nil {
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "worker-bench:", err)
 		os.Exit(1)
 	}
@@ -68,8 +71,12 @@ type config struct {
 }
 
 func parse(args []string, getenv func(string) string, out io.Writer) (*config, error) {
-	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs := flag.NewFlagSet("worker-bench", flag.ContinueOnError)
 	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintln(out, "usage: go run ./bench/worker -redis redis://HOST:PORT/DB [flags]   (the database is flushed)")
+		fs.PrintDefaults()
+	}
 	c := &config{}
 	fs.StringVar(&c.redisURL, "redis", getenv("BENCH_REDIS_URL"), "Redis `URL` with the database to use and FLUSH (default $BENCH_REDIS_URL)")
 	fs.BoolVar(&c.force, "force", false, "allow database 0")
