@@ -66,6 +66,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	m := metrics.New(rdb, insp, tasks.Queues)
 	fleet := ratelimit.New(rdb, cfg.RateLimitCooldown, cfg.ProviderRate)
+	stopListening, err := fleet.Listen(ctx)
+	if err != nil {
+		// Cooldowns other workers start still reach this one, within ratelimit.DefaultRefresh.
+		log.Warn().Err(err).Msg("cannot follow the fleet's cooldowns as they start; reading them from Redis instead")
+	} else {
+		defer stopListening()
+	}
 	h, err := handler.New(handler.Config{
 		Client: pc, Accounts: cfg.Accounts, Fleet: fleet, Logger: log, Observer: m,
 		RateLimitMaxWait: cfg.RateLimitMaxWait,

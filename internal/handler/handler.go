@@ -233,7 +233,7 @@ func (h *Handlers) limited(ctx context.Context, id, account string, st ratelimit
 			Err: fmt.Errorf("rate-limited since %s, longer than RATE_LIMIT_MAX_WAIT (%s): %w",
 				st.LimitedSince.UTC().Format(time.RFC3339), h.cfg.RateLimitMaxWait, cause)}
 	}
-	if err := h.cfg.Fleet.MarkLimited(context.WithoutCancel(ctx), id, called, h.cfg.RateLimitMaxWait+time.Hour); err != nil {
+	if err := h.cfg.Fleet.MarkLimited(context.WithoutCancel(ctx), account, id, called, h.cfg.RateLimitMaxWait+time.Hour); err != nil {
 		h.cfg.Logger.Warn().Err(err).Str("task", id).Msg("could not record the rate-limit wait")
 	}
 	reason := "account " + account + " is cooling down after a call limit"

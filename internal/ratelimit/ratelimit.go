@@ -1,26 +1,41 @@
 // Package ratelimit holds the worker fleet's shared view of each provider account, in Redis so
 // that every worker process obeys it: the cooldown after a -42 (no process calls the account
 // until it ends), the PROVIDER_RATE limiter, and how long each task has been rate-limited.
+//
+// Reading that view before every call would cost a Redis round trip a task. Instead each
+// process keeps what it last read of each account for a short time (Refresh), learns at once of
+// cooldowns it starts itself, and of those other processes start through Redis pub/sub
+// (Listen). A task's own limit record is read only while its account is, or was in the last
+// hours, limited: only then can the record exist.
 package ratelimit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 )
 
-// Key prefixes in Redis.
+// Keys and channel in Redis.
 const (
 	cooldownPrefix = "ovqueue:cooldown:" // + account: exists while the account cools down
+	waitingPrefix  = "ovqueue:waiting:"  // + account: exists while a task of the account may hold a limit record
 	limitedPrefix  = "ovqueue:limited:"  // + task ID: hash {since, calls} while a task waits on a limit
 	ratePrefix     = "ovqueue:"          // redis_rate adds "rate:" before it
+	channelPrefix  = "ovqueue:cooldowns:" // + database number: a message for every cooldown started
 )
+
+// DefaultRefresh is how long a process trusts what it last read of an account when no message
+// says otherwise. It bounds how late a process that missed a pub/sub message (while its
+// subscription reconnects) learns of a cooldown.
+const DefaultRefresh = 250 * time.Millisecond
 
 // Fleet is one process's handle on the shared state. It is safe for concurrent use.
 type Fleet struct {
@@ -28,13 +43,48 @@ type Fleet struct {
 	limiter  *redis_rate.Limiter
 	limit    redis_rate.Limit // zero: PROVIDER_RATE off
 	cooldown time.Duration
+	refresh  time.Duration
+	channel  string
 	now      func() time.Time
+
+	mu       sync.Mutex
+	accounts map[string]*account
 }
+
+// account is what this process knows of one account.
+type account struct {
+	until   time.Time // the cooldown ends; zero or past: none known
+	waiting bool      // a task of the account may hold a limit record
+	read    time.Time // when this was last read from Redis (zero: never)
+	events  uint64    // cooldowns and marks learnt here: a read that raced with one keeps waiting
+}
+
+// Option changes a Fleet.
+type Option func(*Fleet)
+
+// WithRefresh sets how long an account's state read from Redis is trusted (DefaultRefresh).
+// Zero reads Redis before every call.
+func WithRefresh(d time.Duration) Option { return func(f *Fleet) { f.refresh = d } }
 
 // New returns a Fleet on rdb. cooldown is how long an account rests after a -42; rate is the
 // most calls a second per account across the fleet (0 = no limit).
-func New(rdb redis.UniversalClient, cooldown time.Duration, rate float64) *Fleet {
-	return &Fleet{rdb: rdb, limiter: redis_rate.NewLimiter(rdb), limit: LimitFor(rate), cooldown: cooldown, now: time.Now}
+func New(rdb redis.UniversalClient, cooldown time.Duration, rate float64, opts ...Option) *Fleet {
+	f := &Fleet{rdb: rdb, limiter: redis_rate.NewLimiter(rdb), limit: LimitFor(rate), cooldown: cooldown,
+		refresh: DefaultRefresh, channel: channelFor(rdb), now: time.Now, accounts: map[string]*account{}}
+	for _, o := range opts {
+		o(f)
+	}
+	return f
+}
+
+// channelFor names the channel of rdb's database. Pub/sub ignores databases: fleets that share
+// a Redis server on different databases must not hear each other's cooldowns.
+func channelFor(rdb redis.UniversalClient) string {
+	db := 0
+	if c, ok := rdb.(interface{ Options() *redis.Options }); ok {
+		db = c.Options().DB
+	}
+	return channelPrefix + strconv.Itoa(db)
 }
 
 // LimitFor turns calls a second into an evenly spaced limit (no bursts): 5 → one call every
@@ -56,16 +106,35 @@ type State struct {
 	LimitedCalls int           // calls that were answered with a rate limit
 }
 
-// check reads the account's cooldown and the task's limit record in one round trip.
+// check reads the account's cooldown, whether any of its tasks waits on a limit, and the task's
+// limit record (when a task ID is given) in one round trip.
 var check = redis.NewScript(`
 local ttl = redis.call("PTTL", KEYS[1])
-local rec = redis.call("HMGET", KEYS[2], "since", "calls")
-return {ttl, rec[1] or "", rec[2] or ""}
+local waiting = redis.call("EXISTS", KEYS[2])
+local rec = {false, false}
+if KEYS[3] then rec = redis.call("HMGET", KEYS[3], "since", "calls") end
+return {ttl, waiting, rec[1] or "", rec[2] or ""}
 `)
 
-// Check returns the account's cooldown and the task's rate-limit history.
+// Check returns the account's cooldown and the task's rate-limit history. It asks Redis only
+// when what the process knows of the account is older than the refresh interval, or when a
+// task of the account may have a limit record.
 func (f *Fleet) Check(ctx context.Context, account, taskID string) (State, error) {
-	res, err := check.Run(ctx, f.rdb, []string{cooldownPrefix + account, limitedPrefix + taskID}).Slice()
+	now := f.now()
+	f.mu.Lock()
+	a := f.account(account)
+	fresh := !a.read.IsZero() && now.Sub(a.read) < f.refresh
+	until, waiting, events := a.until, a.waiting, a.events
+	f.mu.Unlock()
+	if fresh && !waiting && !until.After(now) {
+		return State{}, nil // the account is quiet: no task of it can have a limit record
+	}
+
+	keys := []string{cooldownPrefix + account, waitingPrefix + account}
+	if taskID != "" {
+		keys = append(keys, limitedPrefix+taskID)
+	}
+	res, err := check.Run(ctx, f.rdb, keys).Slice()
 	if err != nil {
 		return State{}, fmt.Errorf("check rate limits of %s: %w", account, err)
 	}
@@ -73,31 +142,120 @@ func (f *Fleet) Check(ctx context.Context, account, taskID string) (State, error
 	if ttl, ok := res[0].(int64); ok && ttl > 0 {
 		s.Cooldown = time.Duration(ttl) * time.Millisecond
 	}
-	if v, _ := res[1].(string); v != "" {
+	inRedis, _ := res[1].(int64)
+	if v, _ := res[2].(string); v != "" {
 		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
 			s.LimitedSince = time.UnixMilli(ms)
 		}
 	}
-	if v, _ := res[2].(string); v != "" {
+	if v, _ := res[3].(string); v != "" {
 		s.LimitedCalls, _ = strconv.Atoi(v)
 	}
+
+	f.mu.Lock()
+	a = f.account(account)
+	// A cooldown only ever starts or extends (a -42 sets it again), so what this process learnt
+	// by itself or by message stands until it ends, even where Redis says less.
+	if u := now.Add(s.Cooldown); s.Cooldown > 0 && u.After(a.until) {
+		a.until = u
+	}
+	s.Cooldown = max(a.until.Sub(f.now()), 0)
+	w := inRedis == 1 || s.Cooldown > 0
+	if a.events == events {
+		a.waiting = w
+	} else {
+		a.waiting = a.waiting || w // a mark came in while Redis answered
+	}
+	a.read = now
+	f.mu.Unlock()
 	return s, nil
+}
+
+// account returns the state of name, creating it. f.mu must be held.
+func (f *Fleet) account(name string) *account {
+	a := f.accounts[name]
+	if a == nil {
+		a = &account{}
+		f.accounts[name] = a
+	}
+	return a
+}
+
+// learn records a cooldown of d for name that this process started or heard of.
+func (f *Fleet) learn(name string, d time.Duration) {
+	until := f.now().Add(d)
+	f.mu.Lock()
+	a := f.account(name)
+	if until.After(a.until) {
+		a.until = until
+	}
+	a.waiting = true
+	a.events++
+	f.mu.Unlock()
+}
+
+// message is what a process publishes when it starts a cooldown.
+type message struct {
+	Account    string `json:"account"`
+	CooldownMs int64  `json:"cooldownMs"`
 }
 
 // StartCooldown makes every worker process hold its calls for account for the cooldown.
 func (f *Fleet) StartCooldown(ctx context.Context, account string) (time.Duration, error) {
-	if err := f.rdb.Set(ctx, cooldownPrefix+account, f.now().UnixMilli(), f.cooldown).Err(); err != nil {
+	f.learn(account, f.cooldown)
+	msg, _ := json.Marshal(message{Account: account, CooldownMs: f.cooldown.Milliseconds()})
+	_, err := f.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, cooldownPrefix+account, f.now().UnixMilli(), f.cooldown)
+		p.Publish(ctx, f.channel, msg)
+		return nil
+	})
+	if err != nil {
 		return 0, fmt.Errorf("start cooldown of %s: %w", account, err)
 	}
 	return f.cooldown, nil
 }
 
+// Listen follows the cooldowns that other processes start, through Redis pub/sub, until stop
+// is called. It returns once subscribed. A process that does not listen (or whose subscription
+// is reconnecting) still learns of them within the refresh interval.
+func (f *Fleet) Listen(ctx context.Context) (stop func(), err error) {
+	ps := f.rdb.Subscribe(ctx, f.channel)
+	if _, err := ps.Receive(ctx); err != nil {
+		_ = ps.Close()
+		return nil, fmt.Errorf("subscribe to %s: %w", f.channel, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m := range ps.Channel() {
+			var msg message
+			if err := json.Unmarshal([]byte(m.Payload), &msg); err != nil || msg.Account == "" || msg.CooldownMs <= 0 {
+				continue
+			}
+			f.learn(msg.Account, time.Duration(msg.CooldownMs)*time.Millisecond)
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			_ = ps.Close()
+			<-done
+		})
+	}, nil
+}
+
 // Cooldown is how long an account rests after a rate limit.
 func (f *Fleet) Cooldown() time.Duration { return f.cooldown }
 
-// MarkLimited records that a task is waiting on a rate limit (since now, unless it already
-// was) and, if called, that one more call was answered with one. The record expires after ttl.
-func (f *Fleet) MarkLimited(ctx context.Context, taskID string, called bool, ttl time.Duration) error {
+// MarkLimited records that a task of account is waiting on a rate limit (since now, unless it
+// already was) and, if called, that one more call was answered with one. The record expires
+// after ttl; until then the fleet reads it before each call of the account's tasks.
+func (f *Fleet) MarkLimited(ctx context.Context, account, taskID string, called bool, ttl time.Duration) error {
+	f.mu.Lock()
+	a := f.account(account)
+	a.waiting = true
+	a.events++
+	f.mu.Unlock()
 	key := limitedPrefix + taskID
 	_, err := f.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSetNX(ctx, key, "since", f.now().UnixMilli())
@@ -105,6 +263,8 @@ func (f *Fleet) MarkLimited(ctx context.Context, taskID string, called bool, ttl
 			p.HIncrBy(ctx, key, "calls", 1)
 		}
 		p.Expire(ctx, key, ttl)
+		// The account's mark outlives every record of its tasks.
+		p.Set(ctx, waitingPrefix+account, f.now().UnixMilli(), ttl)
 		return nil
 	})
 	if err != nil {

@@ -33,8 +33,9 @@ func TestLimitFor(t *testing.T) {
 func TestCooldownAndLimitRecord(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
-	a := New(r.Client, time.Minute, 0)
-	b := New(r.Client, time.Minute, 0) // another worker process on the same Redis
+	// Refresh 0: every Check reads Redis, which is what this test is about.
+	a := New(r.Client, time.Minute, 0, WithRefresh(0))
+	b := New(r.Client, time.Minute, 0, WithRefresh(0)) // another worker process on the same Redis
 	ctx := t.Context()
 
 	st, err := b.Check(ctx, "eu", "task-1")
@@ -53,13 +54,13 @@ func TestCooldownAndLimitRecord(t *testing.T) {
 	}
 
 	before := time.Now().Add(-time.Second)
-	if err := a.MarkLimited(ctx, "task-1", true, time.Hour); err != nil {
+	if err := a.MarkLimited(ctx, "us", "task-1", true, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.MarkLimited(ctx, "task-1", false, time.Hour); err != nil {
+	if err := a.MarkLimited(ctx, "us", "task-1", false, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.MarkLimited(ctx, "task-1", true, time.Hour); err != nil {
+	if err := a.MarkLimited(ctx, "us", "task-1", true, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = b.Check(ctx, "us", "task-1")

@@ -1,0 +1,253 @@
+package ratelimit
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ovqueue/ovqueue/internal/redistest"
+)
+
+// counted is a client of r's database that counts the commands it sends, and runs after (once)
+// when the next check script has been answered.
+type counted struct {
+	*redis.Client
+	n     atomic.Int64
+	mu    sync.Mutex
+	after func()
+}
+
+func newCounted(t *testing.T, r *redistest.Redis) *counted {
+	t.Helper()
+	opt, err := redis.ParseURL(r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counted{Client: redis.NewClient(opt)}
+	t.Cleanup(func() { _ = c.Close() })
+	// Connect and load the script before counting.
+	if err := check.Load(t.Context(), c.Client).Err(); err != nil {
+		t.Fatal(err)
+	}
+	c.AddHook(c)
+	return c
+}
+
+func (c *counted) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *counted) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		err := next(ctx, cmd)
+		if name := cmd.Name(); err == nil && (name == "evalsha" || name == "eval") {
+			c.mu.Lock()
+			after := c.after
+			c.after = nil
+			c.mu.Unlock()
+			if after != nil {
+				after()
+			}
+		}
+		return err
+	}
+}
+
+func (c *counted) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+// clock is a settable time for a Fleet's cache (Redis keeps its own time).
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func TestQuietAccountIsCheckedWithoutRedis(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	c := newCounted(t, r)
+	clk := &clock{t: time.Now()}
+	f := New(c, time.Minute, 0)
+	f.now = clk.now
+	ctx := t.Context()
+
+	if st, err := f.Check(ctx, "eu", "task-1"); err != nil || st != (State{}) {
+		t.Fatalf("first check: %+v, %v", st, err)
+	}
+	if n := c.n.Load(); n != 1 {
+		t.Fatalf("first check sent %d commands, want 1", n)
+	}
+	for i := range 100 {
+		if st, err := f.Check(ctx, "eu", "task-"+string(rune('a'+i%26))); err != nil || st != (State{}) {
+			t.Fatalf("check %d: %+v, %v", i, st, err)
+		}
+	}
+	if n := c.n.Load(); n != 1 {
+		t.Errorf("100 checks of a quiet account within %s sent %d commands, want none", DefaultRefresh, n-1)
+	}
+	clk.add(DefaultRefresh)
+	if _, err := f.Check(ctx, "eu", "task-1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.n.Load(); n != 2 {
+		t.Errorf("a check after %s sent %d commands, want 1: the state must be read again", DefaultRefresh, n-1)
+	}
+}
+
+func TestCooldownReachesOtherProcesses(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	ctx := t.Context()
+	a := New(r.Client, time.Minute, 0)
+
+	// b listens and would not read Redis again for an hour: only the message can tell it.
+	b := New(r.Client, time.Minute, 0, WithRefresh(time.Hour))
+	stop, err := b.Listen(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	// c does not listen: it reads Redis again after the refresh interval.
+	clk := &clock{t: time.Now()}
+	c := New(r.Client, time.Minute, 0)
+	c.now = clk.now
+	// d is a fleet on another database of the same server: pub/sub crosses databases.
+	other := redistest.New(t)
+	d := New(other.Client, time.Minute, 0, WithRefresh(time.Hour))
+	stopD, err := d.Listen(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopD()
+	for _, f := range []*Fleet{b, c, d} {
+		if st, err := f.Check(ctx, "eu", ""); err != nil || st.Cooldown != 0 {
+			t.Fatalf("before: %+v, %v", st, err)
+		}
+	}
+
+	if _, err := a.StartCooldown(ctx, "eu"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := a.Check(ctx, "eu", ""); st.Cooldown < 50*time.Second {
+		t.Errorf("the process that started the cooldown does not hold: %+v", st)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := b.Check(ctx, "eu", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Cooldown > 50*time.Second && st.Cooldown <= time.Minute {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a listening process did not learn of the cooldown in 5s: %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st, _ := b.Check(ctx, "us", ""); st.Cooldown != 0 {
+		t.Errorf("another account cools down too: %+v", st)
+	}
+
+	if st, _ := c.Check(ctx, "eu", ""); st.Cooldown != 0 {
+		t.Errorf("within the refresh interval c should still trust what it read (%+v): is the cache used?", st)
+	}
+	clk.add(DefaultRefresh)
+	if st, _ := c.Check(ctx, "eu", ""); st.Cooldown < 50*time.Second {
+		t.Errorf("after the refresh interval a process that does not listen must see the cooldown: %+v", st)
+	}
+
+	time.Sleep(100 * time.Millisecond) // b heard its message by now; d would have too
+	if st, _ := d.Check(ctx, "eu", ""); st.Cooldown != 0 {
+		t.Errorf("a fleet on another database cools down: %+v", st)
+	}
+}
+
+// What a process learns while a read of Redis is under way must survive that read's answer.
+func TestReadDoesNotEraseWhatWasLearntMeanwhile(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	ctx := t.Context()
+	c := newCounted(t, r)
+	f := New(c, time.Minute, 0, WithRefresh(time.Hour))
+	c.after = func() { f.learn("eu", time.Minute) } // as if a message arrived while Redis answered
+	if _, err := f.Check(ctx, "eu", ""); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := f.Check(ctx, "eu", ""); st.Cooldown < 50*time.Second || st.Cooldown > time.Minute {
+		t.Errorf("the cooldown learnt during the read was lost: %+v", st)
+	}
+
+	// A task of "us" is marked while a read of "us" (no mark yet) is answered: the next
+	// check must still read the task's record.
+	c.after = func() {
+		if err := f.MarkLimited(ctx, "us", "task-1", true, time.Hour); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := f.Check(ctx, "us", "task-1"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := f.Check(ctx, "us", "task-1"); st.LimitedCalls != 1 {
+		t.Errorf("the mark made during the read was lost: %+v, want the task's record", st)
+	}
+}
+
+func TestLimitRecordIsReadWhileTheAccountWaits(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	ctx := t.Context()
+	a := New(r.Client, time.Minute, 0)
+	clk := &clock{t: time.Now()}
+	c := newCounted(t, r)
+	b := New(c, time.Minute, 0)
+	b.now = clk.now
+
+	if st, _ := b.Check(ctx, "eu", "task-1"); st != (State{}) {
+		t.Fatalf("before: %+v", st)
+	}
+	if err := a.MarkLimited(ctx, "eu", "task-1", true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(DefaultRefresh)
+	for i := range 3 {
+		st, err := b.Check(ctx, "eu", "task-1")
+		if err != nil || st.LimitedCalls != 1 || st.LimitedSince.IsZero() {
+			t.Fatalf("check %d after the mark: %+v, %v; want the task's record", i, st, err)
+		}
+	}
+	if ttl := r.Client.PTTL(ctx, waitingPrefix+"eu").Val(); ttl < 59*time.Minute {
+		t.Errorf("the account's mark expires in %s, before its tasks' records (1h)", ttl)
+	}
+	if st, _ := b.Check(ctx, "eu", "task-2"); st != (State{}) {
+		t.Errorf("a task that never waited: %+v", st)
+	}
+
+	// Once no task may hold a record, quiet checks stop reading Redis.
+	if err := r.Client.Del(ctx, waitingPrefix+"eu").Err(); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(DefaultRefresh)
+	_, _ = b.Check(ctx, "eu", "task-1")
+	n := c.n.Load()
+	for range 10 {
+		_, _ = b.Check(ctx, "eu", "task-1")
+	}
+	if got := c.n.Load() - n; got != 0 {
+		t.Errorf("checks after the mark expired sent %d commands, want none", got)
+	}
+}
