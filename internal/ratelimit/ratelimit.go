@@ -25,10 +25,10 @@ import (
 
 // Keys and channel in Redis.
 const (
-	cooldownPrefix = "ovqueue:cooldown:" // + account: exists while the account cools down
-	waitingPrefix  = "ovqueue:waiting:"  // + account: exists while a task of the account may hold a limit record
-	limitedPrefix  = "ovqueue:limited:"  // + task ID: hash {since, calls} while a task waits on a limit
-	ratePrefix     = "ovqueue:"          // redis_rate adds "rate:" before it
+	cooldownPrefix = "ovqueue:cooldown:"  // + account: exists while the account cools down
+	waitingPrefix  = "ovqueue:waiting:"   // + account: exists while a task of the account may hold a limit record
+	limitedPrefix  = "ovqueue:limited:"   // + task ID: hash {since, calls} while a task waits on a limit
+	ratePrefix     = "ovqueue:"           // redis_rate adds "rate:" before it
 	channelPrefix  = "ovqueue:cooldowns:" // + database number: a message for every cooldown started
 )
 
