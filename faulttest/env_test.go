@@ -2,6 +2,7 @@ package faulttest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -127,6 +128,22 @@ func (e *env) startWorker(name string, override map[string]string) *workerProc {
 		return strings.Contains(w.out.String(), `"message":"worker started"`), ""
 	})
 	return w
+}
+
+// expectJSONLines fails the test if a line of the worker's output is not a JSON object: a log
+// collector would store it as an unparsed string.
+func (w *workerProc) expectJSONLines() {
+	w.t.Helper()
+	var bad []string
+	for line := range strings.Lines(w.out.String()) {
+		line = strings.TrimSpace(line)
+		if line != "" && !json.Valid([]byte(line)) {
+			bad = append(bad, line)
+		}
+	}
+	if len(bad) > 0 {
+		w.t.Errorf("worker %s wrote %d lines that are not JSON, e.g. %q", w.name, len(bad), bad[0])
+	}
 }
 
 func (w *workerProc) exited() bool {

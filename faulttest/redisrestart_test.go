@@ -65,4 +65,9 @@ func TestRedisRestartMidRun(t *testing.T) {
 	e.expectEveryOrderCalled(first, n)
 	a.stopAndExpectZero()
 	b.stopAndExpectZero()
+	// While Redis was away the clients' own complaints went to the log as JSON lines too.
+	for _, w := range []*workerProc{a, b} {
+		w.expectJSONLines()
+		t.Logf("worker %s: %d messages of the Redis client", w.name, strings.Count(w.out.String(), `"component":"redis"`))
+	}
 }

@@ -13,10 +13,14 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ovqueue/ovqueue/internal/config"
+	"github.com/ovqueue/ovqueue/internal/logging"
 )
 
 func main() {
+	redis.SetLogger(logging.Redis) // one per process: run points it at its logger
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
 	stop()

@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
+	logging.Redis.Use(log)
 
 	var dev *devEnv
 	if cfg.Dev {

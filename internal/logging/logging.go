@@ -3,10 +3,13 @@
 package logging
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -105,4 +108,28 @@ func AsynqLevel(l zerolog.Level) asynq.LogLevel {
 		return asynq.WarnLevel
 	}
 	return asynq.ErrorLevel
+}
+
+// RedisLogger sends go-redis's own messages (dial errors while Redis is away, pool trouble) to
+// a zerolog logger as warnings, so that they are log lines like every other instead of plain
+// text in the middle of JSON. go-redis has one logger per process: main installs Redis with
+// redis.SetLogger, and the worker points it at its logger with Use.
+type RedisLogger struct {
+	l atomic.Pointer[zerolog.Logger]
+}
+
+// Redis is the process's RedisLogger.
+var Redis = &RedisLogger{}
+
+// Use sends the messages to l from now on.
+func (r *RedisLogger) Use(l zerolog.Logger) { r.l.Store(&l) }
+
+// Printf logs one message (go-redis's internal.Logging).
+func (r *RedisLogger) Printf(_ context.Context, format string, v ...any) {
+	l := r.l.Load()
+	if l == nil {
+		d := zerolog.New(os.Stderr).With().Timestamp().Logger()
+		l = &d
+	}
+	l.Warn().Str("component", "redis").Msg(Mask(strings.TrimSuffix(fmt.Sprintf(format, v...), "\n")))
 }

@@ -1,6 +1,14 @@
 package logging
 
-import "testing"
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+)
 
 func TestMask(t *testing.T) {
 	t.Parallel()
@@ -18,5 +26,23 @@ func TestMask(t *testing.T) {
 		if got := Mask(tt.in); got != tt.want {
 			t.Errorf("Mask(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestRedisLoggerWritesJSONLines(t *testing.T) {
+	var buf bytes.Buffer
+	r := &RedisLogger{}
+	r.Use(New(&buf, zerolog.InfoLevel, "json"))
+	r.Printf(context.Background(), "redis: %s:%d: dial tcp 127.0.0.1:6379: connection refused (%s)\n", "pool.go", 42, "jane.doe@example.com")
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("not one JSON line: %q (%v)", buf.String(), err)
+	}
+	msg, _ := line["message"].(string)
+	if line["component"] != "redis" || line["level"] != "warn" || !strings.Contains(msg, "connection refused") {
+		t.Errorf("line = %v", line)
+	}
+	if strings.Contains(buf.String(), "jane.doe@") {
+		t.Errorf("personal data not masked: %s", buf.String())
 	}
 }
