@@ -28,10 +28,10 @@ import (
 var bareHandlers = []string{
 	"noop",                  // return nil
 	"call",                  // decode and validate the payload, POST to the fake provider with the provider package's client, built as the worker builds it: a hand-rolled worker
-	"call+check",            // call, after the worker's fleet check in Redis (cooldown and limit record: one EVALSHA)
+	"call+check",            // call, after the worker's fleet check (ratelimit.Fleet.Check: the account's state, read from Redis at most every 250ms)
 	"call+check+result",     // ... and write the result to the task (one HSET), as the worker does
 	"call+check+result+log", // ... and log one JSON line per call, as the worker does at LOG_LEVEL=info: the worker's work
-	"call+result+log",       // the worker's work without the fleet check's round trip
+	"call+result+log",       // the worker's work without the fleet check
 	"call+gotransport",      // call with Go's default transport (2 idle connections per host), as the worker did before it kept one per concurrent call
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/hibiken/asynq"
@@ -38,16 +39,29 @@ func parseRedisURL(raw string) (asynq.RedisConnOpt, error) {
 		return nil, failf(setRedisURL, "%q: %s", shown, strings.TrimPrefix(err.Error(), "asynq: "))
 	}
 	// asynq reads the password of redis://user:pass@host but drops the user name, which Redis
-	// ACLs need; carry it over.
-	if _, hasPass := u.User.Password(); hasPass && u.User.Username() != "" {
-		switch o := opt.(type) {
-		case asynq.RedisClientOpt:
-			o.Username = u.User.Username()
-			opt = o
-		case asynq.RedisFailoverClientOpt:
-			o.Username = u.User.Username()
-			opt = o
+	// ACLs need; carry it over. In a sentinel URL the login is the sentinels' (asynq sends the
+	// password to them only), so the user name goes with it.
+	_, hasPass := u.User.Password()
+	user := u.User.Username()
+	switch o := opt.(type) {
+	case asynq.RedisClientOpt:
+		if hasPass && user != "" {
+			o.Username = user
 		}
+		opt = o
+	case asynq.RedisFailoverClientOpt:
+		if hasPass && user != "" {
+			o.SentinelUsername = user
+		}
+		// asynq ignores the database of a sentinel URL: /3 would silently be database 0.
+		if db := strings.Trim(u.Path, "/"); db != "" {
+			n, err := strconv.Atoi(db)
+			if err != nil || n < 0 {
+				return nil, failf(setRedisURL, "%q: database must be a number, like redis-sentinel://127.0.0.1:26379/2?master=mymaster, got %q", shown, db)
+			}
+			o.DB = n
+		}
+		opt = o
 	}
 	return opt, nil
 }
