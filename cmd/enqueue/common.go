@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/ovqueue/ovqueue/internal/backfill"
 	"github.com/ovqueue/ovqueue/internal/cli"
+	"github.com/ovqueue/ovqueue/internal/config"
 	"github.com/ovqueue/ovqueue/provider"
 	"github.com/ovqueue/ovqueue/tasks"
 )
@@ -164,6 +165,11 @@ func (r *redisFlag) conn(getenv func(string) string, poolSize int) (asynq.RedisC
 	case asynq.RedisFailoverClientOpt:
 		if o.MasterName == "" {
 			return nil, shown, cli.Usagef("%s: %s: a redis-sentinel URL needs ?master=NAME", from, shown)
+		}
+		u, _ := url.Parse(raw) // asynq parsed it
+		o, err := config.Sentinel(u, o)
+		if err != nil {
+			return nil, shown, cli.Usagef("%s: %s: %v", from, shown, err)
 		}
 		o.PoolSize = max(o.PoolSize, poolSize)
 		opt = o

@@ -147,6 +147,7 @@ func TestRedisURL(t *testing.T) {
 		{"bad scheme", "http://:" + password + "@host:6379/0", "~--redis-url: http://:xxxxx@host:6379/0: unsupported uri scheme: \"http\"", cli.ExitUsage},
 		{"bad database", "redis://:" + password + "@host:6379/zero", "~--redis-url: redis://:xxxxx@host:6379/zero: could not parse redis uri: database number", cli.ExitUsage},
 		{"sentinel without master", "redis-sentinel://:" + password + "@host:26379", "~a redis-sentinel URL needs ?master=NAME", cli.ExitUsage},
+		{"sentinel with a database", "redis-sentinel://:" + password + "@host:26379/2?master=m", "~cannot choose a database", cli.ExitUsage},
 		{"unreachable", "redis://:" + password + "@127.0.0.1:1/0", "~enqueue licence: enqueue licence:modify:", cli.ExitFailed},
 	}
 	for _, tt := range tests {

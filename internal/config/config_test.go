@@ -281,7 +281,7 @@ func TestLoadBadValue(t *testing.T) {
 		{"REDIS_URL no host", map[string]string{"REDIS_URL": "redis://"}, nil, []string{"host"}},
 		{"REDIS_URL database", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/zero"}, nil, []string{"database"}},
 		{"REDIS_URL sentinel without master", map[string]string{"REDIS_URL": "redis-sentinel://127.0.0.1:26379"}, nil, []string{"master"}},
-		{"REDIS_URL sentinel database", map[string]string{"REDIS_URL": "redis-sentinel://127.0.0.1:26379/two?master=m"}, nil, []string{"database must be a number", `"two"`}},
+		{"REDIS_URL sentinel database", map[string]string{"REDIS_URL": "redis-sentinel://127.0.0.1:26379/3?master=m"}, nil, []string{"cannot choose a database", "/3"}},
 		{"PROVIDER_URL http", map[string]string{"PROVIDER_URL": "http://provider.example/"}, nil, []string{"https"}},
 		{"PROVIDER_URL with login", map[string]string{"PROVIDER_URL": "https://u:" + loginPassword + "@provider.example/"}, nil, []string{"must not contain a login"}},
 		{"PROVIDER_URL unparsable", map[string]string{"PROVIDER_URL": "https://u:" + loginPassword + "@provider.example:port/"}, nil, []string{"invalid port"}},
@@ -693,9 +693,9 @@ func TestLoadRedisURL(t *testing.T) {
 			f, ok := o.(asynq.RedisFailoverClientOpt)
 			return ok && len(f.SentinelAddrs) == 2 && f.SentinelPassword == redisPassword && f.DB == 0
 		}},
-		{"sentinels with login and database", "redis-sentinel://ops:" + redisPassword + "@10.0.0.1:26379/3?master=mymaster", func(o asynq.RedisConnOpt) bool {
+		{"sentinels with login and database 0", "redis-sentinel://ops:" + redisPassword + "@10.0.0.1:26379/0?master=mymaster", func(o asynq.RedisConnOpt) bool {
 			f, ok := o.(asynq.RedisFailoverClientOpt)
-			return ok && f.DB == 3 && f.SentinelUsername == "ops" && f.SentinelPassword == redisPassword && f.Username == "" && f.Password == ""
+			return ok && f.DB == 0 && f.SentinelUsername == "ops" && f.SentinelPassword == redisPassword && f.Username == "" && f.Password == ""
 		}},
 		{"rediss", "rediss://:" + redisPassword + "@redis.example:6380/2", func(o asynq.RedisConnOpt) bool {
 			c, ok := o.(asynq.RedisClientOpt)

@@ -3,7 +3,7 @@ package config
 import (
 	"errors"
 	"net/url"
-	"strconv"
+	"fmt"
 	"strings"
 
 	"github.com/hibiken/asynq"
@@ -39,31 +39,33 @@ func parseRedisURL(raw string) (asynq.RedisConnOpt, error) {
 		return nil, failf(setRedisURL, "%q: %s", shown, strings.TrimPrefix(err.Error(), "asynq: "))
 	}
 	// asynq reads the password of redis://user:pass@host but drops the user name, which Redis
-	// ACLs need; carry it over. In a sentinel URL the login is the sentinels' (asynq sends the
-	// password to them only), so the user name goes with it.
-	_, hasPass := u.User.Password()
-	user := u.User.Username()
+	// ACLs need; carry it over.
 	switch o := opt.(type) {
 	case asynq.RedisClientOpt:
-		if hasPass && user != "" {
-			o.Username = user
+		if _, hasPass := u.User.Password(); hasPass && u.User.Username() != "" {
+			o.Username = u.User.Username()
 		}
 		opt = o
 	case asynq.RedisFailoverClientOpt:
-		if hasPass && user != "" {
-			o.SentinelUsername = user
+		if opt, err = Sentinel(u, o); err != nil {
+			return nil, failf(setRedisURL, "%q: %v", shown, err)
 		}
-		// asynq ignores the database of a sentinel URL: /3 would silently be database 0.
-		if db := strings.Trim(u.Path, "/"); db != "" {
-			n, err := strconv.Atoi(db)
-			if err != nil || n < 0 {
-				return nil, failf(setRedisURL, "%q: database must be a number, like redis-sentinel://127.0.0.1:26379/2?master=mymaster, got %q", shown, db)
-			}
-			o.DB = n
-		}
-		opt = o
 	}
 	return opt, nil
+}
+
+// Sentinel completes asynq's reading of a redis-sentinel URL u. Its login is the sentinels'
+// (asynq sends the password to them only), so the user name goes with the password. A
+// database other than 0 is refused: asynq ignores it, so this worker and every program that
+// enqueues with asynq's parser would otherwise disagree about where the tasks are.
+func Sentinel(u *url.URL, o asynq.RedisFailoverClientOpt) (asynq.RedisFailoverClientOpt, error) {
+	if _, hasPass := u.User.Password(); hasPass && u.User.Username() != "" {
+		o.SentinelUsername = u.User.Username()
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" && db != "0" {
+		return o, fmt.Errorf("a redis-sentinel URL cannot choose a database (asynq's parser ignores /%s and uses 0); drop it", db)
+	}
+	return o, nil
 }
 
 // urlProblem says why net/url refuses a URL, judging the redacted text so that the reason cannot
