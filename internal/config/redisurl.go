@@ -2,8 +2,8 @@ package config
 
 import (
 	"errors"
-	"net/url"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/hibiken/asynq"

@@ -201,7 +201,7 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 			errors.As(err, &pe)
 			res.ErrorCode, res.ErrorMessage, res.AlreadyCancelled = pe.Code, pe.Message, true
 		}
-		h.finish(ctx, t, id, st, res)
+		h.finish(ctx, t, id, account, st, res)
 		return nil
 	case provider.RateLimited:
 		cool, cerr := h.cfg.Fleet.StartCooldown(ctx, account)
@@ -211,10 +211,12 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 		}
 		return h.limited(ctx, id, account, st, true, cool, attempt, err)
 	case provider.Permanent:
+		h.forget(ctx, account, id, st)
 		return &Dead{Reason: deadletter.ReasonPermanent, Err: err, Attempts: attempt}
 	}
 	// Transient.
 	if retried >= budget {
+		h.forget(ctx, account, id, st)
 		return &Dead{Reason: deadletter.ReasonRetriesSpent, Err: err, Attempts: attempt}
 	}
 	return err
@@ -228,7 +230,7 @@ func (h *Handlers) limited(ctx context.Context, id, account string, st ratelimit
 		if cause == nil {
 			cause = fmt.Errorf("account %s is cooling down after a call limit", account)
 		}
-		_ = h.cfg.Fleet.Forget(context.WithoutCancel(ctx), id)
+		_ = h.cfg.Fleet.Forget(context.WithoutCancel(ctx), account, id)
 		return &Dead{Reason: deadletter.ReasonRateLimitWait, Attempts: attempts,
 			Err: fmt.Errorf("rate-limited since %s, longer than RATE_LIMIT_MAX_WAIT (%s): %w",
 				st.LimitedSince.UTC().Format(time.RFC3339), h.cfg.RateLimitMaxWait, cause)}
@@ -250,11 +252,16 @@ func spread(d time.Duration) time.Duration {
 	return time.Duration(rand.Int64N(int64(max)))
 }
 
-func (h *Handlers) finish(ctx context.Context, t *asynq.Task, id string, st ratelimit.State, res Result) {
-	ctx = context.WithoutCancel(ctx)
+// forget drops the task's rate-limit record, if it had one, once the task is done.
+func (h *Handlers) forget(ctx context.Context, account, id string, st ratelimit.State) {
 	if !st.LimitedSince.IsZero() || st.LimitedCalls > 0 {
-		_ = h.cfg.Fleet.Forget(ctx, id)
+		_ = h.cfg.Fleet.Forget(context.WithoutCancel(ctx), account, id)
 	}
+}
+
+func (h *Handlers) finish(ctx context.Context, t *asynq.Task, id, account string, st ratelimit.State, res Result) {
+	ctx = context.WithoutCancel(ctx)
+	h.forget(ctx, account, id, st)
 	b, _ := json.Marshal(res)
 	// The call succeeded: a lost result must not make asynq call the provider again.
 	if w := t.ResultWriter(); w != nil {

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -61,6 +62,22 @@ func (c *counted) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 		c.n.Add(int64(len(cmds)))
 		return next(ctx, cmds)
 	}
+}
+
+// otherDatabase returns a client of another database on r's server.
+func otherDatabase(t *testing.T, r *redistest.Redis) redis.UniversalClient {
+	t.Helper()
+	if r.Real {
+		return redistest.New(t).Client // a database of its own on the same server
+	}
+	opt, err := redis.ParseURL(r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.DB++
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
 
 // clock is a settable time for a Fleet's cache (Redis keeps its own time).
@@ -125,14 +142,16 @@ func TestCooldownReachesOtherProcesses(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	c := New(r.Client, time.Minute, 0)
 	c.now = clk.now
-	// d is a fleet on another database of the same server: pub/sub crosses databases.
-	other := redistest.New(t)
-	d := New(other.Client, time.Minute, 0, WithRefresh(time.Hour))
+	// d is a fleet on another database of the same server: pub/sub crosses databases. e
+	// starts a cooldown there once a has, to show when d would have heard a's.
+	other := otherDatabase(t, r)
+	d := New(other, time.Minute, 0, WithRefresh(time.Hour))
 	stopD, err := d.Listen(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stopD()
+	e := New(other, time.Minute, 0)
 	for _, f := range []*Fleet{b, c, d} {
 		if st, err := f.Check(ctx, "eu", ""); err != nil || st.Cooldown != 0 {
 			t.Fatalf("before: %+v, %v", st, err)
@@ -171,7 +190,19 @@ func TestCooldownReachesOtherProcesses(t *testing.T) {
 		t.Errorf("after the refresh interval a process that does not listen must see the cooldown: %+v", st)
 	}
 
-	time.Sleep(100 * time.Millisecond) // b heard its message by now; d would have too
+	// Redis delivers messages in the order they were published: once d has heard e's, it
+	// would have heard a's, had it been on a's channel.
+	if _, err := e.StartCooldown(ctx, "marker"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if st, _ := d.Check(ctx, "marker", ""); st.Cooldown > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("d never heard a cooldown on its own database")
+		}
+	}
 	if st, _ := d.Check(ctx, "eu", ""); st.Cooldown != 0 {
 		t.Errorf("a fleet on another database cools down: %+v", st)
 	}
@@ -230,24 +261,106 @@ func TestLimitRecordIsReadWhileTheAccountWaits(t *testing.T) {
 			t.Fatalf("check %d after the mark: %+v, %v; want the task's record", i, st, err)
 		}
 	}
-	if ttl := r.Client.PTTL(ctx, waitingPrefix+"eu").Val(); ttl < 59*time.Minute {
-		t.Errorf("the account's mark expires in %s, before its tasks' records (1h)", ttl)
-	}
 	if st, _ := b.Check(ctx, "eu", "task-2"); st != (State{}) {
 		t.Errorf("a task that never waited: %+v", st)
 	}
 
-	// Once no task may hold a record, quiet checks stop reading Redis.
-	if err := r.Client.Del(ctx, waitingPrefix+"eu").Err(); err != nil {
+	// Once no task waits, quiet checks stop reading Redis.
+	if err := b.Forget(ctx, "eu", "task-1"); err != nil {
 		t.Fatal(err)
 	}
 	clk.add(DefaultRefresh)
-	_, _ = b.Check(ctx, "eu", "task-1")
+	if st, _ := b.Check(ctx, "eu", "task-1"); st != (State{}) {
+		t.Fatalf("after Forget: %+v", st)
+	}
 	n := c.n.Load()
 	for range 10 {
 		_, _ = b.Check(ctx, "eu", "task-1")
 	}
 	if got := c.n.Load() - n; got != 0 {
-		t.Errorf("checks after the mark expired sent %d commands, want none", got)
+		t.Errorf("checks after the last waiting task was forgotten sent %d commands, want none", got)
+	}
+
+	// A task that is never forgotten (deleted from the UI while it waited) stops counting when
+	// its record expires.
+	if err := b.MarkLimited(ctx, "eu", "task-3", false, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(DefaultRefresh)
+	if _, err := b.Check(ctx, "eu", ""); err != nil {
+		t.Fatal(err)
+	}
+	n = c.n.Load()
+	_, _ = b.Check(ctx, "eu", "")
+	if c.n.Load() == n {
+		t.Fatal("a waiting task did not make checks read Redis")
+	}
+	clk.add(time.Hour + DefaultRefresh)
+	_, _ = b.Check(ctx, "eu", "") // reads Redis, which drops the expired task
+	n = c.n.Load()
+	_, _ = b.Check(ctx, "eu", "")
+	if got := c.n.Load() - n; got != 0 {
+		t.Errorf("a check after the only waiting task's record expired sent %d commands, want none", got)
+	}
+}
+
+// The account's set of waiting tasks must outlive every record in it, even when workers mark
+// with different times to live (RATE_LIMIT_MAX_WAIT differs during a rolling change).
+func TestWaitingSetOutlivesEveryRecord(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	ctx := t.Context()
+	long := New(r.Client, time.Minute, 0)
+	short := New(r.Client, time.Minute, 0)
+	if err := long.MarkLimited(ctx, "eu", "task-1", true, 25*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := short.MarkLimited(ctx, "eu", "task-2", true, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	record := r.Client.PTTL(ctx, limitedPrefix+"task-1").Val()
+	set := r.Client.PTTL(ctx, waitingPrefix+"eu").Val()
+	if record < 24*time.Hour || set < record-time.Second {
+		t.Errorf("the waiting set expires in %s, the 25h record in %s: the set must not expire first", set, record)
+	}
+	if n := r.Client.ZCard(ctx, waitingPrefix+"eu").Val(); n != 2 {
+		t.Errorf("waiting set holds %d tasks, want 2", n)
+	}
+}
+
+// A Redis user that may not publish on the channel must still start the cooldown for everyone:
+// the announcement is best effort, the cooldown key is not.
+func TestCooldownHoldsWhenPublishIsRefused(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	if !r.Real {
+		t.Skip("needs a real Redis (ACLs); set TEST_REDIS_URL")
+	}
+	ctx := t.Context()
+	user := fmt.Sprintf("ovqueue-test-%d", time.Now().UnixNano())
+	password := "pw-" + user
+	// Every key and command, no channel.
+	if err := r.Client.Do(ctx, "ACL", "SETUSER", user, "on", ">"+password, "~*", "+@all", "resetchannels").Err(); err != nil {
+		t.Skipf("cannot create an ACL user: %v", err)
+	}
+	t.Cleanup(func() { _ = r.Client.Do(context.Background(), "ACL", "DELUSER", user).Err() })
+	opt, err := redis.ParseURL(r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Username, opt.Password = user, password
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	if err := c.Publish(ctx, channelFor(c), "x").Err(); err == nil {
+		t.Fatal("the user may publish: the test proves nothing")
+	}
+
+	f := New(c, time.Minute, 0)
+	if _, err := f.StartCooldown(ctx, "eu"); err != nil {
+		t.Fatalf("StartCooldown: %v", err)
+	}
+	other := New(r.Client, time.Minute, 0, WithRefresh(0))
+	if st, err := other.Check(ctx, "eu", ""); err != nil || st.Cooldown < 50*time.Second {
+		t.Errorf("another process sees %+v, %v; want the cooldown", st, err)
 	}
 }

@@ -5,8 +5,8 @@
 // Reading that view before every call would cost a Redis round trip a task. Instead each
 // process keeps what it last read of each account for a short time (Refresh), learns at once of
 // cooldowns it starts itself, and of those other processes start through Redis pub/sub
-// (Listen). A task's own limit record is read only while its account is, or was in the last
-// hours, limited: only then can the record exist.
+// (Listen). A task's own limit record is read only while some task of its account waits on a
+// limit: only then can the record exist.
 package ratelimit
 
 import (
@@ -26,7 +26,7 @@ import (
 // Keys and channel in Redis.
 const (
 	cooldownPrefix = "ovqueue:cooldown:"  // + account: exists while the account cools down
-	waitingPrefix  = "ovqueue:waiting:"   // + account: exists while a task of the account may hold a limit record
+	waitingPrefix  = "ovqueue:waiting:"   // + account: sorted set of its tasks that hold a limit record, scored by the record's expiry (ms)
 	limitedPrefix  = "ovqueue:limited:"   // + task ID: hash {since, calls} while a task waits on a limit
 	ratePrefix     = "ovqueue:"           // redis_rate adds "rate:" before it
 	channelPrefix  = "ovqueue:cooldowns:" // + database number: a message for every cooldown started
@@ -106,11 +106,13 @@ type State struct {
 	LimitedCalls int           // calls that were answered with a rate limit
 }
 
-// check reads the account's cooldown, whether any of its tasks waits on a limit, and the task's
-// limit record (when a task ID is given) in one round trip.
+// check reads the account's cooldown, how many of its tasks wait on a limit (dropping those
+// whose record has expired) and the task's limit record (when a task ID is given), in one
+// round trip. ARGV[1] is the time in ms.
 var check = redis.NewScript(`
 local ttl = redis.call("PTTL", KEYS[1])
-local waiting = redis.call("EXISTS", KEYS[2])
+redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", ARGV[1])
+local waiting = redis.call("ZCARD", KEYS[2])
 local rec = {false, false}
 if KEYS[3] then rec = redis.call("HMGET", KEYS[3], "since", "calls") end
 return {ttl, waiting, rec[1] or "", rec[2] or ""}
@@ -134,7 +136,7 @@ func (f *Fleet) Check(ctx context.Context, account, taskID string) (State, error
 	if taskID != "" {
 		keys = append(keys, limitedPrefix+taskID)
 	}
-	res, err := check.Run(ctx, f.rdb, keys).Slice()
+	res, err := check.Run(ctx, f.rdb, keys, now.UnixMilli()).Slice()
 	if err != nil {
 		return State{}, fmt.Errorf("check rate limits of %s: %w", account, err)
 	}
@@ -142,7 +144,7 @@ func (f *Fleet) Check(ctx context.Context, account, taskID string) (State, error
 	if ttl, ok := res[0].(int64); ok && ttl > 0 {
 		s.Cooldown = time.Duration(ttl) * time.Millisecond
 	}
-	inRedis, _ := res[1].(int64)
+	waitingTasks, _ := res[1].(int64)
 	if v, _ := res[2].(string); v != "" {
 		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
 			s.LimitedSince = time.UnixMilli(ms)
@@ -160,7 +162,7 @@ func (f *Fleet) Check(ctx context.Context, account, taskID string) (State, error
 		a.until = u
 	}
 	s.Cooldown = max(a.until.Sub(f.now()), 0)
-	w := inRedis == 1 || s.Cooldown > 0
+	w := waitingTasks > 0 || s.Cooldown > 0
 	if a.events == events {
 		a.waiting = w
 	} else {
@@ -200,16 +202,19 @@ type message struct {
 	CooldownMs int64  `json:"cooldownMs"`
 }
 
-// StartCooldown makes every worker process hold its calls for account for the cooldown.
+// StartCooldown makes every worker process hold its calls for account for the cooldown. The
+// announcement to listening processes is best effort (a Redis user without access to the
+// channel cannot publish): the others then learn of the cooldown within the refresh interval.
 func (f *Fleet) StartCooldown(ctx context.Context, account string) (time.Duration, error) {
 	f.learn(account, f.cooldown)
 	msg, _ := json.Marshal(message{Account: account, CooldownMs: f.cooldown.Milliseconds()})
-	_, err := f.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, cooldownPrefix+account, f.now().UnixMilli(), f.cooldown)
+	var set *redis.StatusCmd
+	_, _ = f.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		set = p.Set(ctx, cooldownPrefix+account, f.now().UnixMilli(), f.cooldown)
 		p.Publish(ctx, f.channel, msg)
 		return nil
 	})
-	if err != nil {
+	if err := set.Err(); err != nil {
 		return 0, fmt.Errorf("start cooldown of %s: %w", account, err)
 	}
 	return f.cooldown, nil
@@ -247,35 +252,52 @@ func (f *Fleet) Listen(ctx context.Context) (stop func(), err error) {
 // Cooldown is how long an account rests after a rate limit.
 func (f *Fleet) Cooldown() time.Duration { return f.cooldown }
 
+// mark records a task's limit wait. KEYS: the task's record, its account's waiting set;
+// ARGV: now (ms), 1 if a call was answered with a limit, the record's time to live (ms). The
+// account's set keeps the task until its record expires, and itself never expires before
+// any of its members' records.
+var mark = redis.NewScript(`
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[3])
+redis.call("HSETNX", KEYS[1], "since", ARGV[1])
+if ARGV[2] == "1" then redis.call("HINCRBY", KEYS[1], "calls", 1) end
+redis.call("PEXPIRE", KEYS[1], ttl)
+redis.call("ZADD", KEYS[2], now + ttl, ARGV[4])
+if redis.call("PTTL", KEYS[2]) < ttl then redis.call("PEXPIRE", KEYS[2], ttl) end
+return 1
+`)
+
 // MarkLimited records that a task of account is waiting on a rate limit (since now, unless it
 // already was) and, if called, that one more call was answered with one. The record expires
-// after ttl; until then the fleet reads it before each call of the account's tasks.
+// after ttl; until then, or until Forget, the fleet reads it before each call of the
+// account's tasks.
 func (f *Fleet) MarkLimited(ctx context.Context, account, taskID string, called bool, ttl time.Duration) error {
 	f.mu.Lock()
 	a := f.account(account)
 	a.waiting = true
 	a.events++
 	f.mu.Unlock()
-	key := limitedPrefix + taskID
-	_, err := f.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSetNX(ctx, key, "since", f.now().UnixMilli())
-		if called {
-			p.HIncrBy(ctx, key, "calls", 1)
-		}
-		p.Expire(ctx, key, ttl)
-		// The account's mark outlives every record of its tasks.
-		p.Set(ctx, waitingPrefix+account, f.now().UnixMilli(), ttl)
-		return nil
-	})
+	c := 0
+	if called {
+		c = 1
+	}
+	ttlMs := max(ttl.Milliseconds(), 1)
+	err := mark.Run(ctx, f.rdb, []string{limitedPrefix + taskID, waitingPrefix + account},
+		f.now().UnixMilli(), c, ttlMs, taskID).Err()
 	if err != nil {
 		return fmt.Errorf("mark %s rate-limited: %w", taskID, err)
 	}
 	return nil
 }
 
-// Forget drops a task's rate-limit record once it is done.
-func (f *Fleet) Forget(ctx context.Context, taskID string) error {
-	return f.rdb.Del(ctx, limitedPrefix+taskID).Err()
+// Forget drops a task's rate-limit record once it is done. When no task of the account waits
+// any more, its checks stop reading Redis before every call.
+func (f *Fleet) Forget(ctx context.Context, account, taskID string) error {
+	_, err := f.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, limitedPrefix+taskID)
+		p.ZRem(ctx, waitingPrefix+account, taskID)
+		return nil
+	})
+	return err
 }
 
 // ErrHeldBack is returned (wrapped in *HeldBack) when PROVIDER_RATE holds a call back for

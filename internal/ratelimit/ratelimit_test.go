@@ -70,7 +70,7 @@ func TestCooldownAndLimitRecord(t *testing.T) {
 	if ttl := r.Client.TTL(ctx, limitedPrefix+"task-1").Val(); ttl <= 0 {
 		t.Errorf("limit record has no expiry (ttl %s): it would stay forever", ttl)
 	}
-	if err := b.Forget(ctx, "task-1"); err != nil {
+	if err := b.Forget(ctx, "us", "task-1"); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := a.Check(ctx, "us", "task-1"); st != (State{}) {

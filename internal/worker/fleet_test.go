@@ -91,8 +91,10 @@ func TestTwoWorkersHoldCallsDuringCooldown(t *testing.T) {
 		return nil
 	})
 	const cooldown = 1500 * time.Millisecond
-	e.start(setup{cooldown: cooldown, concurrency: 4, agent: "worker-a"})
-	e.start(setup{cooldown: cooldown, concurrency: 4, agent: "worker-b"})
+	// Neither worker reads an account's state again within the hour unless it hears of a
+	// change: the -42 one of them gets reaches the other through pub/sub.
+	e.start(setup{cooldown: cooldown, concurrency: 4, agent: "worker-a", refresh: time.Hour})
+	e.start(setup{cooldown: cooldown, concurrency: 4, agent: "worker-b", refresh: time.Hour})
 	var ids []string
 	for i := range 40 {
 		id, _ := e.enqueue(licence(int64(6000+i), 1009, tasks.MaxRetry(0)))
@@ -199,5 +201,41 @@ func TestNoPasswordInRedis(t *testing.T) {
 	}
 	if strings.Contains(e.logs.String(), providertest.DefaultLoginPassword) {
 		t.Fatal("password found in the logs")
+	}
+}
+
+// TestLimitRecordGoesWithTheTask: a task that waited on a -42 leaves no rate-limit record
+// behind, whether it then completes or is dead-lettered, so that its account's checks stop
+// reading Redis once no task of it waits.
+func TestLimitRecordGoesWithTheTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fake.Script("7101", providertest.Answer{Code: -42})                                                 // then success
+	e.fake.Script("7102", providertest.Answer{Code: -42}, providertest.Answer{Code: -4, Item: "product"}) // then permanent
+	e.fake.Script("7103", providertest.Answer{Code: -42}, providertest.Answer{Code: -14})                 // then its budget (0) is spent
+	e.start(setup{cooldown: 100 * time.Millisecond})
+	ids := map[string]asynq.TaskState{}
+	id, _ := e.enqueue(licence(7101, 1009))
+	ids[id] = asynq.TaskStateCompleted
+	id, _ = e.enqueue(licence(7102, 1009))
+	ids[id] = asynq.TaskStateArchived
+	id, _ = e.enqueue(licence(7103, 1009, tasks.MaxRetry(0)))
+	ids[id] = asynq.TaskStateArchived
+	for id, want := range ids {
+		if info := e.waitState("default", id, 15*time.Second, asynq.TaskStateCompleted, asynq.TaskStateArchived); info.State != want {
+			t.Errorf("task %s ended %s, want %s", id, info.State, want)
+		}
+	}
+	ctx := context.Background()
+	if keys := e.redis.Client.Keys(ctx, "ovqueue:limited:*").Val(); len(keys) > 0 {
+		t.Errorf("rate-limit records left behind: %v", keys)
+	}
+	if n := e.redis.Client.ZCard(ctx, "ovqueue:waiting:"+tasks.DefaultAccount).Val(); n != 0 {
+		t.Errorf("%d tasks still counted as waiting", n)
+	}
+	for _, order := range []string{"7101", "7102", "7103"} {
+		if n := len(e.fake.CallsFor(order)); n != 2 {
+			t.Errorf("order %s called %d times, want 2 (the -42, then the outcome)", order, n)
+		}
 	}
 }

@@ -47,6 +47,7 @@ type setup struct {
 	concurrency int
 	agent       string
 	accounts    map[string]provider.Credentials
+	refresh     time.Duration // how long the fleet trusts an account's state (default: ratelimit's)
 }
 
 // env is one test's Redis, fake provider, and the means to start workers on them.
@@ -101,7 +102,15 @@ func (e *env) start(s setup) {
 		e.t.Fatal(err)
 	}
 	log := zerolog.New(io.MultiWriter(e.logs)).Level(zerolog.InfoLevel)
-	fleet := ratelimit.New(e.redis.Client, s.cooldown, s.rate)
+	var fopts []ratelimit.Option
+	if s.refresh > 0 {
+		fopts = append(fopts, ratelimit.WithRefresh(s.refresh))
+	}
+	fleet := ratelimit.New(e.redis.Client, s.cooldown, s.rate, fopts...)
+	stopListening, err := fleet.Listen(e.t.Context()) // as cmd/worker does
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	h, err := handler.New(handler.Config{Client: pc, Accounts: s.accounts, Fleet: fleet, Logger: log, RateLimitMaxWait: s.maxWait})
 	if err != nil {
 		e.t.Fatal(err)
@@ -118,7 +127,10 @@ func (e *env) start(s setup) {
 	if err := w.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(w.Shutdown)
+	e.t.Cleanup(func() {
+		w.Shutdown()
+		stopListening()
+	})
 }
 
 // enqueue puts a task in Redis and returns its ID and queue.
