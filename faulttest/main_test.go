@@ -3,6 +3,7 @@ package faulttest
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,6 +67,7 @@ func build(name string) (string, error) {
 		args = append(args, "-race")
 	}
 	args = append(args, "github.com/ovqueue/ovqueue/cmd/"+name)
+	statSources()
 	cmd := exec.Command(goTool, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -73,6 +75,25 @@ func build(name string) (string, error) {
 		return "", fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
 	return out, nil
+}
+
+// statSources looks at every Go source of the module. go test caches a passing run and reuses
+// it while the package and the files the test looked at are unchanged; the binaries are built
+// by a go build of their own, which it cannot see, so without this a change to the worker
+// would be "tested" by a cached pass.
+func statSources() {
+	_ = filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if n := d.Name(); !d.IsDir() && (strings.HasSuffix(n, ".go") || n == "go.mod" || n == "go.sum") {
+			_, _ = os.Stat(path)
+		}
+		return nil
+	})
 }
 
 // inCI reports whether the tests run in CI, where a missing prerequisite is a failure.
