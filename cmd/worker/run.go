@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -67,13 +68,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	m := metrics.New(rdb, insp, tasks.Queues)
 	fleet := ratelimit.New(rdb, cfg.RateLimitCooldown, cfg.ProviderRate)
-	stopListening, err := fleet.Listen(ctx)
-	if err != nil {
-		// Cooldowns other workers start still reach this one, within ratelimit.DefaultRefresh.
-		log.Warn().Err(err).Msg("cannot follow the fleet's cooldowns as they start; reading them from Redis instead")
-	} else {
-		defer stopListening()
-	}
+	// Until it is subscribed, cooldowns other workers start reach this one within
+	// ratelimit.DefaultRefresh, by reading Redis.
+	var failedOnce atomic.Bool
+	stopFollowing := fleet.Follow(5*time.Second, func(err error) {
+		if !failedOnce.Swap(true) {
+			log.Warn().Err(err).Msg("cannot subscribe to the fleet's cooldown announcements; reading them from Redis every 250ms meanwhile, and trying again every 5s")
+		}
+	}, func() {
+		if failedOnce.Load() {
+			log.Info().Msg("subscribed to the fleet's cooldown announcements")
+		}
+	})
+	defer stopFollowing()
 	h, err := handler.New(handler.Config{
 		Client: pc, Accounts: cfg.Accounts, Fleet: fleet, Logger: log, Observer: m,
 		RateLimitMaxWait: cfg.RateLimitMaxWait,

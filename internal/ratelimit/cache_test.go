@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ovqueue/ovqueue/internal/embedredis"
 	"github.com/ovqueue/ovqueue/internal/redistest"
 )
 
@@ -362,5 +364,83 @@ func TestCooldownHoldsWhenPublishIsRefused(t *testing.T) {
 	other := New(r.Client, time.Minute, 0, WithRefresh(0))
 	if st, err := other.Check(ctx, "eu", ""); err != nil || st.Cooldown < 50*time.Second {
 		t.Errorf("another process sees %+v, %v; want the cooldown", st, err)
+	}
+}
+
+// A message cannot hold a process longer than its own cooldown.
+func TestHeardCooldownIsCapped(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	ctx := t.Context()
+	f := New(r.Client, time.Minute, 0, WithRefresh(time.Hour))
+	stop, err := f.Listen(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := r.Client.Publish(ctx, channelFor(r.Client), `{"account":"eu","cooldownMs":86400000}`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		st, err := f.Check(ctx, "eu", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Cooldown > 0 {
+			if st.Cooldown > time.Minute {
+				t.Errorf("a message of a day's cooldown holds this process for %s, more than its own minute", st.Cooldown)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the message was never heard")
+		}
+	}
+}
+
+// Follow keeps trying until Redis lets it subscribe, without holding up its caller.
+func TestFollowSubscribesOnceRedisAnswers(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close() // nothing answers there yet
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { _ = c.Close() })
+	f := New(c, time.Minute, 0, WithRefresh(time.Hour))
+
+	var failures atomic.Int64
+	subscribed := make(chan struct{})
+	stop := f.Follow(100*time.Millisecond, func(error) { failures.Add(1) }, func() { close(subscribed) })
+	defer stop()
+	for deadline := time.Now().Add(5 * time.Second); failures.Load() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed attempt reported while nothing answered")
+		}
+	}
+
+	s, err := embedredis.Start(addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	t.Cleanup(s.Close)
+	select {
+	case <-subscribed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Follow did not subscribe after Redis came up")
+	}
+	other := New(c, time.Minute, 0)
+	if _, err := other.StartCooldown(t.Context(), "eu"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if st, _ := f.Check(t.Context(), "eu", ""); st.Cooldown > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a cooldown started after Follow subscribed was never heard")
+		}
 	}
 }

@@ -237,7 +237,10 @@ func (f *Fleet) Listen(ctx context.Context) (stop func(), err error) {
 			if err := json.Unmarshal([]byte(m.Payload), &msg); err != nil || msg.Account == "" || msg.CooldownMs <= 0 {
 				continue
 			}
-			f.learn(msg.Account, time.Duration(msg.CooldownMs)*time.Millisecond)
+			// A message never holds this process longer than its own cooldown: a worker with
+			// a mistaken RATE_LIMIT_COOLDOWN cannot freeze the fleet. Redis still rules: a
+			// longer cooldown there is read before each call while it lasts.
+			f.learn(msg.Account, min(time.Duration(msg.CooldownMs)*time.Millisecond, f.cooldown))
 		}
 	}()
 	var once sync.Once
@@ -247,6 +250,44 @@ func (f *Fleet) Listen(ctx context.Context) (stop func(), err error) {
 			<-done
 		})
 	}, nil
+}
+
+// Follow listens as Listen does, in the background, and keeps trying to subscribe every retry
+// until it succeeds (each attempt gives up after retry): starting a worker never waits on it.
+// failed is called after each failed attempt, subscribed once an attempt succeeds. stop ends
+// it and waits for it.
+func (f *Fleet) Follow(retry time.Duration, failed func(error), subscribed func()) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			actx, acancel := context.WithTimeout(ctx, retry)
+			stopListening, err := f.Listen(actx)
+			acancel()
+			if err == nil {
+				subscribed()
+				<-ctx.Done()
+				stopListening()
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			failed(err)
+			t := time.NewTimer(retry)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // Cooldown is how long an account rests after a rate limit.

@@ -126,8 +126,10 @@ func TestTwoWorkersHoldCallsDuringCooldown(t *testing.T) {
 	if len(during) > 0 {
 		t.Errorf("calls during the cooldown: %s", strings.Join(during, ", "))
 	}
-	if after == 0 || byAgent["worker-a"] == 0 || byAgent["worker-b"] == 0 {
-		t.Errorf("after the cooldown: %d calls, by worker %v; both workers should resume", after, byAgent)
+	// Which worker takes the tasks back after the cooldown is up to scheduling: one of them
+	// may take them all.
+	if after == 0 {
+		t.Errorf("no call after the cooldown (by worker %v): the tasks should resume", byAgent)
 	}
 	// Budget 0: had the -42 or the waits been failures, these tasks would be archived.
 	for _, id := range ids {
