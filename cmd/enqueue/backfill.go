@@ -64,7 +64,7 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 
 	var enqueuer backfill.Enqueuer
 	if !*dryRun {
-		conn, shown, err := tf.redis.conn(a.getenv, int(concurrency))
+		conn, shown, err := tf.redis.conn(a.getenv, a.stderr, int(concurrency))
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"time"
@@ -137,8 +138,9 @@ func (r *redisFlag) register(fs *flag.FlagSet) {
 }
 
 // conn parses the URL (from the flag, else REDIS_URL, else the default) into asynq's
-// connection options with room for poolSize connections at once.
-func (r *redisFlag) conn(getenv func(string) string, poolSize int) (asynq.RedisConnOpt, string, error) {
+// connection options with room for poolSize connections at once. A URL that works but may not
+// do what was meant is said on warn.
+func (r *redisFlag) conn(getenv func(string) string, warn io.Writer, poolSize int) (asynq.RedisConnOpt, string, error) {
 	raw, from := r.url, "--redis-url"
 	if raw == "" {
 		raw, from = getenv("REDIS_URL"), "REDIS_URL"
@@ -167,9 +169,9 @@ func (r *redisFlag) conn(getenv func(string) string, poolSize int) (asynq.RedisC
 			return nil, shown, cli.Usagef("%s: %s: a redis-sentinel URL needs ?master=NAME", from, shown)
 		}
 		u, _ := url.Parse(raw) // asynq parsed it
-		o, err := config.Sentinel(u, o)
-		if err != nil {
-			return nil, shown, cli.Usagef("%s: %s: %v", from, shown, err)
+		o, warning := config.Sentinel(u, o)
+		if warning != "" {
+			fmt.Fprintf(warn, "enqueue: warning: %s: %s\n", from, warning)
 		}
 		o.PoolSize = max(o.PoolSize, poolSize)
 		opt = o

@@ -82,7 +82,7 @@ func (a *app) dead(ctx context.Context, args []string) (string, error) {
 		return name, cli.Usagef("unexpected argument %q", positional[len(positional)-1])
 	}
 
-	conn, _, err := c.flags.redis.conn(a.getenv, 1)
+	conn, _, err := c.flags.redis.conn(a.getenv, a.stderr, 1)
 	if err != nil {
 		return name, err
 	}

@@ -147,7 +147,6 @@ func TestRedisURL(t *testing.T) {
 		{"bad scheme", "http://:" + password + "@host:6379/0", "~--redis-url: http://:xxxxx@host:6379/0: unsupported uri scheme: \"http\"", cli.ExitUsage},
 		{"bad database", "redis://:" + password + "@host:6379/zero", "~--redis-url: redis://:xxxxx@host:6379/zero: could not parse redis uri: database number", cli.ExitUsage},
 		{"sentinel without master", "redis-sentinel://:" + password + "@host:26379", "~a redis-sentinel URL needs ?master=NAME", cli.ExitUsage},
-		{"sentinel with a database", "redis-sentinel://:" + password + "@host:26379/2?master=m", "~cannot choose a database", cli.ExitUsage},
 		{"unreachable", "redis://:" + password + "@127.0.0.1:1/0", "~enqueue licence: enqueue licence:modify:", cli.ExitFailed},
 	}
 	for _, tt := range tests {
@@ -159,5 +158,24 @@ func TestRedisURL(t *testing.T) {
 				t.Errorf("the password is in stderr: %s", o.stderr)
 			}
 		})
+	}
+}
+
+// A sentinel URL with a database works as asynq reads it (database 0), with a warning.
+func TestSentinelURLWithDatabase(t *testing.T) {
+	t.Parallel()
+	const password = "s3cr3t-pa55"
+	var warn bytes.Buffer
+	r := redisFlag{url: "redis-sentinel://ops:" + password + "@10.0.0.1:26379/2?master=m"}
+	opt, _, err := r.conn(func(string) string { return "" }, &warn, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := opt.(asynq.RedisFailoverClientOpt)
+	if !ok || f.DB != 0 || f.MasterName != "m" || f.SentinelUsername != "ops" || f.SentinelPassword != password || f.PoolSize < 4 {
+		t.Errorf("options = %T %+v", opt, opt)
+	}
+	if got := warn.String(); !strings.Contains(got, "--redis-url") || !strings.Contains(got, "using database 0") || strings.Contains(got, password) {
+		t.Errorf("warning = %q", got)
 	}
 }

@@ -90,7 +90,7 @@ func (a *app) one(ctx context.Context, args []string, name, typ string, fields [
 		return cli.Usage(flagErrors(err, flagOf))
 	}
 
-	conn, _, err := tf.redis.conn(a.getenv, 1)
+	conn, _, err := tf.redis.conn(a.getenv, a.stderr, 1)
 	if err != nil {
 		return err
 	}

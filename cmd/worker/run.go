@@ -39,6 +39,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
 	logging.Redis.Use(log)
+	for _, w := range cfg.Warnings {
+		log.Warn().Msg(w)
+	}
 
 	var dev *devEnv
 	if cfg.Dev {

@@ -24,6 +24,7 @@ const devUIAddr = "127.0.0.1:8080"
 // GoString never print a password; the fields that may hold one are also left out of JSON.
 type Worker struct {
 	Dev               bool                            // -dev / --dev: everything in process, for a first look
+	Warnings          []string                        `json:"-"` // settings that work but may not do what was meant: log them at start
 	RedisURL          string                          `json:"-"` // as given; "" only in dev mode without REDIS_URL: an embedded Redis
 	Redis             asynq.RedisConnOpt              `json:"-"` // parsed RedisURL; nil when RedisURL is ""
 	ProviderURL       string                          // checked by provider.ParseBaseURL (trailing slash added); "" in dev mode when unset: the fake provider
@@ -66,8 +67,12 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Worker, 
 		w.RedisURL = setRedisURL.def
 	}
 	if w.RedisURL != "" {
-		if w.Redis, err = parseRedisURL(w.RedisURL); err != nil {
+		var warning string
+		if w.Redis, warning, err = parseRedisURL(w.RedisURL); err != nil {
 			return nil, err
+		}
+		if warning != "" {
+			w.Warnings = append(w.Warnings, warning)
 		}
 	}
 

@@ -281,7 +281,6 @@ func TestLoadBadValue(t *testing.T) {
 		{"REDIS_URL no host", map[string]string{"REDIS_URL": "redis://"}, nil, []string{"host"}},
 		{"REDIS_URL database", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/zero"}, nil, []string{"database"}},
 		{"REDIS_URL sentinel without master", map[string]string{"REDIS_URL": "redis-sentinel://127.0.0.1:26379"}, nil, []string{"master"}},
-		{"REDIS_URL sentinel database", map[string]string{"REDIS_URL": "redis-sentinel://127.0.0.1:26379/3?master=m"}, nil, []string{"cannot choose a database", "/3"}},
 		{"PROVIDER_URL http", map[string]string{"PROVIDER_URL": "http://provider.example/"}, nil, []string{"https"}},
 		{"PROVIDER_URL with login", map[string]string{"PROVIDER_URL": "https://u:" + loginPassword + "@provider.example/"}, nil, []string{"must not contain a login"}},
 		{"PROVIDER_URL unparsable", map[string]string{"PROVIDER_URL": "https://u:" + loginPassword + "@provider.example:port/"}, nil, []string{"invalid port"}},
@@ -693,6 +692,10 @@ func TestLoadRedisURL(t *testing.T) {
 			f, ok := o.(asynq.RedisFailoverClientOpt)
 			return ok && len(f.SentinelAddrs) == 2 && f.SentinelPassword == redisPassword && f.DB == 0
 		}},
+		{"sentinels with a database: 0, as asynq reads it", "redis-sentinel://10.0.0.1:26379/3?master=mymaster", func(o asynq.RedisConnOpt) bool {
+			f, ok := o.(asynq.RedisFailoverClientOpt)
+			return ok && f.DB == 0 && f.MasterName == "mymaster"
+		}},
 		{"sentinels with login and database 0", "redis-sentinel://ops:" + redisPassword + "@10.0.0.1:26379/0?master=mymaster", func(o asynq.RedisConnOpt) bool {
 			f, ok := o.(asynq.RedisFailoverClientOpt)
 			return ok && f.DB == 0 && f.SentinelUsername == "ops" && f.SentinelPassword == redisPassword && f.Username == "" && f.Password == ""
@@ -881,5 +884,17 @@ func TestLoadBadArgs(t *testing.T) {
 				t.Errorf("wrote usage for a bad argument: %q", usage.String())
 			}
 		})
+	}
+}
+
+func TestLoadWarnsOfSentinelDatabase(t *testing.T) {
+	t.Parallel()
+	w := mustLoad(t, nil, with(account(), map[string]string{"REDIS_URL": "redis-sentinel://:" + redisPassword + "@10.0.0.1:26379/3?master=m"}))
+	if len(w.Warnings) != 1 || !strings.Contains(w.Warnings[0], "REDIS_URL") || !strings.Contains(w.Warnings[0], "using database 0") ||
+		strings.Contains(w.Warnings[0], redisPassword) {
+		t.Errorf("warnings = %q", w.Warnings)
+	}
+	if w := mustLoad(t, nil, with(account(), map[string]string{"REDIS_URL": "redis-sentinel://10.0.0.1:26379?master=m"})); len(w.Warnings) != 0 {
+		t.Errorf("warnings for a plain sentinel URL: %q", w.Warnings)
 	}
 }

@@ -11,32 +11,32 @@ import (
 
 // parseRedisURL checks REDIS_URL and turns it into asynq's connection options. Errors show the URL
 // with its password replaced by "xxxxx".
-func parseRedisURL(raw string) (asynq.RedisConnOpt, error) {
+func parseRedisURL(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 	shown := RedactURL(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, failf(setRedisURL, "must be a URL such as %s, got %q: %s", setRedisURL.def, shown, urlProblem(shown))
+		return nil, "", failf(setRedisURL, "must be a URL such as %s, got %q: %s", setRedisURL.def, shown, urlProblem(shown))
 	}
 	switch u.Scheme {
 	case "redis", "rediss":
 		if u.Host == "" {
-			return nil, failf(setRedisURL, "must name a host, like %s, got %q", setRedisURL.def, shown)
+			return nil, "", failf(setRedisURL, "must name a host, like %s, got %q", setRedisURL.def, shown)
 		}
 	case "redis-sentinel":
 		if u.Host == "" || u.Query().Get("master") == "" {
-			return nil, failf(setRedisURL, "must name the sentinels and the master, like redis-sentinel://127.0.0.1:26379?master=mymaster, got %q", shown)
+			return nil, "", failf(setRedisURL, "must name the sentinels and the master, like redis-sentinel://127.0.0.1:26379?master=mymaster, got %q", shown)
 		}
 	case "redis-socket":
 		if u.Path == "" {
-			return nil, failf(setRedisURL, "must name the socket, like redis-socket:///run/redis.sock, got %q", shown)
+			return nil, "", failf(setRedisURL, "must name the socket, like redis-socket:///run/redis.sock, got %q", shown)
 		}
 	default:
-		return nil, failf(setRedisURL, "scheme must be redis, rediss, redis-sentinel or redis-socket, got %q", shown)
+		return nil, "", failf(setRedisURL, "scheme must be redis, rediss, redis-sentinel or redis-socket, got %q", shown)
 	}
-	opt, err := asynq.ParseRedisURI(raw)
+	opt, err = asynq.ParseRedisURI(raw)
 	if err != nil {
 		// For a URL that parsed, asynq's reasons (the scheme, the database number) hold no password.
-		return nil, failf(setRedisURL, "%q: %s", shown, strings.TrimPrefix(err.Error(), "asynq: "))
+		return nil, "", failf(setRedisURL, "%q: %s", shown, strings.TrimPrefix(err.Error(), "asynq: "))
 	}
 	// asynq reads the password of redis://user:pass@host but drops the user name, which Redis
 	// ACLs need; carry it over.
@@ -47,25 +47,26 @@ func parseRedisURL(raw string) (asynq.RedisConnOpt, error) {
 		}
 		opt = o
 	case asynq.RedisFailoverClientOpt:
-		if opt, err = Sentinel(u, o); err != nil {
-			return nil, failf(setRedisURL, "%q: %v", shown, err)
+		opt, warning = Sentinel(u, o)
+		if warning != "" {
+			warning = setRedisURL.name() + ": " + warning
 		}
 	}
-	return opt, nil
+	return opt, warning, nil
 }
 
 // Sentinel completes asynq's reading of a redis-sentinel URL u. Its login is the sentinels'
-// (asynq sends the password to them only), so the user name goes with the password. A
-// database other than 0 is refused: asynq ignores it, so this worker and every program that
-// enqueues with asynq's parser would otherwise disagree about where the tasks are.
-func Sentinel(u *url.URL, o asynq.RedisFailoverClientOpt) (asynq.RedisFailoverClientOpt, error) {
+// (asynq sends the password to them only), so the user name goes with the password. asynq
+// ignores a database in that form and uses 0, and so does ovqueue, so that it agrees with
+// every program that enqueues through asynq's parser; warning says so when u names another.
+func Sentinel(u *url.URL, o asynq.RedisFailoverClientOpt) (opt asynq.RedisFailoverClientOpt, warning string) {
 	if _, hasPass := u.User.Password(); hasPass && u.User.Username() != "" {
 		o.SentinelUsername = u.User.Username()
 	}
 	if db := strings.Trim(u.Path, "/"); db != "" && db != "0" {
-		return o, fmt.Errorf("a redis-sentinel URL cannot choose a database (asynq's parser ignores /%s and uses 0); drop it", db)
+		warning = fmt.Sprintf("a redis-sentinel URL cannot choose a database: asynq ignores /%s, and so does ovqueue; using database 0", db)
 	}
-	return o, nil
+	return o, warning
 }
 
 // urlProblem says why net/url refuses a URL, judging the redacted text so that the reason cannot
