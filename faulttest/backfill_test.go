@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovqueue/ovqueue/internal/syncbuf"
 	"github.com/ovqueue/ovqueue/tasks"
 )
 
@@ -46,11 +47,11 @@ func writeRows(t *testing.T, first int64, n int) string {
 }
 
 // startBackfill starts `enqueue backfill FILE --json` with more args against redisURL.
-func startBackfill(t *testing.T, redisURL, file string, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
+func startBackfill(t *testing.T, redisURL, file string, args ...string) (*exec.Cmd, *syncbuf.Buffer, *syncbuf.Buffer) {
 	t.Helper()
 	cmd := exec.Command(enqueueBinary(t), append([]string{"backfill", file, "--json"}, args...)...)
 	cmd.Env = []string{"REDIS_URL=" + redisURL}
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
@@ -66,7 +67,7 @@ func startBackfill(t *testing.T, redisURL, file string, args ...string) (*exec.C
 }
 
 // finish waits for the CLI to exit, at most timeout.
-func finish(t *testing.T, cmd *exec.Cmd, stdout, stderr *syncBuffer, timeout time.Duration) backfillRun {
+func finish(t *testing.T, cmd *exec.Cmd, stdout, stderr *syncbuf.Buffer, timeout time.Duration) backfillRun {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

@@ -1,7 +1,6 @@
 package faulttest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ovqueue/ovqueue/internal/deadletter"
+	"github.com/ovqueue/ovqueue/internal/syncbuf"
 	"github.com/ovqueue/ovqueue/provider"
 	"github.com/ovqueue/ovqueue/provider/providertest"
 	"github.com/ovqueue/ovqueue/tasks"
@@ -78,8 +77,8 @@ type workerProc struct {
 	t    *testing.T
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer   // stdout and stderr
-	done chan struct{} // closed when the process has exited
+	out  *syncbuf.Buffer // stdout and stderr
+	done chan struct{}   // closed when the process has exited
 }
 
 // startWorker starts a worker process with workerEnv changed by override (an empty value
@@ -96,7 +95,7 @@ func (e *env) startWorker(name string, override map[string]string) *workerProc {
 			environ = append(environ, k+"="+vars[k])
 		}
 	}
-	w := &workerProc{t: e.t, name: name, out: &syncBuffer{}, done: make(chan struct{})}
+	w := &workerProc{t: e.t, name: name, out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	w.cmd = exec.Command(bin)
 	w.cmd.Env = environ
 	w.cmd.Stdout, w.cmd.Stderr = w.out, w.out
@@ -367,24 +366,6 @@ func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() (ok
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// syncBuffer collects a process's output while tests read it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // keepLog writes the output of a failed test's process where it outlives the test, and

@@ -1,33 +1,15 @@
 package backfill
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ovqueue/ovqueue/internal/syncbuf"
 )
 
-// syncBuffer is a buffer that the progress goroutine and the test may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor polls until the buffer holds want; progress runs on its own clock.
-func waitFor(t *testing.T, b *syncBuffer, want string) {
+func waitFor(t *testing.T, b *syncbuf.Buffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(b.String(), want) {
@@ -40,7 +22,7 @@ func waitFor(t *testing.T, b *syncBuffer, want string) {
 
 func TestProgressPlainLines(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	p := newProgress(&out, false, time.Millisecond)
 	p.start(func(terminal bool) string {
 		if terminal {
@@ -59,7 +41,7 @@ func TestProgressPlainLines(t *testing.T) {
 
 func TestProgressQuietWhenDoneBeforeFirstTick(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	p := newProgress(&out, false, time.Hour)
 	p.start(func(bool) string { return "status" })
 	p.println("line")
@@ -71,7 +53,7 @@ func TestProgressQuietWhenDoneBeforeFirstTick(t *testing.T) {
 
 func TestProgressBar(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	p := newProgress(&out, true, time.Hour) // a terminal redraws every barInterval whatever the interval
 	p.start(func(terminal bool) string {
 		if !terminal {

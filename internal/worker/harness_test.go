@@ -1,10 +1,8 @@
 package worker_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,29 +14,12 @@ import (
 	"github.com/ovqueue/ovqueue/internal/ratelimit"
 	"github.com/ovqueue/ovqueue/internal/redistest"
 	"github.com/ovqueue/ovqueue/internal/retry"
+	"github.com/ovqueue/ovqueue/internal/syncbuf"
 	"github.com/ovqueue/ovqueue/internal/worker"
 	"github.com/ovqueue/ovqueue/provider"
 	"github.com/ovqueue/ovqueue/provider/providertest"
 	"github.com/ovqueue/ovqueue/tasks"
 )
-
-// syncBuffer is a log sink that tests can read while workers write to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type setup struct {
 	cooldown    time.Duration
@@ -58,7 +39,7 @@ type env struct {
 	client *asynq.Client
 	insp   *asynq.Inspector
 	dead   *deadletter.Store
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 }
 
 func newEnv(t *testing.T, opts ...providertest.Option) *env {
@@ -71,7 +52,7 @@ func newEnv(t *testing.T, opts ...providertest.Option) *env {
 	t.Cleanup(fake.Close)
 	c := asynq.NewClientFromRedisClient(r.Client)
 	insp := asynq.NewInspectorFromRedisClient(r.Client)
-	return &env{t: t, redis: r, fake: fake, client: c, insp: insp, dead: deadletter.New(r.Client), logs: &syncBuffer{}}
+	return &env{t: t, redis: r, fake: fake, client: c, insp: insp, dead: deadletter.New(r.Client), logs: &syncbuf.Buffer{}}
 }
 
 func defaultCreds(t testing.TB) map[string]provider.Credentials {
