@@ -443,4 +443,22 @@ func TestFollowSubscribesOnceRedisAnswers(t *testing.T) {
 			t.Fatal("a cooldown started after Follow subscribed was never heard")
 		}
 	}
+
+	// The subscription outlives a restart of Redis (go-redis resubscribes by itself).
+	s.Close()
+	s2, err := embedredis.Start(addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	t.Cleanup(s2.Close)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		// Publish until heard: a message sent before the resubscription is lost by design.
+		_ = c.Publish(t.Context(), channelFor(c), `{"account":"us","cooldownMs":60000}`).Err()
+		if st, _ := f.Check(t.Context(), "us", ""); st.Cooldown > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("after Redis restarted, a cooldown was never heard")
+		}
+	}
 }
