@@ -74,11 +74,12 @@ func (e *env) workerEnv() map[string]string {
 
 // workerProc is one running worker process.
 type workerProc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	out  *syncbuf.Buffer // stdout and stderr
-	done chan struct{}   // closed when the process has exited
+	t       *testing.T
+	name    string
+	cmd     *exec.Cmd
+	out     *syncbuf.Buffer // stdout and stderr
+	done    chan struct{}   // closed when the process has exited
+	started time.Time       // when it said it had started
 }
 
 // startWorker starts a worker process with workerEnv changed by override (an empty value
@@ -126,6 +127,7 @@ func (e *env) startWorker(name string, override map[string]string) *workerProc {
 		}
 		return strings.Contains(w.out.String(), `"message":"worker started"`), ""
 	})
+	w.started = time.Now()
 	return w
 }
 
