@@ -8,6 +8,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/ovqueue/ovqueue/provider"
 	"github.com/ovqueue/ovqueue/tasks"
+	"github.com/redis/go-redis/v9"
 )
 
 // A billing system cancels a SiteLock licence at the end of its term.
@@ -24,7 +25,7 @@ func ExampleNewLicenceTask() {
 	fmt.Println(task.Type())
 	fmt.Println(string(task.Payload()))
 	// Then: client.Enqueue(task, opts...) with an *asynq.Client on the workers' Redis, or
-	// tasks.NewEnqueuer(client, inspector).Enqueue(ctx, task, opts...) to have duplicates reported.
+	// tasks.NewEnqueuer(rdb).Enqueue(ctx, task, opts...) to have duplicates reported, in any queue.
 	_ = opts
 	// Output:
 	// licence:modify
@@ -58,18 +59,17 @@ func ExampleOVCallbackPayload_Validate() {
 	// Output: phoneNumber: required
 }
 
-// Enqueueing the same content twice is reported as a duplicate, not an error.
+// Enqueueing the same content twice is reported as a duplicate, not an error, even when the
+// first is in another queue.
 func ExampleEnqueuer_Enqueue() {
-	redis := asynq.RedisClientOpt{Addr: "127.0.0.1:6379"}
-	client, inspector := asynq.NewClient(redis), asynq.NewInspector(redis)
-	defer client.Close()
-	defer inspector.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"}) // the workers' Redis
+	defer rdb.Close()
 
 	task, opts, err := tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: 42, Product: 700, Action: provider.ActionCancelLicence})
 	if err != nil {
 		log.Fatal(err)
 	}
-	res, err := tasks.NewEnqueuer(client, inspector).Enqueue(context.Background(), task, opts...)
+	res, err := tasks.NewEnqueuer(rdb).Enqueue(context.Background(), task, opts...)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/hibiken/asynq"
-	"github.com/ovqueue/ovqueue/internal/redistest"
 	"github.com/ovqueue/ovqueue/provider"
 	"github.com/ovqueue/ovqueue/tasks"
 )
@@ -136,44 +135,5 @@ func TestPayloadRoundTrip(t *testing.T) {
 		if k == "emailAddress" || k == "preferredTimeUTC" {
 			t.Errorf("empty field %s stored", k)
 		}
-	}
-}
-
-func TestEnqueuerReportsDuplicates(t *testing.T) {
-	t.Parallel()
-	r := redistest.New(t)
-	client := asynq.NewClient(r.Opt)
-	defer client.Close()
-	insp := asynq.NewInspector(r.Opt)
-	defer insp.Close()
-	e := tasks.NewEnqueuer(client, insp)
-
-	task, opts, err := tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: 9, Product: 700, Action: provider.ActionCancelLicence})
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := e.Enqueue(t.Context(), task, opts...)
-	if err != nil || first.Duplicate || first.State != "pending" {
-		t.Fatalf("first = %+v, %v", first, err)
-	}
-	second, err := e.Enqueue(t.Context(), task, opts...)
-	if err != nil || !second.Duplicate || second.ID != first.ID || second.State != "pending" {
-		t.Fatalf("second = %+v, %v", second, err)
-	}
-	// Archived (dead-lettered) tasks are still duplicates.
-	if err := insp.ArchiveTask(first.Queue, first.ID); err != nil {
-		t.Fatal(err)
-	}
-	third, err := e.Enqueue(t.Context(), task, opts...)
-	if err != nil || !third.Duplicate || third.State != "archived" {
-		t.Fatalf("third = %+v, %v", third, err)
-	}
-	// Scheduled tasks report their state.
-	t2, opts2, _ := tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: 10, Product: 700, Action: provider.ActionCancelLicence}, tasks.ProcessIn(3600e9))
-	if res, err := e.Enqueue(t.Context(), t2, opts2...); err != nil || res.State != "scheduled" {
-		t.Fatalf("scheduled = %+v, %v", res, err)
-	}
-	if res, err := e.Enqueue(t.Context(), t2, opts2...); err != nil || !res.Duplicate || res.State != "scheduled" {
-		t.Fatalf("scheduled dup = %+v, %v", res, err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/hibiken/asynq"
 	"github.com/ovqueue/ovqueue/internal/backfill"
 	"github.com/ovqueue/ovqueue/internal/cli"
 	"github.com/ovqueue/ovqueue/tasks"
@@ -64,18 +63,15 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 
 	var enqueuer backfill.Enqueuer
 	if !*dryRun {
-		conn, shown, err := tf.redis.conn(a.getenv, a.stderr, int(concurrency))
+		rdb, shown, err := tf.redis.client(a.getenv, a.stderr, int(concurrency))
 		if err != nil {
 			return err
 		}
-		client := asynq.NewClient(conn)
-		defer client.Close()
-		if err := client.Ping(); err != nil {
+		defer rdb.Close()
+		if err := rdb.Ping(ctx).Err(); err != nil {
 			return cli.Failedf("redis %s: %w: nothing was enqueued", shown, err)
 		}
-		// No inspector: a backfill counts duplicates and never shows their state, so it saves
-		// the look-up per duplicate that would slow down a re-run.
-		enqueuer = tasks.NewEnqueuer(client, nil)
+		enqueuer = tasks.NewEnqueuer(rdb)
 	}
 
 	summary, runErr := backfill.Run(ctx, in, backfill.Options{

@@ -74,6 +74,34 @@ func TestBackfillJSONL(t *testing.T) {
 	expectTasks(t, r, tasks.QueueBackfill, goodPayloads)
 }
 
+// A row already enqueued as live traffic (queue default) is a duplicate for a backfill bound
+// for queue backfill, and a task a backfill enqueued is one for live traffic: the same task ID
+// is the same task, whatever the queue.
+func TestBackfillDuplicatesAcrossQueues(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	live := taskID(t, tasks.TypeLicenceModify, goodPayloads[tasks.TypeLicenceModify+"1001"])
+	enqueue(t, t.Context(), r, "", "licence", "--order", "1001", "--product", "1061", "--action", "CANCELLICENCE", "--cancel-type", "ON EXPIRATION").
+		expect(t, cli.ExitOK, "enqueued "+live+" queue=default state=pending\n", "")
+	path := write(t, "rows.jsonl", goodJSONL)
+	enqueue(t, t.Context(), r, "", "backfill", path).expect(t, cli.ExitOK, "enqueued=2 duplicate=1 invalid=0 failed=0\n", "")
+	backfilled := map[string]string{}
+	for k, v := range goodPayloads {
+		if k != tasks.TypeLicenceModify+"1001" {
+			backfilled[k] = v
+		}
+	}
+	expectTasks(t, r, tasks.QueueBackfill, backfilled)
+
+	// The other way: live traffic for a task the backfill holds.
+	id := taskID(t, tasks.TypeOVCallbackUpdate, goodPayloads[tasks.TypeOVCallbackUpdate+"2002"])
+	enqueue(t, t.Context(), r, "", "callback", "--order", "2002", "--action", "ScheduledCallback", "--time", "2024-02-02 13:03").
+		expect(t, cli.ExitOK, "duplicate "+id+" queue=backfill state=pending\n", "")
+	if n := len(queued(t, inspect(t, r), tasks.QueueDefault)); n != 1 {
+		t.Errorf("%d tasks in default, want 1", n)
+	}
+}
+
 func TestBackfillCSV(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)

@@ -15,6 +15,7 @@ import (
 	"github.com/ovqueue/ovqueue/internal/config"
 	"github.com/ovqueue/ovqueue/provider"
 	"github.com/ovqueue/ovqueue/tasks"
+	"github.com/redis/go-redis/v9"
 )
 
 // defaultRedisURL is used when neither --redis-url nor REDIS_URL is given.
@@ -177,6 +178,19 @@ func (r *redisFlag) conn(getenv func(string) string, warn io.Writer, poolSize in
 		opt = o
 	}
 	return opt, shown, nil
+}
+
+// client opens a connection pool on the Redis that conn describes; the caller closes it.
+func (r *redisFlag) client(getenv func(string) string, warn io.Writer, poolSize int) (redis.UniversalClient, string, error) {
+	conn, shown, err := r.conn(getenv, warn, poolSize)
+	if err != nil {
+		return nil, shown, err
+	}
+	rdb, ok := conn.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, shown, cli.Usagef("--redis-url: this kind of Redis connection is not supported")
+	}
+	return rdb, shown, nil
 }
 
 // redact hides the password of a URL, even one that does not parse.

@@ -43,7 +43,7 @@ type deadCmd struct {
 	fs    *flag.FlagSet
 	flags deadFlags
 	store *deadletter.Store
-	conn  asynq.RedisConnOpt
+	rdb   redis.UniversalClient
 }
 
 // match applies the --code and --type filters.
@@ -82,16 +82,12 @@ func (a *app) dead(ctx context.Context, args []string) (string, error) {
 		return name, cli.Usagef("unexpected argument %q", positional[len(positional)-1])
 	}
 
-	conn, _, err := c.flags.redis.conn(a.getenv, a.stderr, 1)
+	rdb, _, err := c.flags.redis.client(a.getenv, a.stderr, 1)
 	if err != nil {
 		return name, err
 	}
-	rdb, ok := conn.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return name, cli.Usagef("--redis-url: this kind of Redis connection is not supported")
-	}
 	defer rdb.Close()
-	c.store, c.conn = deadletter.New(rdb), conn
+	c.store, c.rdb = deadletter.New(rdb), rdb
 
 	switch sub {
 	case "list":
@@ -213,10 +209,7 @@ func (s replaySummary) String() string {
 // replay enqueues every matching record not yet replayed: from asynq's archive when it still
 // holds the task, else rebuilt from the record with the record's task ID.
 func (c *deadCmd) replay(ctx context.Context) error {
-	client, inspector := asynq.NewClient(c.conn), asynq.NewInspector(c.conn)
-	defer client.Close()
-	defer inspector.Close()
-	enqueuer := tasks.NewEnqueuer(client, inspector)
+	inspector, enqueuer := asynq.NewInspectorFromRedisClient(c.rdb), tasks.NewEnqueuer(c.rdb)
 	var sum replaySummary
 	err := c.store.Scan(ctx, func(r deadletter.Record) error {
 		if !c.match(r) {
@@ -278,15 +271,30 @@ func (c *deadCmd) replay(ctx context.Context) error {
 	return nil
 }
 
-// replayOne puts one dead letter back in its queue.
+// replayOne puts one dead letter back in its queue, unless the task is back already, in any
+// queue.
 func replayOne(ctx context.Context, inspector *asynq.Inspector, enqueuer *tasks.Enqueuer, r deadletter.Record) (taskResult, error) {
 	queue := r.Queue
 	if queue == "" {
 		queue = tasks.QueueDefault
 	}
-	info, err := inspector.GetTaskInfo(queue, r.TaskID)
+	found, err := enqueuer.Lookup(ctx, r.TaskID)
+	if err != nil {
+		return taskResult{}, err
+	}
+	var info *asynq.TaskInfo
+	if existing := found[0]; existing.Duplicate {
+		if existing.State != asynq.TaskStateArchived.String() {
+			// Already back (pending, scheduled, retrying, running or completed).
+			return taskResult{Result: "duplicate", ID: r.TaskID, Queue: existing.Queue, State: existing.State}, nil
+		}
+		queue = existing.Queue
+		if info, err = inspector.GetTaskInfo(queue, r.TaskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return taskResult{}, fmt.Errorf("look the task up in asynq: %w", err)
+		}
+	}
 	switch {
-	case err == nil && info.State == asynq.TaskStateArchived:
+	case info != nil && info.State == asynq.TaskStateArchived:
 		// Not RunTask: it keeps the spent retry count, so the worker would dead-letter the task
 		// again after one more failure. A fresh task with the same ID, payload and budget
 		// replaces the archived copy; if the enqueue fails, the record still holds the task
@@ -302,12 +310,14 @@ func replayOne(ctx context.Context, inspector *asynq.Inspector, enqueuer *tasks.
 		if err != nil {
 			return taskResult{}, fmt.Errorf("enqueue in place of the archived copy (the dead-letter record still holds it: replay again): %w", err)
 		}
+		if res.Duplicate {
+			// Enqueued elsewhere in the meantime: the archived copy is gone, the task is back.
+			return taskResult{Result: "duplicate", ID: res.ID, Queue: res.Queue, State: res.State}, nil
+		}
 		return taskResult{Result: "replayed", ID: res.ID, Queue: res.Queue, State: res.State, From: "archive"}, nil
-	case err == nil:
-		// Already back (pending, scheduled, retrying, running or completed).
+	case info != nil:
+		// Changed state between the two look-ups.
 		return taskResult{Result: "duplicate", ID: r.TaskID, Queue: queue, State: info.State.String()}, nil
-	case !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound):
-		return taskResult{}, fmt.Errorf("look the task up in asynq: %w", err)
 	}
 	task, opts, err := tasks.Build(r.Type, r.Payload, tasks.Queue(queue))
 	if err != nil {

@@ -243,6 +243,21 @@ func TestDeadReplayDuplicatesAndFilters(t *testing.T) {
 			"replayed=2 duplicate=0 failed=0 skipped=0\n", "")
 }
 
+// A dead letter whose task is back in another queue is a duplicate, not replayed a second time.
+func TestDeadReplayDuplicateInAnotherQueue(t *testing.T) {
+	t.Parallel()
+	d := newDeadLetters(t)
+	// The forgotten callback died in default; someone put it back through a backfill.
+	path := write(t, "fix.jsonl", `{"type":"ovcallback:update","orderNumber":"77","action":"ReplacePhone","phoneNumber":"+1 555"}`+"\n")
+	enqueue(t, t.Context(), d.r, "", "backfill", path).expect(t, cli.ExitOK, "enqueued=1 duplicate=0 invalid=0 failed=0\n", "")
+	enqueue(t, t.Context(), d.r, "", "dead", "replay", "--code", "-14").expect(t, cli.ExitOK,
+		"duplicate "+d.gone.TaskID+" queue=backfill state=pending\n"+
+			"replayed=0 duplicate=1 failed=0 skipped=1\n", "")
+	if n := len(queued(t, inspect(t, d.r), tasks.QueueDefault)); n != 1 { // the archived licence change only
+		t.Errorf("%d tasks in default, want 1", n)
+	}
+}
+
 func backfillExportRow(r deadletter.Record) (string, bool, error) {
 	b, flat, err := backfill.ExportRow(r)
 	return string(b), flat, err

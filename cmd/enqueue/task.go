@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/hibiken/asynq"
 	"github.com/ovqueue/ovqueue/internal/cli"
 	"github.com/ovqueue/ovqueue/tasks"
 )
@@ -90,14 +89,12 @@ func (a *app) one(ctx context.Context, args []string, name, typ string, fields [
 		return cli.Usage(flagErrors(err, flagOf))
 	}
 
-	conn, _, err := tf.redis.conn(a.getenv, a.stderr, 1)
+	rdb, _, err := tf.redis.client(a.getenv, a.stderr, 1)
 	if err != nil {
 		return err
 	}
-	client, inspector := asynq.NewClient(conn), asynq.NewInspector(conn)
-	defer client.Close()
-	defer inspector.Close()
-	res, err := tasks.NewEnqueuer(client, inspector).Enqueue(ctx, task, taskOpts...)
+	defer rdb.Close()
+	res, err := tasks.NewEnqueuer(rdb).Enqueue(ctx, task, taskOpts...)
 	if err != nil {
 		return cli.Failed(err)
 	}

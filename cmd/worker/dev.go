@@ -78,7 +78,7 @@ func (d *devEnv) demo(ctx context.Context, rdb redis.UniversalClient) error {
 	if d.fake == nil {
 		return nil
 	}
-	e := tasks.NewEnqueuer(asynq.NewClientFromRedisClient(rdb), asynq.NewInspectorFromRedisClient(rdb))
+	e := tasks.NewEnqueuer(rdb)
 	type demo struct {
 		task *asynq.Task
 		opts []asynq.Option

@@ -12,9 +12,15 @@ import (
 	"github.com/ovqueue/ovqueue/tasks"
 )
 
-// Enqueuer writes one task; *tasks.Enqueuer is the real one. A duplicate is not an error.
+// Enqueuer looks task IDs up in every queue and writes tasks; *tasks.Enqueuer is the real one.
+// A duplicate is not an error.
 type Enqueuer interface {
+	// Lookup reports, for each ID, the queue and state of the task with that ID in any queue.
+	Lookup(ctx context.Context, ids ...string) ([]tasks.Enqueued, error)
+	// Enqueue looks the task's ID up, then writes the task unless it is a duplicate.
 	Enqueue(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (tasks.Enqueued, error)
+	// EnqueueNew writes a task that Lookup found in no queue.
+	EnqueueNew(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (tasks.Enqueued, error)
 }
 
 var _ Enqueuer = (*tasks.Enqueuer)(nil)

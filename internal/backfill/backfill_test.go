@@ -19,24 +19,69 @@ import (
 	"github.com/ovqueue/ovqueue/tasks"
 )
 
-// fakeEnqueuer records what it is given; fail decides which orders fail.
+// fakeEnqueuer records what it is given; fail decides which orders fail, existing which are
+// already in some queue (Lookup finds them), dup which are in the row's own queue (only the
+// enqueue finds them, as asynq does).
 type fakeEnqueuer struct {
-	mu     sync.Mutex
-	orders []int // the orderNumber of every task enqueued
-	calls  int
-	fail   func(order int) error
-	after  func(calls int) // called after each call, outside the lock
-	dup    func(order int) bool
+	mu         sync.Mutex
+	orders     []int // the orderNumber of every task given to Enqueue or EnqueueNew, and not failed
+	calls      int
+	lookups    int // calls of Lookup
+	looked     int // IDs looked up, by Lookup or by Enqueue
+	fail       func(order int) error
+	after      func(calls int) // called after each enqueue, outside the lock
+	dup        func(order int) bool
+	existing   func(order int) bool
+	lookupFail bool // Lookup fails: Redis went away for a moment
 }
 
-func (f *fakeEnqueuer) Enqueue(_ context.Context, task *asynq.Task, opts ...asynq.Option) (tasks.Enqueued, error) {
-	id := ""
-	for _, o := range opts {
-		if o.Type() == asynq.TaskIDOpt {
-			id = o.Value().(string)
+func orderOf(id string) int {
+	order, _ := strconv.Atoi(strings.Split(id, ":")[2])
+	return order
+}
+
+func (f *fakeEnqueuer) Lookup(_ context.Context, ids ...string) ([]tasks.Enqueued, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lookups++
+	if f.lookupFail {
+		return nil, errors.New("look up task IDs: connection reset")
+	}
+	f.looked += len(ids)
+	out := make([]tasks.Enqueued, len(ids))
+	for i, id := range ids {
+		out[i].ID = id
+		if f.existing != nil && f.existing(orderOf(id)) {
+			out[i].Queue, out[i].State, out[i].Duplicate = "default", "completed", true
 		}
 	}
-	order, _ := strconv.Atoi(strings.Split(id, ":")[2])
+	return out, nil
+}
+
+func (f *fakeEnqueuer) Enqueue(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (tasks.Enqueued, error) {
+	id := idOf(opts)
+	f.mu.Lock()
+	f.looked++
+	existing := f.existing != nil && f.existing(orderOf(id))
+	f.mu.Unlock()
+	if existing {
+		return tasks.Enqueued{ID: id, Queue: "default", State: "completed", Duplicate: true}, nil
+	}
+	return f.EnqueueNew(ctx, task, opts...)
+}
+
+func idOf(opts []asynq.Option) string {
+	for _, o := range opts {
+		if o.Type() == asynq.TaskIDOpt {
+			return o.Value().(string)
+		}
+	}
+	return ""
+}
+
+func (f *fakeEnqueuer) EnqueueNew(_ context.Context, task *asynq.Task, opts ...asynq.Option) (tasks.Enqueued, error) {
+	id := idOf(opts)
+	order := orderOf(id)
 	f.mu.Lock()
 	f.calls++
 	calls := f.calls
@@ -130,6 +175,36 @@ func TestRunEnqueuesEveryRow(t *testing.T) {
 	}
 	if !slices.Equal(f.enqueued(), seq(1, n)) {
 		t.Errorf("enqueued %d rows, not every row once", len(f.enqueued()))
+	}
+	if f.looked != n || f.lookups > n/14+1 {
+		t.Errorf("%d IDs looked up in %d look-ups; want all %d, at least 14 at a time", f.looked, f.lookups, n)
+	}
+}
+
+// A row whose task is in any queue (Lookup finds it) is a duplicate and is not enqueued again.
+func TestRunSkipsTasksInAnyQueue(t *testing.T) {
+	t.Parallel()
+	const n = 1000
+	existing := func(order int) bool { return order%3 == 0 }
+	var want []int
+	for _, o := range seq(1, n) {
+		if !existing(o) {
+			want = append(want, o)
+		}
+	}
+	for _, lookupFail := range []bool{false, true} {
+		f := &fakeEnqueuer{existing: existing, lookupFail: lookupFail}
+		got := run(t, t.Context(), licenceRows(t, n), backfill.Options{Enqueuer: f, Concurrency: 5})
+		if got.err != nil || got.stderr != "" {
+			t.Fatalf("lookupFail=%v: err %v, stderr %q", lookupFail, got.err, got.stderr)
+		}
+		if want := (backfill.Summary{Rows: n, Valid: n, Enqueued: n - n/3, Duplicate: n / 3}); got.summary != want {
+			t.Errorf("lookupFail=%v: summary %+v, want %+v", lookupFail, got.summary, want)
+		}
+		// When the look-up of a chunk fails, each of its rows is looked up by Enqueue.
+		if !slices.Equal(f.enqueued(), want) || f.looked != n {
+			t.Errorf("lookupFail=%v: enqueued %d rows, looked %d up; want the %d not in any queue, all looked up once", lookupFail, len(f.enqueued()), f.looked, len(want))
+		}
 	}
 }
 
@@ -290,13 +365,11 @@ func TestRunRejectsBadOptions(t *testing.T) {
 func TestRunTasksInRedis(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
-	client, inspector := asynq.NewClient(r.Opt), asynq.NewInspector(r.Opt)
-	defer client.Close()
-	defer inspector.Close()
+	inspector := asynq.NewInspectorFromRedisClient(r.Client)
 	at := time.Now().Add(time.Hour).Truncate(time.Second)
 	opts := []tasks.Option{tasks.MaxRetry(4), tasks.ProcessAt(at)}
 	path := licenceRows(t, 3)
-	got := run(t, t.Context(), path, backfill.Options{Enqueuer: tasks.NewEnqueuer(client, inspector), TaskOptions: opts, Account: "eu"})
+	got := run(t, t.Context(), path, backfill.Options{Enqueuer: tasks.NewEnqueuer(r.Client), TaskOptions: opts, Account: "eu"})
 	if got.err != nil || got.summary.Enqueued != 3 {
 		t.Fatalf("summary %+v, err %v", got.summary, got.err)
 	}
@@ -333,5 +406,50 @@ func TestRunRateEndsWithTheRows(t *testing.T) {
 	got := run(t, t.Context(), licenceRows(t, 3), backfill.Options{Enqueuer: f, Rate: 2, Concurrency: 64})
 	if elapsed := time.Since(start); got.err != nil || got.summary.Enqueued != 3 || elapsed > 10*time.Second {
 		t.Errorf("3 rows at --rate 2 took %s (summary %+v, err %v)", elapsed, got.summary, got.err)
+	}
+}
+
+// A row already enqueued as live traffic, in queue default, is a duplicate for a backfill bound
+// for queue backfill: asynq alone would take it again there, and the provider would be called
+// twice.
+func TestRunDuplicatesAcrossQueues(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	e := tasks.NewEnqueuer(r.Client)
+	const n = 300
+	path := licenceRows(t, n)
+	live := map[string]bool{}
+	for order := 1; order <= n; order += 7 {
+		task, opts, err := tasks.Build(tasks.TypeLicenceModify, fmt.Appendf(nil, `{"orderNumber":%d,"product":700,"action":"CANCELLICENCE"}`, order))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.Enqueue(t.Context(), task, opts...)
+		if err != nil || res.Duplicate || res.Queue != tasks.QueueDefault {
+			t.Fatalf("live task %d: %+v, %v", order, res, err)
+		}
+		live[res.ID] = true
+	}
+	got := run(t, t.Context(), path, backfill.Options{Enqueuer: e, TaskOptions: []tasks.Option{tasks.Queue(tasks.QueueBackfill)}, Concurrency: 8})
+	if want := (backfill.Summary{Rows: n, Valid: n, Enqueued: n - len(live), Duplicate: len(live)}); got.err != nil || got.summary != want {
+		t.Fatalf("summary %+v, err %v; want %+v", got.summary, got.err, want)
+	}
+	inspector := asynq.NewInspectorFromRedisClient(r.Client)
+	pending, err := inspector.ListPendingTasks(tasks.QueueBackfill, asynq.PageSize(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != n-len(live) {
+		t.Errorf("queue backfill holds %d tasks, want %d", len(pending), n-len(live))
+	}
+	for _, info := range pending {
+		if live[info.ID] {
+			t.Errorf("task %s is in both queues", info.ID)
+		}
+	}
+	// And again: everything is a duplicate now.
+	again := run(t, t.Context(), path, backfill.Options{Enqueuer: e, TaskOptions: []tasks.Option{tasks.Queue(tasks.QueueBackfill)}})
+	if want := (backfill.Summary{Rows: n, Valid: n, Duplicate: n}); again.err != nil || again.summary != want {
+		t.Errorf("second run: summary %+v, err %v; want %+v", again.summary, again.err, want)
 	}
 }

@@ -12,5 +12,8 @@
 // what was validated, and standard input needs no copy of its own.
 //
 // Task IDs are deterministic, so running the same backfill again enqueues nothing new: every
-// row is reported as a duplicate.
+// row is reported as a duplicate. The enqueue pass looks each chunk of rows' task IDs up in
+// every queue in one round trip, a chunk ahead of its workers, so that a row whose task is in
+// another queue (live traffic, in default) is a duplicate too, and so that a re-run costs a
+// look-up a chunk rather than a failed enqueue a row.
 package backfill

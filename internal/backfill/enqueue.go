@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ovqueue/ovqueue/tasks"
 	"golang.org/x/time/rate"
 )
 
@@ -17,6 +18,24 @@ type enqueued struct {
 	enqueued, duplicate, failed int
 	line                        int  // the line of the last row taken by a worker
 	interrupted, stopped        bool // ended early by the context, or by failures in a row
+}
+
+// chunk is a run of rows from the spool, and what one look-up found of their task IDs.
+type chunk struct {
+	recs  []record
+	found []tasks.Enqueued // by row; nil when the look-up failed
+	done  chan struct{}    // closed when the look-up has ended
+}
+
+// chunkSize is how many rows are looked up at once: enough for every worker twice over, and
+// no more than a second's worth under a rate limit, so that what a look-up found is fresh
+// when the rows are enqueued.
+func (r *runner) chunkSize() int {
+	n := min(max(2*r.opt.Concurrency, 16), 256)
+	if r.opt.Rate > 0 {
+		n = min(n, max(1, int(r.opt.Rate)))
+	}
+	return n
 }
 
 // enqueue enqueues the tasks the validation pass built, Concurrency at a time. When ctx ends
@@ -43,13 +62,57 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 	// asynq loop takes its tasks: no goroutine hands them over. Taking a task is the point of
 	// no return: every task taken is finished, even after ctx ends, so that every row up to
 	// the last one taken has been handled.
+	//
+	// The spool is read a chunk at a time, and each chunk's task IDs are looked up in every
+	// queue with one round trip, one chunk ahead of the workers: a row whose task is already
+	// in any queue is a duplicate without an enqueue (asynq alone checks only the row's own
+	// queue), the others are enqueued without a look-up of their own.
 	var (
-		mu      sync.Mutex
-		readErr error
-		stop    bool       // no more rows: the end, an error, ctx, or failures in a row
-		gate    sync.Mutex // with a rate limit, one worker at a time waits for its turn
+		mu        sync.Mutex
+		readErr   error
+		stop      bool       // no more rows: the end, an error, ctx, or failures in a row
+		gate      sync.Mutex // with a rate limit, one worker at a time waits for its turn
+		cur, next *chunk     // the chunk workers take from, and the one being looked up
+		pos       int        // the next row of cur
+		spoolDone bool       // the spool has no more rows (or could not be read)
+		lookups   sync.WaitGroup
 	)
-	take := func() (record, bool) {
+	defer lookups.Wait()
+	size := r.chunkSize()
+	// read reads the next chunk and starts its look-up; nil at the end of the spool.
+	read := func() *chunk {
+		if spoolDone {
+			return nil
+		}
+		b := &chunk{done: make(chan struct{})}
+		for len(b.recs) < size {
+			rec, err := sp.next()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					readErr = err
+				}
+				spoolDone = true
+				break
+			}
+			b.recs = append(b.recs, rec)
+		}
+		if len(b.recs) == 0 {
+			return nil
+		}
+		lookups.Go(func() {
+			defer close(b.done)
+			ids := make([]string, len(b.recs))
+			for i, rec := range b.recs {
+				ids[i] = rec.id()
+			}
+			// On failure the chunk's rows fall back to Enqueue, which looks each up itself.
+			if found, err := r.opt.Enqueuer.Lookup(ctx, ids...); err == nil && len(found) == len(ids) {
+				b.found = found
+			}
+		})
+		return b
+	}
+	take := func() (record, *tasks.Enqueued, bool) {
 		if limiter != nil {
 			// Idle workers must not each reserve a turn: after the last row they would hold
 			// the run for a turn apiece.
@@ -59,7 +122,7 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 			stopped := stop
 			mu.Unlock()
 			if stopped {
-				return record{}, false
+				return record{}, nil, false
 			}
 			if limiter.Wait(ctx) != nil { // only ctx makes it fail
 				mu.Lock()
@@ -67,31 +130,40 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 				if !stop {
 					stop, out.interrupted = true, true
 				}
-				return record{}, false
+				return record{}, nil, false
 			}
 		}
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
 		case stop:
-			return record{}, false
+			return record{}, nil, false
 		case ctx.Err() != nil:
 			stop, out.interrupted = true, true
-			return record{}, false
+			return record{}, nil, false
 		case streak.Load() >= int64(r.failureLimit()):
 			stop, out.stopped = true, true
-			return record{}, false
+			return record{}, nil, false
 		}
-		next, err := sp.next()
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				readErr = err
+		for cur == nil || pos == len(cur.recs) {
+			if next == nil {
+				next = read()
 			}
-			stop = true
-			return record{}, false
+			if next == nil {
+				stop = true
+				return record{}, nil, false
+			}
+			cur, pos, next = next, 0, read()
 		}
-		out.line = next.line
-		return next, true
+		<-cur.done // looked up while the chunk before was taken: seldom a wait
+		rec := cur.recs[pos]
+		var found *tasks.Enqueued
+		if cur.found != nil {
+			found = &cur.found[pos]
+		}
+		pos++
+		out.line = rec.line
+		return rec, found, true
 	}
 	// Enqueues in flight finish even after ctx ends: a row is either enqueued or reported.
 	enqueueCtx := context.WithoutCancel(ctx)
@@ -99,11 +171,20 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 	for range r.opt.Concurrency {
 		wg.Go(func() {
 			for {
-				rec, ok := take()
+				rec, found, ok := take()
 				if !ok {
 					return
 				}
-				res, err := r.opt.Enqueuer.Enqueue(enqueueCtx, rec.task, rec.opts...)
+				var res tasks.Enqueued
+				var err error
+				switch {
+				case found == nil: // the look-up failed
+					res, err = r.opt.Enqueuer.Enqueue(enqueueCtx, rec.task, rec.opts...)
+				case found.Duplicate:
+					res = *found
+				default:
+					res, err = r.opt.Enqueuer.EnqueueNew(enqueueCtx, rec.task, rec.opts...)
+				}
 				switch {
 				case err != nil:
 					nFailed.Add(1)

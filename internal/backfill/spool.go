@@ -80,6 +80,16 @@ type record struct {
 	opts []asynq.Option
 }
 
+// id is the record's task ID.
+func (r record) id() string {
+	for _, o := range r.opts {
+		if o.Type() == asynq.TaskIDOpt {
+			return o.Value().(string)
+		}
+	}
+	return ""
+}
+
 // next reads the next record; io.EOF after the last.
 func (s *spool) next() (record, error) {
 	n, err := binary.ReadUvarint(s.r)

@@ -1,0 +1,203 @@
+package tasks_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/ovqueue/ovqueue/internal/redistest"
+	"github.com/ovqueue/ovqueue/provider"
+	"github.com/ovqueue/ovqueue/tasks"
+)
+
+func licence(t *testing.T, order tasks.Int, opts ...tasks.Option) (*asynq.Task, []asynq.Option) {
+	t.Helper()
+	task, o, err := tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: order, Product: 700, Action: provider.ActionCancelLicence}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task, o
+}
+
+func TestEnqueuerReportsDuplicates(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	insp := asynq.NewInspectorFromRedisClient(r.Client)
+	e := tasks.NewEnqueuer(r.Client)
+
+	task, opts := licence(t, 9)
+	first, err := e.Enqueue(t.Context(), task, opts...)
+	if err != nil || first.Duplicate || first.State != "pending" || first.Queue != tasks.QueueDefault {
+		t.Fatalf("first = %+v, %v", first, err)
+	}
+	second, err := e.Enqueue(t.Context(), task, opts...)
+	if err != nil || !second.Duplicate || second.ID != first.ID || second.State != "pending" {
+		t.Fatalf("second = %+v, %v", second, err)
+	}
+	// Archived (dead-lettered) tasks are still duplicates.
+	if err := insp.ArchiveTask(first.Queue, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	third, err := e.Enqueue(t.Context(), task, opts...)
+	if err != nil || !third.Duplicate || third.State != "archived" {
+		t.Fatalf("third = %+v, %v", third, err)
+	}
+	// Scheduled tasks report their state.
+	t2, opts2 := licence(t, 10, tasks.ProcessIn(time.Hour))
+	if res, err := e.Enqueue(t.Context(), t2, opts2...); err != nil || res.State != "scheduled" {
+		t.Fatalf("scheduled = %+v, %v", res, err)
+	}
+	if res, err := e.Enqueue(t.Context(), t2, opts2...); err != nil || !res.Duplicate || res.State != "scheduled" {
+		t.Fatalf("scheduled dup = %+v, %v", res, err)
+	}
+	// EnqueueNew skips the look-up, but asynq still refuses the same ID in the same queue.
+	if res, err := e.EnqueueNew(t.Context(), t2, opts2...); err != nil || !res.Duplicate || res.State != "scheduled" {
+		t.Fatalf("EnqueueNew dup = %+v, %v", res, err)
+	}
+}
+
+// The same task ID in another queue is a duplicate: asynq alone would take it once per queue.
+func TestEnqueuerDuplicatesAcrossQueues(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	e := tasks.NewEnqueuer(r.Client)
+
+	live, liveOpts := licence(t, 11)
+	if res, err := e.Enqueue(t.Context(), live, liveOpts...); err != nil || res.Duplicate {
+		t.Fatalf("live = %+v, %v", res, err)
+	}
+	back, backOpts := licence(t, 11, tasks.Queue(tasks.QueueBackfill))
+	res, err := e.Enqueue(t.Context(), back, backOpts...)
+	if err != nil || !res.Duplicate || res.Queue != tasks.QueueDefault || res.State != "pending" {
+		t.Fatalf("the same task for the backfill queue = %+v, %v; want a duplicate of the one in default", res, err)
+	}
+	n, err := r.Client.LLen(t.Context(), "asynq:{backfill}:pending").Result()
+	if err != nil || n != 0 {
+		t.Fatalf("backfill queue holds %d tasks (%v); want none", n, err)
+	}
+
+	// And the other way round, with a caller's key.
+	keyed, keyedOpts := licence(t, 12, tasks.Queue(tasks.QueueBackfill), tasks.Key("k-12"))
+	if res, err := e.Enqueue(t.Context(), keyed, keyedOpts...); err != nil || res.Duplicate || res.Queue != tasks.QueueBackfill {
+		t.Fatalf("keyed = %+v, %v", res, err)
+	}
+	keyed2, keyedOpts2 := licence(t, 13, tasks.Key("k-12"))
+	res, err = e.Enqueue(t.Context(), keyed2, keyedOpts2...)
+	if err != nil || !res.Duplicate || res.Queue != tasks.QueueBackfill || res.ID != "licence:modify:k-12" {
+		t.Fatalf("same key for default = %+v, %v; want the duplicate in backfill", res, err)
+	}
+}
+
+// Lookup reads asynq's own records: every state asynq gives a task, as its inspector reports
+// it, in whichever queue holds the task.
+func TestLookupFollowsAsynq(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	ctx := t.Context()
+	client := asynq.NewClientFromRedisClient(r.Client)
+	insp := asynq.NewInspectorFromRedisClient(r.Client)
+	e := tasks.NewEnqueuer(r.Client)
+
+	// Any queue, not only the two the workers serve.
+	enqueue := func(order tasks.Int, queue string, opts ...tasks.Option) string {
+		task, o := licence(t, order, opts...)
+		info, err := client.EnqueueContext(ctx, task, append(o, asynq.Queue(queue))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.ID
+	}
+	pending := enqueue(1, tasks.QueueDefault)
+	scheduled := enqueue(2, "elsewhere", tasks.ProcessIn(time.Hour))
+	archived := enqueue(3, tasks.QueueBackfill)
+	if err := insp.ArchiveTask(tasks.QueueBackfill, archived); err != nil {
+		t.Fatal(err)
+	}
+	// Completed and retry come from a server: order 4 succeeds (and is retained), 5 fails.
+	completed, retry := enqueue(4, "served"), enqueue(5, "served")
+	srv := asynq.NewServerFromRedisClient(r.Client, asynq.Config{
+		Queues:         map[string]int{"served": 1},
+		Concurrency:    2,
+		RetryDelayFunc: func(int, error, *asynq.Task) time.Duration { return time.Hour },
+		LogLevel:       asynq.FatalLevel,
+	})
+	if err := srv.Start(asynq.HandlerFunc(func(_ context.Context, task *asynq.Task) error {
+		if p, _ := tasks.DecodeLicence(task.Payload()); p.OrderNumber == 5 {
+			return errors.New("fails")
+		}
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		a, errA := insp.GetTaskInfo("served", completed)
+		b, errB := insp.GetTaskInfo("served", retry)
+		if errA == nil && errB == nil && a.State == asynq.TaskStateCompleted && b.State == asynq.TaskStateRetry {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not complete and fail the tasks: %v %v %v %v", a, errA, b, errB)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	srv.Shutdown()
+
+	ids := []string{pending, "licence:modify:404:0000000000000000", scheduled, archived, completed, retry}
+	got, err := e.Lookup(ctx, ids...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("%d answers for %d IDs", len(got), len(ids))
+	}
+	for i, g := range got {
+		if g.ID != ids[i] {
+			t.Errorf("answer %d is for %q, want %q", i, g.ID, ids[i])
+		}
+		if i == 1 {
+			if g.Duplicate || g.Queue != "" || g.State != "" {
+				t.Errorf("unknown ID: %+v, want nothing found", g)
+			}
+			continue
+		}
+		queues, err := insp.Queues()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want *asynq.TaskInfo
+		for _, q := range queues {
+			if info, err := insp.GetTaskInfo(q, ids[i]); err == nil {
+				want = info
+			}
+		}
+		if want == nil {
+			t.Fatalf("asynq's inspector cannot find %s", ids[i])
+		}
+		if !g.Duplicate || g.Queue != want.Queue || g.State != want.State.String() {
+			t.Errorf("Lookup(%s) = %+v; asynq says queue %s, state %s", ids[i], g, want.Queue, want.State)
+		}
+	}
+	if got, err := e.Lookup(ctx); err != nil || len(got) != 0 {
+		t.Errorf("Lookup() = %v, %v; want nothing", got, err)
+	}
+}
+
+// A Redis that does not answer fails the enqueue with the task's ID; nothing is written.
+func TestEnqueuerRedisDown(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	e := tasks.NewEnqueuer(r.Client)
+	task, opts := licence(t, 20)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	res, err := e.Enqueue(ctx, task, opts...)
+	if err == nil || res.Duplicate || res.ID == "" || res.Queue != tasks.QueueDefault {
+		t.Fatalf("Enqueue with a dead context = %+v, %v; want an error naming the task", res, err)
+	}
+	if n, _ := r.Client.DBSize(t.Context()).Result(); n != 0 {
+		t.Errorf("%d keys written", n)
+	}
+}
