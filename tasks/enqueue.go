@@ -33,50 +33,68 @@ func NewEnqueuer(rdb redis.UniversalClient) *Enqueuer {
 }
 
 // lookup finds task IDs in every queue asynq knows (the set asynq:queues, which asynq's client
-// fills as it enqueues), with the state asynq keeps in each task's hash. For each ID in ARGV it
-// returns two strings: the queue and the state, or two empty strings. The keys are asynq's
-// (package base: TaskKey is "asynq:{QUEUE}:t:ID"); TestLookupFollowsAsynq holds that to asynq's
-// own client. The keys are built in the script, so it needs one Redis, not a Cluster, which
-// asynq's other scripts need as well.
+// fills as it enqueues), with the state asynq keeps in each task's hash. It returns a flat
+// list of (position in ARGV, queue, state) for the IDs found; an ID in two queues is reported
+// once. The keys are asynq's (package base: TaskKey is "asynq:{QUEUE}:t:ID");
+// TestLookupFollowsAsynq holds that to asynq's own client. The keys are built in the script, so
+// it needs one Redis, not a Cluster, which asynq's other scripts need as well.
+//
+// Most IDs of a backfill are in no queue, and a call from Lua costs ten times what the command
+// does, so each queue is asked once for all the IDs (EXISTS counts them), and one by one only
+// when some are there.
 var lookup = redis.NewScript(`
-local queues = redis.call('SMEMBERS', 'asynq:queues')
-local out = {}
-for i, id in ipairs(ARGV) do
-	local q, s = '', ''
-	for _, queue in ipairs(queues) do
-		local state = redis.call('HGET', 'asynq:{' .. queue .. '}:t:' .. id, 'state')
-		if state then
-			q, s = queue, state
-			break
+local out, found = {}, {}
+for _, queue in ipairs(redis.call('SMEMBERS', 'asynq:queues')) do
+	local prefix, keys = 'asynq:{' .. queue .. '}:t:', {}
+	for i, id in ipairs(ARGV) do
+		keys[i] = prefix .. id
+	end
+	if redis.call('EXISTS', unpack(keys)) > 0 then
+		for i, key in ipairs(keys) do
+			if not found[i] then
+				local state = redis.call('HGET', key, 'state')
+				if state then
+					found[i] = true
+					table.insert(out, i)
+					table.insert(out, queue)
+					table.insert(out, state)
+				end
+			end
 		end
 	end
-	out[2*i-1], out[2*i] = q, s
 end
 return out
 `)
 
+// maxLookup is the most IDs one call of the script takes: Lua's unpack has a limit of a few
+// thousand values.
+const maxLookup = 1000
+
 // Lookup reports where each task ID is: for an ID some queue holds, its queue and state with
-// Duplicate set; for the others, only the ID. One round trip, whatever the number of IDs.
+// Duplicate set; for the others, only the ID. One round trip for up to a thousand IDs.
 func (e *Enqueuer) Lookup(ctx context.Context, ids ...string) ([]Enqueued, error) {
 	out := make([]Enqueued, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	args := make([]any, len(ids))
 	for i, id := range ids {
-		args[i] = id
 		out[i].ID = id
 	}
-	res, err := lookup.Run(ctx, e.rdb, nil, args...).StringSlice()
-	if err != nil {
-		return nil, fmt.Errorf("look up task IDs: %w", err)
-	}
-	if len(res) != 2*len(ids) {
-		return nil, fmt.Errorf("look up task IDs: %d answers for %d IDs", len(res)/2, len(ids))
-	}
-	for i := range out {
-		if q := res[2*i]; q != "" {
-			out[i].Queue, out[i].State, out[i].Duplicate = q, res[2*i+1], true
+	for start := 0; start < len(ids); start += maxLookup {
+		part := ids[start:min(start+maxLookup, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		res, err := lookup.Run(ctx, e.rdb, nil, args...).Slice()
+		if err != nil {
+			return nil, fmt.Errorf("look up task IDs: %w", err)
+		}
+		for j := 0; j+2 < len(res); j += 3 {
+			i, iok := res[j].(int64)
+			queue, qok := res[j+1].(string)
+			state, sok := res[j+2].(string)
+			if !iok || !qok || !sok || i < 1 || int(i) > len(part) {
+				return nil, fmt.Errorf("look up task IDs: unexpected answer %v", res[j:j+3])
+			}
+			out[start+int(i)-1] = Enqueued{ID: part[i-1], Queue: queue, State: state, Duplicate: true}
 		}
 	}
 	return out, nil

@@ -201,3 +201,46 @@ func TestEnqueuerRedisDown(t *testing.T) {
 		t.Errorf("%d keys written", n)
 	}
 }
+
+// Lookup takes any number of IDs: past what one script call takes, the answers still line up.
+func TestLookupManyIDs(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	e := tasks.NewEnqueuer(r.Client)
+	const n = 2500
+	ids := make([]string, n)
+	want := map[int]string{} // position: queue
+	for i := range n {
+		queue := tasks.QueueDefault
+		if i%2 == 1 {
+			queue = tasks.QueueBackfill
+		}
+		task, opts := licence(t, tasks.Int(i+1), tasks.Queue(queue))
+		ids[i] = idOf(opts)
+		if i%333 == 0 || i == 999 || i == 1000 || i == n-1 {
+			if _, err := e.EnqueueNew(t.Context(), task, opts...); err != nil {
+				t.Fatal(err)
+			}
+			want[i] = queue
+		}
+	}
+	got, err := e.Lookup(t.Context(), ids...)
+	if err != nil || len(got) != n {
+		t.Fatalf("Lookup: %d answers, %v", len(got), err)
+	}
+	for i, g := range got {
+		queue, ok := want[i]
+		if g.ID != ids[i] || g.Duplicate != ok || g.Queue != queue || (ok && g.State != "pending") {
+			t.Errorf("ID %d (%s): %+v; want found=%v in %q", i, ids[i], g, ok, queue)
+		}
+	}
+}
+
+func idOf(opts []asynq.Option) string {
+	for _, o := range opts {
+		if o.Type() == asynq.TaskIDOpt {
+			return o.Value().(string)
+		}
+	}
+	return ""
+}

@@ -24,7 +24,6 @@ type enqueued struct {
 type chunk struct {
 	recs  []record
 	found []tasks.Enqueued // by row; nil when the look-up failed
-	done  chan struct{}    // closed when the look-up has ended
 }
 
 // chunkSize is how many rows are looked up at once: enough for every worker twice over, and
@@ -58,60 +57,66 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 	if r.opt.Rate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(r.opt.Rate), max(1, int(r.opt.Rate/100)))
 	}
-	// Workers take tasks from the spool themselves, one at a time and in order, as a bare
-	// asynq loop takes its tasks: no goroutine hands them over. Taking a task is the point of
-	// no return: every task taken is finished, even after ctx ends, so that every row up to
-	// the last one taken has been handled.
+	// Workers take tasks one at a time and in order, as a bare asynq loop takes its tasks.
+	// Taking a task is the point of no return: every task taken is finished, even after ctx
+	// ends, so that every row up to the last one taken has been handled.
 	//
-	// The spool is read a chunk at a time, and each chunk's task IDs are looked up in every
-	// queue with one round trip, one chunk ahead of the workers: a row whose task is already
-	// in any queue is a duplicate without an enqueue (asynq alone checks only the row's own
-	// queue), the others are enqueued without a look-up of their own.
+	// A reader goroutine reads the spool a chunk at a time and looks each chunk's task IDs up
+	// in every queue with one round trip, a chunk or two ahead of the workers: a row whose
+	// task is already in any queue is a duplicate without an enqueue (asynq alone checks only
+	// the row's own queue), the others are enqueued without a look-up of their own.
 	var (
-		mu        sync.Mutex
-		readErr   error
-		stop      bool       // no more rows: the end, an error, ctx, or failures in a row
-		gate      sync.Mutex // with a rate limit, one worker at a time waits for its turn
-		cur, next *chunk     // the chunk workers take from, and the one being looked up
-		pos       int        // the next row of cur
-		spoolDone bool       // the spool has no more rows (or could not be read)
-		lookups   sync.WaitGroup
+		mu      sync.Mutex
+		stop    bool       // no more rows: the end, an error, ctx, or failures in a row
+		gate    sync.Mutex // with a rate limit, one worker at a time waits for its turn
+		cur     *chunk     // the chunk workers take from
+		pos     int        // the next row of cur
+		readErr error      // the spool could not be read; set before chunks is closed
 	)
-	defer lookups.Wait()
-	size := r.chunkSize()
-	// read reads the next chunk and starts its look-up; nil at the end of the spool.
-	read := func() *chunk {
-		if spoolDone {
-			return nil
-		}
-		b := &chunk{done: make(chan struct{})}
-		for len(b.recs) < size {
-			rec, err := sp.next()
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					readErr = err
+	chunks, quit := make(chan *chunk, 1), make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		defer close(chunks)
+		size := r.chunkSize()
+		for {
+			c := &chunk{}
+			for len(c.recs) < size {
+				rec, err := sp.next()
+				if err != nil {
+					if !errors.Is(err, io.EOF) {
+						readErr = err
+					}
+					break
 				}
-				spoolDone = true
-				break
+				c.recs = append(c.recs, rec)
 			}
-			b.recs = append(b.recs, rec)
-		}
-		if len(b.recs) == 0 {
-			return nil
-		}
-		lookups.Go(func() {
-			defer close(b.done)
-			ids := make([]string, len(b.recs))
-			for i, rec := range b.recs {
+			if len(c.recs) == 0 {
+				return
+			}
+			ids := make([]string, len(c.recs))
+			for i, rec := range c.recs {
 				ids[i] = rec.id()
 			}
 			// On failure the chunk's rows fall back to Enqueue, which looks each up itself.
 			if found, err := r.opt.Enqueuer.Lookup(ctx, ids...); err == nil && len(found) == len(ids) {
-				b.found = found
+				c.found = found
 			}
-		})
-		return b
-	}
+			select {
+			case chunks <- c:
+			case <-quit:
+				return
+			}
+			if len(c.recs) < size {
+				return
+			}
+		}
+	}()
+	stopReader := sync.OnceFunc(func() {
+		close(quit)
+		<-readerDone
+	})
+	defer stopReader()
 	take := func() (record, *tasks.Enqueued, bool) {
 		if limiter != nil {
 			// Idle workers must not each reserve a turn: after the last row they would hold
@@ -145,17 +150,15 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 			stop, out.stopped = true, true
 			return record{}, nil, false
 		}
-		for cur == nil || pos == len(cur.recs) {
-			if next == nil {
-				next = read()
-			}
-			if next == nil {
+		if cur == nil || pos == len(cur.recs) {
+			// Looked up while the chunk before was taken: seldom a wait.
+			next, ok := <-chunks
+			if !ok {
 				stop = true
 				return record{}, nil, false
 			}
-			cur, pos, next = next, 0, read()
+			cur, pos = next, 0
 		}
-		<-cur.done // looked up while the chunk before was taken: seldom a wait
 		rec := cur.recs[pos]
 		var found *tasks.Enqueued
 		if cur.found != nil {
@@ -204,6 +207,7 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 		})
 	}
 	wg.Wait()
+	stopReader()
 	out.enqueued, out.duplicate = int(nEnqueued.Load()), int(nDuplicate.Load())
 	out.failed = int(nFailed.Load())
 	return out, readErr
