@@ -27,40 +27,71 @@ type Enqueuer struct {
 	client *asynq.Client
 }
 
-// NewEnqueuer enqueues on rdb, the workers' Redis. The caller keeps rdb and closes it.
+// NewEnqueuer enqueues on rdb, the workers' Redis: one server, or Sentinel; not a Cluster,
+// whose look-up fails with ErrCluster. The caller keeps rdb and closes it. From a REDIS_URL,
+// as the workers read it:
+//
+//	opt, err := asynq.ParseRedisURI(url)
+//	rdb := opt.MakeRedisClient().(redis.UniversalClient)
 func NewEnqueuer(rdb redis.UniversalClient) *Enqueuer {
 	return &Enqueuer{rdb: rdb, client: asynq.NewClientFromRedisClient(rdb)}
 }
 
-// lookup finds task IDs in every queue asynq knows (the set asynq:queues, which asynq's client
-// fills as it enqueues), with the state asynq keeps in each task's hash. It returns a flat
-// list of (position in ARGV, queue, state) for the IDs found; an ID in two queues is reported
-// once. The keys are asynq's (package base: TaskKey is "asynq:{QUEUE}:t:ID");
-// TestLookupFollowsAsynq holds that to asynq's own client. The keys are built in the script, so
-// it needs one Redis, not a Cluster, which asynq's other scripts need as well.
+// ErrCluster: the look-up across queues reads keys of every queue in one script, which a Redis
+// Cluster does not allow. The workers do not support a Cluster either.
+var ErrCluster = errors.New("a Redis Cluster is not supported")
+
+// lookup finds task IDs in the queues the workers serve (ARGV[2] up to ARGV[ARGV[1]+1]) and in
+// every other queue asynq knows (the set asynq:queues, which asynq's client fills as it
+// enqueues and a queue deleted from the UI leaves), with the state asynq keeps in each task's
+// hash. The other ARGV are the IDs. It returns a flat list of (position among the IDs, queue,
+// state) for the IDs found. An ID in several queues is reported once: where it is live (not
+// archived) if it is anywhere, else where it was found first. The keys are asynq's (package
+// base: TaskKey is "asynq:{QUEUE}:t:ID"); TestLookupFollowsAsynq holds that to asynq's own
+// client. They are built in the script: it needs one Redis, not a Cluster.
 //
 // Most IDs of a backfill are in no queue, and a call from Lua costs ten times what the command
 // does, so each queue is asked once for all the IDs (EXISTS counts them), and one by one only
 // when some are there.
 var lookup = redis.NewScript(`
-local out, found = {}, {}
-for _, queue in ipairs(redis.call('SMEMBERS', 'asynq:queues')) do
-	local prefix, keys = 'asynq:{' .. queue .. '}:t:', {}
-	for i, id in ipairs(ARGV) do
-		keys[i] = prefix .. id
+local nq = tonumber(ARGV[1])
+local queues, seen = {}, {}
+local function add(queue)
+	if not seen[queue] then
+		seen[queue] = true
+		table.insert(queues, queue)
 	end
-	if redis.call('EXISTS', unpack(keys)) > 0 then
+end
+for i = 2, nq + 1 do
+	add(ARGV[i])
+end
+for _, queue in ipairs(redis.call('SMEMBERS', 'asynq:queues')) do
+	add(queue)
+end
+local first, n = nq + 2, #ARGV - nq - 1
+local hitQueue, hitState = {}, {}
+for _, queue in ipairs(queues) do
+	local prefix, keys = 'asynq:{' .. queue .. '}:t:', {}
+	for i = 1, n do
+		keys[i] = prefix .. ARGV[first + i - 1]
+	end
+	if n > 0 and redis.call('EXISTS', unpack(keys)) > 0 then
 		for i, key in ipairs(keys) do
-			if not found[i] then
+			if hitState[i] == nil or hitState[i] == 'archived' then
 				local state = redis.call('HGET', key, 'state')
-				if state then
-					found[i] = true
-					table.insert(out, i)
-					table.insert(out, queue)
-					table.insert(out, state)
+				if state and (hitState[i] == nil or state ~= 'archived') then
+					hitQueue[i], hitState[i] = queue, state
 				end
 			end
 		end
+	end
+end
+local out = {}
+for i = 1, n do
+	if hitState[i] then
+		table.insert(out, i)
+		table.insert(out, hitQueue[i])
+		table.insert(out, hitState[i])
 	end
 end
 return out
@@ -71,23 +102,38 @@ return out
 const maxLookup = 1000
 
 // Lookup reports where each task ID is: for an ID some queue holds, its queue and state with
-// Duplicate set; for the others, only the ID. One round trip for up to a thousand IDs.
+// Duplicate set; for the others, only the ID. An ID in several queues is reported where it is
+// live (pending, active, scheduled, retry, completed…) if it is anywhere, else where it is
+// archived. One round trip for up to a thousand IDs.
 func (e *Enqueuer) Lookup(ctx context.Context, ids ...string) ([]Enqueued, error) {
 	out := make([]Enqueued, len(ids))
 	for i, id := range ids {
 		out[i].ID = id
 	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	if _, ok := e.rdb.(*redis.ClusterClient); ok {
+		return nil, fmt.Errorf("look up task IDs: %w", ErrCluster)
+	}
 	for start := 0; start < len(ids); start += maxLookup {
 		part := ids[start:min(start+maxLookup, len(ids))]
-		args := make([]any, len(part))
-		for i, id := range part {
-			args[i] = id
+		args := make([]any, 0, 1+len(Queues)+len(part))
+		args = append(args, len(Queues))
+		for _, q := range Queues {
+			args = append(args, q)
+		}
+		for _, id := range part {
+			args = append(args, id)
 		}
 		res, err := lookup.Run(ctx, e.rdb, nil, args...).Slice()
 		if err != nil {
 			return nil, fmt.Errorf("look up task IDs: %w", err)
 		}
-		for j := 0; j+2 < len(res); j += 3 {
+		if len(res)%3 != 0 {
+			return nil, fmt.Errorf("look up task IDs: unexpected answer of %d values", len(res))
+		}
+		for j := 0; j < len(res); j += 3 {
 			i, iok := res[j].(int64)
 			queue, qok := res[j+1].(string)
 			state, sok := res[j+2].(string)

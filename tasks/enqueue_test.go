@@ -3,6 +3,8 @@ package tasks_test
 import (
 	"context"
 	"errors"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/ovqueue/ovqueue/internal/redistest"
 	"github.com/ovqueue/ovqueue/provider"
 	"github.com/ovqueue/ovqueue/tasks"
+	"github.com/redis/go-redis/v9"
 )
 
 func licence(t *testing.T, order tasks.Int, opts ...tasks.Option) (*asynq.Task, []asynq.Option) {
@@ -90,8 +93,9 @@ func TestEnqueuerDuplicatesAcrossQueues(t *testing.T) {
 	}
 }
 
-// Lookup reads asynq's own records: every state asynq gives a task, as its inspector reports
-// it, in whichever queue holds the task.
+// Lookup reads asynq's own records: every state asynq gives a task (but aggregating, which
+// needs task groups the workers never use), as its inspector reports it, in whichever queue
+// holds the task.
 func TestLookupFollowsAsynq(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
@@ -115,8 +119,10 @@ func TestLookupFollowsAsynq(t *testing.T) {
 	if err := insp.ArchiveTask(tasks.QueueBackfill, archived); err != nil {
 		t.Fatal(err)
 	}
-	// Completed and retry come from a server: order 4 succeeds (and is retained), 5 fails.
-	completed, retry := enqueue(4, "served"), enqueue(5, "served")
+	// Completed, retry and active come from a server: order 4 succeeds (and is retained), 5
+	// fails, 6 runs until the look-up is done.
+	completed, retry, active := enqueue(4, "served"), enqueue(5, "served"), enqueue(6, "served")
+	release := make(chan struct{})
 	srv := asynq.NewServerFromRedisClient(r.Client, asynq.Config{
 		Queues:         map[string]int{"served": 1},
 		Concurrency:    2,
@@ -124,28 +130,33 @@ func TestLookupFollowsAsynq(t *testing.T) {
 		LogLevel:       asynq.FatalLevel,
 	})
 	if err := srv.Start(asynq.HandlerFunc(func(_ context.Context, task *asynq.Task) error {
-		if p, _ := tasks.DecodeLicence(task.Payload()); p.OrderNumber == 5 {
+		switch p, _ := tasks.DecodeLicence(task.Payload()); p.OrderNumber {
+		case 5:
 			return errors.New("fails")
+		case 6:
+			<-release
 		}
 		return nil
 	})); err != nil {
 		t.Fatal(err)
 	}
+	defer srv.Shutdown()
+	defer close(release)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		a, errA := insp.GetTaskInfo("served", completed)
 		b, errB := insp.GetTaskInfo("served", retry)
-		if errA == nil && errB == nil && a.State == asynq.TaskStateCompleted && b.State == asynq.TaskStateRetry {
+		c, errC := insp.GetTaskInfo("served", active)
+		if errA == nil && errB == nil && errC == nil && a.State == asynq.TaskStateCompleted && b.State == asynq.TaskStateRetry && c.State == asynq.TaskStateActive {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the server did not complete and fail the tasks: %v %v %v %v", a, errA, b, errB)
+			t.Fatalf("the server did not complete, fail and run the tasks: %v %v %v %v %v %v", a, errA, b, errB, c, errC)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	srv.Shutdown()
 
-	ids := []string{pending, "licence:modify:404:0000000000000000", scheduled, archived, completed, retry}
+	ids := []string{pending, "licence:modify:404:0000000000000000", scheduled, archived, completed, retry, active}
 	got, err := e.Lookup(ctx, ids...)
 	if err != nil {
 		t.Fatal(err)
@@ -185,20 +196,106 @@ func TestLookupFollowsAsynq(t *testing.T) {
 	}
 }
 
-// A Redis that does not answer fails the enqueue with the task's ID; nothing is written.
+// A Redis that does not answer fails the enqueue with the task's ID.
 func TestEnqueuerRedisDown(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer rdb.Close()
+	e := tasks.NewEnqueuer(rdb)
+	task, opts := licence(t, 20)
+	res, err := e.Enqueue(t.Context(), task, opts...)
+	if err == nil || res.Duplicate || res.ID != idOf(opts) || res.Queue != tasks.QueueDefault || !strings.Contains(err.Error(), res.ID) {
+		t.Fatalf("Enqueue with Redis down = %+v, %v; want an error naming the task", res, err)
+	}
+	if _, err := e.Lookup(t.Context(), res.ID); err == nil {
+		t.Error("Lookup with Redis down: no error")
+	}
+}
+
+// A task archived in one queue and live in another is reported where it is live, whichever
+// queue asynq lists first; one archived in both is reported as archived.
+func TestLookupPrefersLiveCopies(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	ctx := t.Context()
+	client := asynq.NewClientFromRedisClient(r.Client)
+	insp := asynq.NewInspectorFromRedisClient(r.Client)
+	e := tasks.NewEnqueuer(r.Client)
+	// Doubles made before the look-up existed, or by a plain asynq client.
+	put := func(order tasks.Int, queue string, archive bool) string {
+		task, o := licence(t, order)
+		info, err := client.EnqueueContext(ctx, task, append(o, asynq.Queue(queue))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if archive {
+			if err := insp.ArchiveTask(queue, info.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return info.ID
+	}
+	liveInDefault := put(1, tasks.QueueBackfill, true)
+	put(1, tasks.QueueDefault, false)
+	liveInBackfill := put(2, tasks.QueueDefault, true)
+	put(2, tasks.QueueBackfill, false)
+	deadInBoth := put(3, tasks.QueueDefault, true)
+	put(3, tasks.QueueBackfill, true)
+	// A third queue, to shuffle asynq's set.
+	for _, q := range []string{"zz", "aa", "mm"} {
+		if err := r.Client.SAdd(ctx, "asynq:queues", q).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := e.Lookup(ctx, liveInDefault, liveInBackfill, deadInBoth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := got[0]; g.Queue != tasks.QueueDefault || g.State != "pending" {
+		t.Errorf("archived in backfill, pending in default: %+v", g)
+	}
+	if g := got[1]; g.Queue != tasks.QueueBackfill || g.State != "pending" {
+		t.Errorf("archived in default, pending in backfill: %+v", g)
+	}
+	if g := got[2]; !g.Duplicate || g.State != "archived" {
+		t.Errorf("archived in both: %+v", g)
+	}
+}
+
+// The workers' queues are looked in even when asynq's set of queues lost them (deleting a
+// queue that holds only completed tasks from the UI does that, and leaves the tasks).
+func TestLookupWithoutAsynqQueueSet(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
 	e := tasks.NewEnqueuer(r.Client)
-	task, opts := licence(t, 20)
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	res, err := e.Enqueue(ctx, task, opts...)
-	if err == nil || res.Duplicate || res.ID == "" || res.Queue != tasks.QueueDefault {
-		t.Fatalf("Enqueue with a dead context = %+v, %v; want an error naming the task", res, err)
+	task, opts := licence(t, 30)
+	first, err := e.Enqueue(t.Context(), task, opts...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n, _ := r.Client.DBSize(t.Context()).Result(); n != 0 {
-		t.Errorf("%d keys written", n)
+	if err := r.Client.Del(t.Context(), "asynq:queues").Err(); err != nil {
+		t.Fatal(err)
+	}
+	back, backOpts := licence(t, 30, tasks.Queue(tasks.QueueBackfill))
+	res, err := e.Enqueue(t.Context(), back, backOpts...)
+	if err != nil || !res.Duplicate || res.Queue != tasks.QueueDefault || res.ID != first.ID {
+		t.Errorf("the same task for backfill, with asynq:queues gone = %+v, %v; want the duplicate in default", res, err)
+	}
+}
+
+// A Cluster client is refused with a clear error, not a script error from a server.
+func TestLookupRefusesCluster(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
+	defer rdb.Close()
+	if _, err := tasks.NewEnqueuer(rdb).Lookup(t.Context(), "licence:modify:1:x"); !errors.Is(err, tasks.ErrCluster) {
+		t.Errorf("Lookup on a Cluster client: %v, want ErrCluster", err)
 	}
 }
 

@@ -63,7 +63,7 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 
 	var enqueuer backfill.Enqueuer
 	if !*dryRun {
-		rdb, shown, err := tf.redis.client(a.getenv, a.stderr, int(concurrency))
+		rdb, shown, err := tf.redis.client(a.getenv, a.stderr, int(concurrency)+1) // and the look-ups
 		if err != nil {
 			return err
 		}

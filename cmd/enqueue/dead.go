@@ -282,42 +282,29 @@ func replayOne(ctx context.Context, inspector *asynq.Inspector, enqueuer *tasks.
 	if err != nil {
 		return taskResult{}, err
 	}
-	var info *asynq.TaskInfo
-	if existing := found[0]; existing.Duplicate {
-		if existing.State != asynq.TaskStateArchived.String() {
-			// Already back (pending, scheduled, retrying, running or completed).
-			return taskResult{Result: "duplicate", ID: r.TaskID, Queue: existing.Queue, State: existing.State}, nil
+	existing := found[0]
+	if existing.Duplicate && existing.State != asynq.TaskStateArchived.String() {
+		// Already back (pending, scheduled, retrying, running or completed), in this queue or
+		// another: the look-up reports a live copy before any archived one.
+		return taskResult{Result: "duplicate", ID: r.TaskID, Queue: existing.Queue, State: existing.State}, nil
+	}
+	if existing.Duplicate {
+		// Archived, and nowhere live. The copy in the record's queue, if it has one, else the
+		// one the look-up found.
+		info, err := inspector.GetTaskInfo(queue, r.TaskID)
+		if err != nil || info.State != asynq.TaskStateArchived {
+			info, err = inspector.GetTaskInfo(existing.Queue, r.TaskID)
 		}
-		queue = existing.Queue
-		if info, err = inspector.GetTaskInfo(queue, r.TaskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		switch {
+		case err == nil && info.State == asynq.TaskStateArchived:
+			return replayArchived(ctx, inspector, enqueuer, info)
+		case err == nil:
+			// Changed state between the two look-ups.
+			return taskResult{Result: "duplicate", ID: r.TaskID, Queue: info.Queue, State: info.State.String()}, nil
+		case !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound):
 			return taskResult{}, fmt.Errorf("look the task up in asynq: %w", err)
 		}
-	}
-	switch {
-	case info != nil && info.State == asynq.TaskStateArchived:
-		// Not RunTask: it keeps the spent retry count, so the worker would dead-letter the task
-		// again after one more failure. A fresh task with the same ID, payload and budget
-		// replaces the archived copy; if the enqueue fails, the record still holds the task
-		// (it is marked replayed only on success).
-		task, opts, err := tasks.Build(info.Type, info.Payload, tasks.Queue(queue), tasks.MaxRetry(min(tasks.RetryBudget(info.MaxRetry), 1000)))
-		if err != nil {
-			return taskResult{}, fmt.Errorf("rebuild the archived task: %s", fieldProblems(err))
-		}
-		if err := inspector.DeleteTask(queue, r.TaskID); err != nil {
-			return taskResult{}, fmt.Errorf("remove the archived copy: %w", err)
-		}
-		res, err := enqueuer.Enqueue(ctx, task, append(opts, asynq.TaskID(r.TaskID))...)
-		if err != nil {
-			return taskResult{}, fmt.Errorf("enqueue in place of the archived copy (the dead-letter record still holds it: replay again): %w", err)
-		}
-		if res.Duplicate {
-			// Enqueued elsewhere in the meantime: the archived copy is gone, the task is back.
-			return taskResult{Result: "duplicate", ID: res.ID, Queue: res.Queue, State: res.State}, nil
-		}
-		return taskResult{Result: "replayed", ID: res.ID, Queue: res.Queue, State: res.State, From: "archive"}, nil
-	case info != nil:
-		// Changed state between the two look-ups.
-		return taskResult{Result: "duplicate", ID: r.TaskID, Queue: queue, State: info.State.String()}, nil
+		// Deleted in the meantime: rebuilt from the record, as if never archived.
 	}
 	task, opts, err := tasks.Build(r.Type, r.Payload, tasks.Queue(queue))
 	if err != nil {
@@ -334,6 +321,31 @@ func replayOne(ctx context.Context, inspector *asynq.Inspector, enqueuer *tasks.
 		out.Result, out.From = "duplicate", ""
 	}
 	return out, nil
+}
+
+// replayArchived replaces asynq's archived copy of a task with a fresh one in the same queue.
+// Not RunTask: it keeps the spent retry count, so the worker would dead-letter the task again
+// after one more failure. The fresh task has the same ID, payload and budget; if the enqueue
+// fails, the record still holds the task (it is marked replayed only on success).
+func replayArchived(ctx context.Context, inspector *asynq.Inspector, enqueuer *tasks.Enqueuer, info *asynq.TaskInfo) (taskResult, error) {
+	task, opts, err := tasks.Build(info.Type, info.Payload, tasks.Queue(info.Queue), tasks.MaxRetry(min(tasks.RetryBudget(info.MaxRetry), 1000)))
+	if err != nil {
+		return taskResult{}, fmt.Errorf("rebuild the archived task: %s", fieldProblems(err))
+	}
+	if err := inspector.DeleteTask(info.Queue, info.ID); err != nil {
+		return taskResult{}, fmt.Errorf("remove the archived copy: %w", err)
+	}
+	// No look-up in the other queues: the look-up before found no live copy, and an archived
+	// copy left in another queue (a double from before) must not stop the replay.
+	res, err := enqueuer.EnqueueNew(ctx, task, append(opts, asynq.TaskID(info.ID))...)
+	if err != nil {
+		return taskResult{}, fmt.Errorf("enqueue in place of the archived copy (the dead-letter record still holds it: replay again): %w", err)
+	}
+	if res.Duplicate {
+		// Enqueued in this queue since the archived copy was removed: the task is back.
+		return taskResult{Result: "duplicate", ID: res.ID, Queue: res.Queue, State: res.State}, nil
+	}
+	return taskResult{Result: "replayed", ID: res.ID, Queue: res.Queue, State: res.State, From: "archive"}, nil
 }
 
 // fieldProblems writes validation errors on one line: "field: why; field: why".

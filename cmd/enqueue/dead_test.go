@@ -258,6 +258,58 @@ func TestDeadReplayDuplicateInAnotherQueue(t *testing.T) {
 	}
 }
 
+// Doubles from before the look-up across queues (or from a plain asynq client): a task
+// archived in both queues is replayed once, in its record's queue; one archived in one queue
+// and live in the other is a duplicate, and its archived copy is left alone.
+func TestDeadReplayDoubles(t *testing.T) {
+	t.Parallel()
+	d := newDeadLetters(t)
+	insp := inspect(t, d.r)
+	client := asynq.NewClientFromRedisClient(d.r.Client)
+	// d.archived is archived in default; archive a copy in backfill too.
+	task, opts, err := tasks.Build(tasks.TypeLicenceModify, d.archived.Payload, tasks.MaxRetry(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Enqueue(task, append(opts, asynq.Queue(tasks.QueueBackfill))...); err != nil {
+		t.Fatal(err)
+	}
+	if err := insp.ArchiveTask(tasks.QueueBackfill, d.archived.TaskID); err != nil {
+		t.Fatal(err)
+	}
+	// d.keyed's record says backfill: archive it there, and have it live in default.
+	task, opts, err = tasks.Build(d.keyed.Type, d.keyed.Payload, tasks.Key("inv-2024-0001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{tasks.QueueBackfill, tasks.QueueDefault} {
+		if _, err := client.Enqueue(task, append(opts, asynq.Queue(q))...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := insp.ArchiveTask(tasks.QueueBackfill, d.keyed.TaskID); err != nil {
+		t.Fatal(err)
+	}
+
+	enqueue(t, t.Context(), d.r, "", "dead", "replay", "--type", "licence:modify").expect(t, cli.ExitOK,
+		"replayed "+d.archived.TaskID+" queue=default state=pending from=archive\n"+
+			"duplicate "+d.keyed.TaskID+" queue=default state=pending\n"+
+			"replayed=1 duplicate=1 failed=0 skipped=0\n", "")
+	for _, c := range []struct {
+		queue, id string
+		want      asynq.TaskState
+	}{
+		{tasks.QueueDefault, d.archived.TaskID, asynq.TaskStatePending},
+		{tasks.QueueBackfill, d.archived.TaskID, asynq.TaskStateArchived},
+		{tasks.QueueDefault, d.keyed.TaskID, asynq.TaskStatePending},
+		{tasks.QueueBackfill, d.keyed.TaskID, asynq.TaskStateArchived},
+	} {
+		if info, err := insp.GetTaskInfo(c.queue, c.id); err != nil || info.State != c.want {
+			t.Errorf("%s in %s after replay: %+v, %v; want %s", c.id, c.queue, info, err, c.want)
+		}
+	}
+}
+
 func backfillExportRow(r deadletter.Record) (string, bool, error) {
 	b, flat, err := backfill.ExportRow(r)
 	return string(b), flat, err

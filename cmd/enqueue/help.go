@@ -127,7 +127,7 @@ message, kept in Redis for good (asynq's own archive forgets after 10,000 tasks 
   replay   enqueue each dead letter again, once, as a fresh task with its original task ID
            and an unspent retry budget: in place of asynq's archived copy when it still holds
            the task, else rebuilt from the record. Dead letters already replayed are skipped;
-           a task that is already back in its queue is a duplicate.
+           a task that is already back, in any queue, is a duplicate.
 `
 
 const deadMore = `

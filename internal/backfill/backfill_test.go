@@ -28,11 +28,14 @@ type fakeEnqueuer struct {
 	calls      int
 	lookups    int // calls of Lookup
 	looked     int // IDs looked up, by Lookup or by Enqueue
+	fallbacks  int // calls of Enqueue (a look-up of its own)
 	fail       func(order int) error
 	after      func(calls int) // called after each enqueue, outside the lock
 	dup        func(order int) bool
 	existing   func(order int) bool
-	lookupFail bool // Lookup fails: Redis went away for a moment
+	lookupFail bool          // Lookup fails: Redis went away for a moment
+	lookupWait time.Duration // every Lookup after the first takes this long, or until its ctx ends
+	canceled   int           // Lookups that ended with their ctx
 }
 
 func orderOf(id string) int {
@@ -40,10 +43,24 @@ func orderOf(id string) int {
 	return order
 }
 
-func (f *fakeEnqueuer) Lookup(_ context.Context, ids ...string) ([]tasks.Enqueued, error) {
+func (f *fakeEnqueuer) Lookup(ctx context.Context, ids ...string) ([]tasks.Enqueued, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lookups++
+	if f.lookupWait > 0 && f.lookups > 1 {
+		f.mu.Unlock()
+		var err error
+		select {
+		case <-time.After(f.lookupWait):
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		f.mu.Lock()
+		if err != nil {
+			f.canceled++
+			return nil, err
+		}
+	}
 	if f.lookupFail {
 		return nil, errors.New("look up task IDs: connection reset")
 	}
@@ -62,6 +79,7 @@ func (f *fakeEnqueuer) Enqueue(ctx context.Context, task *asynq.Task, opts ...as
 	id := idOf(opts)
 	f.mu.Lock()
 	f.looked++
+	f.fallbacks++
 	existing := f.existing != nil && f.existing(orderOf(id))
 	f.mu.Unlock()
 	if existing {
@@ -176,8 +194,8 @@ func TestRunEnqueuesEveryRow(t *testing.T) {
 	if !slices.Equal(f.enqueued(), seq(1, n)) {
 		t.Errorf("enqueued %d rows, not every row once", len(f.enqueued()))
 	}
-	if f.looked != n || f.lookups > n/14+1 {
-		t.Errorf("%d IDs looked up in %d look-ups; want all %d, at least 14 at a time", f.looked, f.lookups, n)
+	if f.looked != n || f.lookups < 1 || f.lookups > n/14+1 || f.fallbacks != 0 {
+		t.Errorf("%d IDs looked up in %d look-ups, %d one at a time; want all %d, at least 14 a look-up", f.looked, f.lookups, f.fallbacks, n)
 	}
 }
 
@@ -204,6 +222,9 @@ func TestRunSkipsTasksInAnyQueue(t *testing.T) {
 		// When the look-up of a chunk fails, each of its rows is looked up by Enqueue.
 		if !slices.Equal(f.enqueued(), want) || f.looked != n {
 			t.Errorf("lookupFail=%v: enqueued %d rows, looked %d up; want the %d not in any queue, all looked up once", lookupFail, len(f.enqueued()), f.looked, len(want))
+		}
+		if wantFallbacks := map[bool]int{false: 0, true: n}[lookupFail]; f.fallbacks != wantFallbacks || f.lookups < 1 {
+			t.Errorf("lookupFail=%v: %d rows looked up one at a time after %d look-ups, want %d", lookupFail, f.fallbacks, f.lookups, wantFallbacks)
 		}
 	}
 }
@@ -287,6 +308,25 @@ func TestRunStopsWhenRedisIsGone(t *testing.T) {
 	}
 	if want := fmt.Sprintf("stopped after line %d of", got.summary.Line); !strings.Contains(got.err.Error(), want) {
 		t.Errorf("err %q lacks %q", got.err, want)
+	}
+}
+
+// When the run stops, the look-up ahead of the workers is abandoned, not waited for.
+func TestRunStopAbandonsLookAhead(t *testing.T) {
+	t.Parallel()
+	f := &fakeEnqueuer{
+		fail:       func(int) error { return errors.New("dial tcp: connection refused") },
+		lookupWait: 30 * time.Second, // the test takes this long if the look-up is waited for
+	}
+	got := run(t, t.Context(), licenceRows(t, 1000), backfill.Options{Enqueuer: f, Concurrency: 4})
+	if !errors.Is(got.err, backfill.ErrStopped) {
+		t.Fatalf("summary %+v, err %v", got.summary, got.err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// The reader may or may not have started the second look-up when the run stopped.
+	if completed := f.lookups - f.canceled; completed != 1 {
+		t.Errorf("%d look-ups, %d of them cancelled; want only the first completed", f.lookups, f.canceled)
 	}
 }
 

@@ -75,6 +75,7 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 	)
 	chunks, quit := make(chan *chunk, 1), make(chan struct{})
 	readerDone := make(chan struct{})
+	readCtx, cancelRead := context.WithCancel(ctx)
 	go func() {
 		defer close(readerDone)
 		defer close(chunks)
@@ -94,12 +95,17 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 			if len(c.recs) == 0 {
 				return
 			}
+			select {
+			case <-quit:
+				return
+			default:
+			}
 			ids := make([]string, len(c.recs))
 			for i, rec := range c.recs {
 				ids[i] = rec.id()
 			}
 			// On failure the chunk's rows fall back to Enqueue, which looks each up itself.
-			if found, err := r.opt.Enqueuer.Lookup(ctx, ids...); err == nil && len(found) == len(ids) {
+			if found, err := r.opt.Enqueuer.Lookup(readCtx, ids...); err == nil && len(found) == len(ids) {
 				c.found = found
 			}
 			select {
@@ -114,6 +120,7 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 	}()
 	stopReader := sync.OnceFunc(func() {
 		close(quit)
+		cancelRead()
 		<-readerDone
 	})
 	defer stopReader()
@@ -153,8 +160,12 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 		if cur == nil || pos == len(cur.recs) {
 			// Looked up while the chunk before was taken: seldom a wait.
 			next, ok := <-chunks
-			if !ok {
+			switch {
+			case !ok:
 				stop = true
+				return record{}, nil, false
+			case ctx.Err() != nil: // ended while waiting
+				stop, out.interrupted = true, true
 				return record{}, nil, false
 			}
 			cur, pos = next, 0
