@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
+	"strings"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -25,6 +27,37 @@ type Enqueued struct {
 type Enqueuer struct {
 	rdb    redis.UniversalClient
 	client *asynq.Client
+	owned  bool // opened by OpenEnqueuer: Close closes rdb
+}
+
+// OpenEnqueuer connects to the workers' Redis at url, any form their REDIS_URL takes
+// (redis://, rediss://, redis-socket://, redis-sentinel://; see asynq.ParseRedisURI). Close
+// it when done. The error never holds the URL's password.
+func OpenEnqueuer(url string) (*Enqueuer, error) {
+	opt, err := asynq.ParseRedisURI(url)
+	if err != nil {
+		reason := strings.TrimPrefix(err.Error(), "asynq: ")
+		if errors.As(err, new(*neturl.Error)) {
+			reason = "not a URL" // url.Error quotes the URL, password and all
+		}
+		return nil, fmt.Errorf("tasks: Redis URL: %s; want e.g. redis://[:password@]host:6379/0", reason)
+	}
+	rdb, ok := opt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, errors.New("tasks: this kind of Redis connection is not supported")
+	}
+	e := NewEnqueuer(rdb)
+	e.owned = true
+	return e, nil
+}
+
+// Close closes the connection OpenEnqueuer opened; an Enqueuer from NewEnqueuer leaves its
+// client to its caller.
+func (e *Enqueuer) Close() error {
+	if !e.owned {
+		return nil
+	}
+	return e.rdb.Close()
 }
 
 // NewEnqueuer enqueues on rdb, the workers' Redis: one server, or Sentinel; not a Cluster,

@@ -341,3 +341,36 @@ func idOf(opts []asynq.Option) string {
 	}
 	return ""
 }
+
+// OpenEnqueuer takes the workers' REDIS_URL; a bad one is refused without echoing its password.
+func TestOpenEnqueuer(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	e, err := tasks.OpenEnqueuer(r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, opts := licence(t, 40)
+	if res, err := e.Enqueue(t.Context(), task, opts...); err != nil || res.Duplicate {
+		t.Fatalf("Enqueue = %+v, %v", res, err)
+	}
+	if err := e.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := e.Enqueue(t.Context(), task, opts...); err == nil {
+		t.Error("Enqueue after Close: no error")
+	}
+	if n, err := r.Client.LLen(t.Context(), "asynq:{default}:pending").Result(); err != nil || n != 1 {
+		t.Errorf("%d tasks pending, %v; want 1", n, err)
+	}
+
+	for _, bad := range []string{"http://:s3cret@host:6379", "redis://:s3cret@host:6379/x", "%zz:s3cret"} {
+		if _, err := tasks.OpenEnqueuer(bad); err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("OpenEnqueuer(%q) = %v; want an error without the password", bad, err)
+		}
+	}
+	// NewEnqueuer's Close leaves the caller's client open.
+	if err := tasks.NewEnqueuer(r.Client).Close(); err != nil || r.Client.Ping(t.Context()).Err() != nil {
+		t.Errorf("NewEnqueuer(...).Close() closed the caller's client (%v)", err)
+	}
+}

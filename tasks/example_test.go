@@ -8,7 +8,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/ovqueue/ovqueue/provider"
 	"github.com/ovqueue/ovqueue/tasks"
-	"github.com/redis/go-redis/v9"
 )
 
 // A billing system cancels a SiteLock licence at the end of its term.
@@ -25,7 +24,8 @@ func ExampleNewLicenceTask() {
 	fmt.Println(task.Type())
 	fmt.Println(string(task.Payload()))
 	// Then: client.Enqueue(task, opts...) with an *asynq.Client on the workers' Redis, or
-	// tasks.NewEnqueuer(rdb).Enqueue(ctx, task, opts...) to have duplicates reported, in any queue.
+	// tasks.OpenEnqueuer(redisURL) and its Enqueue(ctx, task, opts...), to have duplicates reported
+	// in any queue.
 	_ = opts
 	// Output:
 	// licence:modify
@@ -62,14 +62,17 @@ func ExampleOVCallbackPayload_Validate() {
 // Enqueueing the same content twice is reported as a duplicate, not an error, even when the
 // first is in another queue.
 func ExampleEnqueuer_Enqueue() {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"}) // the workers' Redis
-	defer rdb.Close()
+	enqueuer, err := tasks.OpenEnqueuer("redis://127.0.0.1:6379/0") // the workers' REDIS_URL
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer enqueuer.Close()
 
 	task, opts, err := tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: 42, Product: 700, Action: provider.ActionCancelLicence})
 	if err != nil {
 		log.Fatal(err)
 	}
-	res, err := tasks.NewEnqueuer(rdb).Enqueue(context.Background(), task, opts...)
+	res, err := enqueuer.Enqueue(context.Background(), task, opts...)
 	if err != nil {
 		log.Fatal(err)
 	}
