@@ -219,6 +219,13 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 		h.forget(ctx, account, id, st)
 		return &Dead{Reason: deadletter.ReasonRetriesSpent, Err: err, Attempts: attempt}
 	}
+	if !st.LimitedSince.IsZero() {
+		// The call got through the limits: the task no longer waits on them, and a later
+		// limit starts RATE_LIMIT_MAX_WAIT afresh.
+		if werr := h.cfg.Fleet.EndWait(context.WithoutCancel(ctx), id); werr != nil {
+			h.cfg.Logger.Warn().Err(werr).Str("task", id).Msg("could not end the rate-limit wait")
+		}
+	}
 	return err
 }
 

@@ -462,3 +462,35 @@ func TestFollowSubscribesOnceRedisAnswers(t *testing.T) {
 		}
 	}
 }
+
+// EndWait ends a task's wait on limits and keeps the count of its limited calls; the next mark
+// starts a new wait.
+func TestEndWait(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	ctx := t.Context()
+	f := New(r.Client, time.Minute, 0)
+	clk := &clock{t: time.Now()}
+	f.now = clk.now
+	if err := f.MarkLimited(ctx, "eu", "task-1", true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	first, err := f.Check(ctx, "eu", "task-1")
+	if err != nil || first.LimitedSince.IsZero() || first.LimitedCalls != 1 {
+		t.Fatalf("after the mark: %+v, %v", first, err)
+	}
+	if err := f.EndWait(ctx, "task-1"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := f.Check(ctx, "eu", "task-1"); err != nil || !st.LimitedSince.IsZero() || st.LimitedCalls != 1 {
+		t.Fatalf("after EndWait: %+v, %v; want no wait, 1 limited call", st, err)
+	}
+	clk.add(time.Minute)
+	if err := f.MarkLimited(ctx, "eu", "task-1", true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.Check(ctx, "eu", "task-1")
+	if err != nil || st.LimitedCalls != 2 || !st.LimitedSince.After(first.LimitedSince.Add(59*time.Second)) {
+		t.Errorf("after a new mark: %+v, %v; want a wait from now, 2 limited calls", st, err)
+	}
+}

@@ -341,6 +341,16 @@ func (f *Fleet) Forget(ctx context.Context, account, taskID string) error {
 	return err
 }
 
+// EndWait records that a task's call got through the limits (with an answer other than a
+// limit): its wait is over, and a later limit starts a new one. The calls that were answered
+// with a limit still count.
+func (f *Fleet) EndWait(ctx context.Context, taskID string) error {
+	if err := f.rdb.HDel(ctx, limitedPrefix+taskID, "since").Err(); err != nil {
+		return fmt.Errorf("end %s's rate-limit wait: %w", taskID, err)
+	}
+	return nil
+}
+
 // ErrHeldBack is returned (wrapped in *HeldBack) when PROVIDER_RATE holds a call back for
 // longer than the caller is willing to wait in place.
 var ErrHeldBack = errors.New("held back by PROVIDER_RATE")

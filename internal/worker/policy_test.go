@@ -174,6 +174,33 @@ func TestPoisonAndMisrouted(t *testing.T) {
 	}
 }
 
+// A call that gets through the limits, even with a transient failure, ends the task's wait:
+// RATE_LIMIT_MAX_WAIT counts from its next limit, not from its first. Here the first limit and
+// the last are further apart than the maximum wait, each wait is short, and the task completes.
+func TestMaxWaitRestartsAfterACallGetsThrough(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(setup{cooldown: 150 * time.Millisecond, maxWait: 600 * time.Millisecond})
+	slow := providertest.Answer{Code: -14, Delay: 400 * time.Millisecond}
+	e.fake.Script("78", providertest.Answer{Code: -42}, slow, slow, providertest.Answer{Code: -42})
+	id, q := e.enqueue(licence(78, 700, tasks.MaxRetry(5)))
+	info := e.waitState(q, id, 20*time.Second, asynq.TaskStateArchived, asynq.TaskStateCompleted)
+	if info.State != asynq.TaskStateCompleted {
+		t.Fatalf("state %s (last error %q), want completed: the task never waited 600ms on a limit", info.State, info.LastErr)
+	}
+	calls := e.fake.CallsFor("78")
+	if len(calls) != 5 {
+		t.Fatalf("%d calls, want 5", len(calls))
+	}
+	// The premise: from the first limit to the last took longer than the maximum wait.
+	if gap := calls[3].Time.Sub(calls[0].Time); gap <= 600*time.Millisecond {
+		t.Fatalf("the two limits came %s apart: the test proves nothing", gap)
+	}
+	if r := result(t, info); r.Attempts != 5 || info.Retried != 2 {
+		t.Errorf("attempts %d, retried %d; want 5 attempts, 2 of the budget spent", r.Attempts, info.Retried)
+	}
+}
+
 // TestRateLimitedPastMaxWait: a task that keeps meeting -42 is dead-lettered once it has
 // waited longer than RATE_LIMIT_MAX_WAIT.
 func TestRateLimitedPastMaxWait(t *testing.T) {
