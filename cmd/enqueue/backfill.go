@@ -91,6 +91,9 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 	} else {
 		_, err = fmt.Fprintln(a.stdout, summary)
 	}
+	if *dryRun && runErr == nil {
+		fmt.Fprintf(a.stderr, "dry run: %s valid, nothing enqueued\n", countRows(summary.Valid))
+	}
 	if cerr := in.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
@@ -98,6 +101,14 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 		return cli.Failed(errors.Join(runErr, err))
 	}
 	return err
+}
+
+// countRows says "1 row" or "3 rows".
+func countRows(n int) string {
+	if n == 1 {
+		return "1 row"
+	}
+	return fmt.Sprintf("%d rows", n)
 }
 
 // inputFormat is the --format, else the one the file's extension tells; standard input is

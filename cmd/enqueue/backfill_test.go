@@ -157,7 +157,7 @@ not json
 	t.Run("dry run", func(t *testing.T) {
 		t.Parallel()
 		r := redistest.New(t)
-		enqueue(t, t.Context(), r, "", "backfill", "--dry-run", path).expect(t, cli.ExitFailed, "dry-run valid=3 invalid=5\n",
+		enqueue(t, t.Context(), r, "", "backfill", "--dry-run", path).expect(t, cli.ExitFailed, "enqueued=0 duplicate=0 invalid=5 failed=0\n",
 			reports+"enqueue backfill: 5 invalid rows in "+path+" (dry run: nothing was enqueued)\n")
 		expectTasks(t, r, tasks.QueueBackfill, nil)
 	})
@@ -169,9 +169,9 @@ func TestBackfillDryRun(t *testing.T) {
 	path := write(t, "rows.ndjson", goodJSONL)
 	// A dry run needs no Redis.
 	enqueue(t, t.Context(), nil, "", "backfill", path, "--dry-run", "--redis-url", "redis://127.0.0.1:1/0").
-		expect(t, cli.ExitOK, "dry-run valid=3 invalid=0\n", "")
+		expect(t, cli.ExitOK, "enqueued=0 duplicate=0 invalid=0 failed=0\n", "dry run: 3 rows valid, nothing enqueued\n")
 	enqueue(t, t.Context(), r, "", "backfill", path, "--dry-run", "--json").
-		expect(t, cli.ExitOK, `{"dryRun":true,"valid":3,"enqueued":0,"duplicate":0,"invalid":0,"failed":0}`+"\n", "")
+		expect(t, cli.ExitOK, `{"dryRun":true,"valid":3,"enqueued":0,"duplicate":0,"invalid":0,"failed":0}`+"\n", "dry run: 3 rows valid, nothing enqueued\n")
 	expectTasks(t, r, tasks.QueueBackfill, nil)
 }
 

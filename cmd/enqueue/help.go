@@ -98,7 +98,8 @@ fails for many rows in a row, the backfill stops the same way.
 const backfillMore = `
 Output (standard output), one summary line:
   enqueued=9998 duplicate=2 invalid=0 failed=0
-  dry-run valid=9998 invalid=2                       (with --dry-run)
+  With --dry-run the same line, counting only invalid rows; standard error says how many rows
+  are valid.
   With --json: {"enqueued":9998,"duplicate":2,"invalid":0,"failed":0}, plus "stoppedAfterLine"
   when interrupted, and "dryRun" and "valid" with --dry-run.
 

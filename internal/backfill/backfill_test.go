@@ -266,7 +266,7 @@ func TestRunDryRun(t *testing.T) {
 	t.Parallel()
 	got := run(t, t.Context(), licenceRows(t, 10, 4), backfill.Options{DryRun: true})
 	want := backfill.Summary{Rows: 10, Valid: 9, Invalid: 1, DryRun: true}
-	if got.summary != want || !errors.Is(got.err, backfill.ErrInvalidRows) || got.summary.String() != "dry-run valid=9 invalid=1" {
+	if got.summary != want || !errors.Is(got.err, backfill.ErrInvalidRows) || got.summary.String() != "enqueued=0 duplicate=0 invalid=1 failed=0" {
 		t.Errorf("summary %+v (%s), err %v", got.summary, got.summary, got.err)
 	}
 	got = run(t, t.Context(), licenceRows(t, 10), backfill.Options{DryRun: true})

@@ -20,12 +20,9 @@ type Summary struct {
 	Line int
 }
 
-// String is the summary line: "enqueued=N duplicate=D invalid=I failed=F", or
-// "dry-run valid=V invalid=I" for a dry run.
+// String is the summary line, "enqueued=N duplicate=D invalid=I failed=F", a dry run's too
+// (it enqueues nothing: scripts read the same line either way).
 func (s Summary) String() string {
-	if s.DryRun {
-		return fmt.Sprintf("dry-run valid=%d invalid=%d", s.Valid, s.Invalid)
-	}
 	return fmt.Sprintf("enqueued=%d duplicate=%d invalid=%d failed=%d", s.Enqueued, s.Duplicate, s.Invalid, s.Failed)
 }
 
