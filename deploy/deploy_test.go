@@ -161,6 +161,11 @@ func TestComposeConfig(t *testing.T) {
 			if grace <= shutdown {
 				t.Errorf("%s: stop_grace_period %s is not longer than SHUTDOWN_TIMEOUT %s: Docker would kill calls in flight", svc, grace, shutdown)
 			}
+			// A read-only root needs a writable /tmp: `enqueue backfill` spools there.
+			if s.has("read_only") && s.at(t, "read_only").value() == "true" &&
+				(!s.has("tmpfs") || !strings.Contains(s.at(t, "tmpfs").text(), "/tmp")) {
+				t.Errorf("%s: read_only without a tmpfs on /tmp: enqueue backfill could not write its temporary file", svc)
+			}
 		})
 	}
 
