@@ -33,7 +33,7 @@ const userAgent = "ovqueue-worker/1"
 // run starts the worker and blocks until ctx ends (SIGTERM/SIGINT), then shuts down: no new
 // tasks, calls in flight get SHUTDOWN_TIMEOUT to finish.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := config.Load(args[1:], getenv, stderr)
+	cfg, err := config.Load(args[1:], getenv, stdout) // --help is asked for: it goes to stdout
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"io"
 	"net/http"
 	"strings"
@@ -15,36 +16,20 @@ import (
 
 	"github.com/ovqueue/ovqueue/internal/config"
 	"github.com/ovqueue/ovqueue/internal/redistest"
+	"github.com/ovqueue/ovqueue/internal/syncbuf"
 	"github.com/ovqueue/ovqueue/provider"
 	"github.com/ovqueue/ovqueue/provider/providertest"
 	"github.com/ovqueue/ovqueue/tasks"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 // runWorker starts run in the background and returns a stop function that cancels it and
 // returns its error.
-func runWorker(t *testing.T, args []string, env map[string]string) (stdout, stderr *lockedBuffer, stop func() error) {
+func runWorker(t *testing.T, args []string, env map[string]string) (stdout, stderr *syncbuf.Buffer, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
+	stdout, stderr = &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, append([]string{"worker"}, args...), envOf(env), stdout, stderr) }()
 	var once sync.Once
@@ -190,5 +175,15 @@ func TestDevModeShowsDemoTasksInTheUI(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// --help is asked for: the usage goes to stdout, and nothing to stderr.
+func TestHelpGoesToStdout(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"worker", "--help"}, envOf(nil), &stdout, &stderr)
+	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(stdout.String(), "Usage: worker") || stderr.Len() != 0 {
+		t.Errorf("run --help = %v; stdout %q, stderr %q", err, stdout.String(), stderr.String())
 	}
 }

@@ -89,7 +89,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Worker, 
 	if w.Accounts, err = loadAccounts(src); err != nil {
 		return nil, err
 	}
-	if len(w.Accounts) == 0 && !w.Dev {
+	// -dev lends the fake provider's demo login, and only to the fake provider: a provider of
+	// one's own needs one's own login.
+	if len(w.Accounts) == 0 && (!w.Dev || w.ProviderURL != "") {
 		return nil, errNoAccount
 	}
 

@@ -566,7 +566,7 @@ func TestLoadDevMode(t *testing.T) {
 	}{
 		{"nothing set", []string{"-dev"}, nil, "", "", "127.0.0.1:8080", 0},
 		{"REDIS_URL set", []string{"--dev"}, map[string]string{"REDIS_URL": "redis://10.0.0.1:6379/3"}, "redis://10.0.0.1:6379/3", "", "127.0.0.1:8080", 0},
-		{"PROVIDER_URL set", []string{"--dev"}, map[string]string{"PROVIDER_URL": "http://127.0.0.1:9999"}, "", "http://127.0.0.1:9999/", "127.0.0.1:8080", 0},
+		{"PROVIDER_URL set", []string{"--dev"}, with(account(), map[string]string{"PROVIDER_URL": "http://127.0.0.1:9999"}), "", "http://127.0.0.1:9999/", "127.0.0.1:8080", 1},
 		{"UI_ADDR set", []string{"--dev"}, map[string]string{"UI_ADDR": "127.0.0.1:9000"}, "", "", "127.0.0.1:9000", 0},
 		{"account set", []string{"--dev"}, account(), "", "", "127.0.0.1:8080", 1},
 	}
@@ -595,6 +595,12 @@ func TestLoadDevMode(t *testing.T) {
 		t.Parallel()
 		_, err := load(t, []string{"--dev"}, map[string]string{"PROVIDER_LOGIN_NAME": "alice"})
 		checkErr(t, err, []string{"PROVIDER_LOGIN_PASSWORD"})
+	})
+	t.Run("a provider of one's own needs a login", func(t *testing.T) {
+		t.Parallel()
+		// The demo login is the fake provider's: it is never sent anywhere else.
+		_, err := load(t, []string{"--dev"}, map[string]string{"PROVIDER_URL": "https://provider.example/products/"})
+		checkErr(t, err, []string{"PROVIDER_LOGIN_NAME", "no provider account configured"})
 	})
 }
 

@@ -17,12 +17,22 @@ import (
 )
 
 // New returns a logger writing to w as JSON lines, or human-readable lines when format is
-// "console".
+// "console" (in colour only on a terminal: colour codes in a file or a pipe are noise).
 func New(w io.Writer, level zerolog.Level, format string) zerolog.Logger {
 	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)}
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// isTerminal reports whether w is a character device: a terminal, not a file or a pipe.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 var (

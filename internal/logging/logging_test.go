@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -44,5 +46,29 @@ func TestRedisLoggerWritesJSONLines(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), "jane.doe@") {
 		t.Errorf("personal data not masked: %s", buf.String())
+	}
+}
+
+// Console lines written to a file or a pipe carry no colour codes.
+func TestConsoleWithoutColourOffTerminal(t *testing.T) {
+	t.Parallel()
+	f, err := os.CreateTemp(t.TempDir(), "log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	for _, w := range []io.Writer{f, &buf} {
+		log := New(w, zerolog.InfoLevel, "console")
+		log.Warn().Str("task", "t1").Msg("held back")
+	}
+	written, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"file": string(written), "buffer": buf.String()} {
+		if strings.Contains(out, "\x1b[") || !strings.Contains(out, "held back") || !strings.Contains(out, "task=t1") {
+			t.Errorf("%s: %q; want a plain console line", name, out)
+		}
 	}
 }
