@@ -59,10 +59,8 @@ func (p OVCallbackPayload) canonical() ([]byte, error) {
 // values of the wrong JSON type are errors that name the field.
 func DecodeOVCallback(data []byte) (OVCallbackPayload, error) {
 	var p OVCallbackPayload
-	if err := decodeFields(data, p.fields()); err != nil {
-		return p, err
-	}
-	return p, p.Validate()
+	err := decodeAndValidate(data, p.fields(), func() error { return p.Validate() }) // p once decoded
+	return p, err
 }
 
 // NewOVCallbackTask validates p and returns the task with its options: the type's queue,

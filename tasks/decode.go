@@ -45,40 +45,55 @@ func (n *Int) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// decodeAndValidate decodes a JSON object into the named destinations, then validates what it
+// decoded, naming the field in every error; an unknown field is an error (the provider would
+// answer -2), never dropped. Unknown fields leave the known ones whole, so their errors come
+// with the validation's: a row is fixed in one go. A value that does not decode leaves its
+// field empty, and rules about it, or that depend on it, would mislead: then only the
+// decoding errors are reported.
+func decodeAndValidate(data []byte, fields map[string]any, validate func() error) error {
+	unknown, bad := decodeFields(data, fields)
+	if bad != nil {
+		return errors.Join(unknown, bad)
+	}
+	return errors.Join(unknown, validate())
+}
+
 // decodeFields decodes a JSON object into the named destinations, naming the field in every
-// error; an unknown field is an error (the provider would answer -2), never dropped.
-func decodeFields(data []byte, fields map[string]any) error {
+// error. It returns the unknown fields apart from the values that could not be decoded (and a
+// payload that is not a JSON object).
+func decodeFields(data []byte, fields map[string]any) (unknown, bad error) {
 	if len(data) > MaxPayloadBytes {
-		return &provider.FieldError{Field: "payload", Problem: fmt.Sprintf("larger than %d bytes (%d)", MaxPayloadBytes, len(data))}
+		return nil, &provider.FieldError{Field: "payload", Problem: fmt.Sprintf("larger than %d bytes (%d)", MaxPayloadBytes, len(data))}
 	}
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&raw); err != nil {
-		return &provider.FieldError{Field: "payload", Problem: "not a JSON object: " + jsonProblem(err)}
+		return nil, &provider.FieldError{Field: "payload", Problem: "not a JSON object: " + jsonProblem(err)}
 	}
 	if raw == nil {
-		return &provider.FieldError{Field: "payload", Problem: "not a JSON object"}
+		return nil, &provider.FieldError{Field: "payload", Problem: "not a JSON object"}
 	}
 	if dec.More() {
-		return &provider.FieldError{Field: "payload", Problem: "trailing data after the JSON object"}
+		return nil, &provider.FieldError{Field: "payload", Problem: "trailing data after the JSON object"}
 	}
 	keys := make([]string, 0, len(raw))
 	for k := range raw {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var errs []error
+	var unknowns, bads []error
 	for _, k := range keys {
 		dst, ok := fields[k]
 		if !ok {
-			errs = append(errs, &provider.FieldError{Field: k, Problem: "unknown field (never forwarded: the provider would answer -2)"})
+			unknowns = append(unknowns, &provider.FieldError{Field: k, Problem: "unknown field (never forwarded: the provider would answer -2)"})
 			continue
 		}
 		if err := json.Unmarshal(raw[k], dst); err != nil {
-			errs = append(errs, &provider.FieldError{Field: k, Problem: jsonProblem(err)})
+			bads = append(bads, &provider.FieldError{Field: k, Problem: jsonProblem(err)})
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(unknowns...), errors.Join(bads...)
 }
 
 // jsonProblem turns a decoding error into words for a person.

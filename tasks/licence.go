@@ -64,10 +64,8 @@ func (p LicencePayload) canonical() ([]byte, error) {
 // are errors that name the field.
 func DecodeLicence(data []byte) (LicencePayload, error) {
 	var p LicencePayload
-	if err := decodeFields(data, p.fields()); err != nil {
-		return p, err
-	}
-	return p, p.Validate()
+	err := decodeAndValidate(data, p.fields(), func() error { return p.Validate() }) // p once decoded
+	return p, err
 }
 
 // NewLicenceTask validates p and returns the task with its options: the type's queue, retry

@@ -23,6 +23,10 @@ func TestDecode(t *testing.T) {
 		{"licence ok numbers", tasks.TypeLicenceModify, `{"orderNumber":123,"product":1060,"action":"CANCELLICENCE"}`, nil, ""},
 		{"licence ok strings", tasks.TypeLicenceModify, `{"orderNumber":"123","product":" 1060 ","action":"CANCELLICENCE","account":"eu-1"}`, nil, ""},
 		{"unknown field", tasks.TypeLicenceModify, `{"orderNumber":1,"product":1060,"action":"CANCELLICENCE","loginPassword":"x"}`, []string{"loginPassword"}, "unknown field"},
+		// Unknown fields leave the others whole: their rules are checked too, so a row is fixed in one go.
+		{"unknown field and a broken rule", tasks.TypeLicenceModify, `{"orderNumber":1,"product":1060,"action":"CANCEL","foo":1}`, []string{"foo", "action"}, "action: must be"},
+		// A value that does not decode leaves its field empty: rules about it would mislead.
+		{"bad value hides rules", tasks.TypeOVCallbackUpdate, `{"orderNumber":5,"action":"ReplacePhone"}`, []string{"orderNumber"}, "must be a string"},
 		{"order not digits", tasks.TypeLicenceModify, `{"orderNumber":"12a","product":1060,"action":"CANCELLICENCE"}`, []string{"orderNumber"}, `orderNumber: must be an integer or a string of digits, got "12a"`},
 		{"order float", tasks.TypeLicenceModify, `{"orderNumber":1.5,"product":1060,"action":"CANCELLICENCE"}`, []string{"orderNumber"}, "must be an integer"},
 		{"order too big", tasks.TypeLicenceModify, `{"orderNumber":"99999999999999999999","product":1060,"action":"CANCELLICENCE"}`, []string{"orderNumber"}, "must be an integer"},
