@@ -135,6 +135,7 @@ not json
 	path := write(t, "rows.jsonl", rows)
 	reports := path + `:5: orderNumber: must be an integer or a string of digits, got "12a"
 ` + path + `:6: colour: unknown field (never forwarded: the provider would answer -2)
+` + path + `:6: phoneNumber: required
 ` + path + `:7: row: must be a JSON object {"type": ..., <payload fields>}
 ` + path + `:8: type: must be "ovcallback:update" or "licence:modify", got "licence:cancel"
 ` + path + `:9: preferredTimeUTC: must be "yyyy-mm-dd hh24:mi" in UTC, e.g. "2024-02-02 13:03", got "tomorrow"
