@@ -38,7 +38,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := logging.New(stderr, cfg.LogLevel, cfg.LogFormat)
-	logging.Redis.Use(log)
+	// Quiet until Redis answers: if it never does, the start's one line says why, without
+	// go-redis's own lines for every failed dial before it.
+	logging.Redis.Use(zerolog.Nop())
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg(w)
 	}
@@ -62,6 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("REDIS_URL: cannot reach Redis at %s: %v", config.RedactURL(cfg.RedisURL), err)
 	}
+	logging.Redis.Use(log)
 
 	pc, err := provider.New(cfg.ProviderURL, provider.WithTimeout(cfg.ProviderTimeout), provider.WithUserAgent(userAgent),
 		provider.WithMaxIdleConns(cfg.Concurrency))
@@ -156,6 +159,3 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info().Msg("stopped")
 	return nil
 }
-
-// logLevel is exported for tests that want quiet workers.
-var _ = zerolog.Disabled
