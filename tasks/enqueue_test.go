@@ -24,6 +24,23 @@ func licence(t *testing.T, order tasks.Int, opts ...tasks.Option) (*asynq.Task, 
 	return task, o
 }
 
+// put enqueues order's licence task in queue, any queue, with a plain asynq client (which checks
+// only that queue), archives it if asked, and returns its ID.
+func put(t *testing.T, r *redistest.Redis, order tasks.Int, queue string, archive bool, opts ...tasks.Option) string {
+	t.Helper()
+	task, o := licence(t, order, opts...)
+	info, err := asynq.NewClientFromRedisClient(r.Client).EnqueueContext(t.Context(), task, append(o, asynq.Queue(queue))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if archive {
+		if err := asynq.NewInspectorFromRedisClient(r.Client).ArchiveTask(queue, info.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return info.ID
+}
+
 func TestEnqueuerReportsDuplicates(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
@@ -100,28 +117,15 @@ func TestLookupFollowsAsynq(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
 	ctx := t.Context()
-	client := asynq.NewClientFromRedisClient(r.Client)
 	insp := asynq.NewInspectorFromRedisClient(r.Client)
 	e := tasks.NewEnqueuer(r.Client)
 
-	// Any queue, not only the two the workers serve.
-	enqueue := func(order tasks.Int, queue string, opts ...tasks.Option) string {
-		task, o := licence(t, order, opts...)
-		info, err := client.EnqueueContext(ctx, task, append(o, asynq.Queue(queue))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return info.ID
-	}
-	pending := enqueue(1, tasks.QueueDefault)
-	scheduled := enqueue(2, "elsewhere", tasks.ProcessIn(time.Hour))
-	archived := enqueue(3, tasks.QueueBackfill)
-	if err := insp.ArchiveTask(tasks.QueueBackfill, archived); err != nil {
-		t.Fatal(err)
-	}
+	pending := put(t, r, 1, tasks.QueueDefault, false)
+	scheduled := put(t, r, 2, "elsewhere", false, tasks.ProcessIn(time.Hour)) // any queue
+	archived := put(t, r, 3, tasks.QueueBackfill, true)
 	// Completed, retry and active come from a server: order 4 succeeds (and is retained), 5
 	// fails, 6 runs until the look-up is done.
-	completed, retry, active := enqueue(4, "served"), enqueue(5, "served"), enqueue(6, "served")
+	completed, retry, active := put(t, r, 4, "served", false), put(t, r, 5, "served", false), put(t, r, 6, "served", false)
 	release := make(chan struct{})
 	srv := asynq.NewServerFromRedisClient(r.Client, asynq.Config{
 		Queues:         map[string]int{"served": 1},
@@ -224,29 +228,14 @@ func TestLookupPrefersLiveCopies(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
 	ctx := t.Context()
-	client := asynq.NewClientFromRedisClient(r.Client)
-	insp := asynq.NewInspectorFromRedisClient(r.Client)
 	e := tasks.NewEnqueuer(r.Client)
 	// Doubles made before the look-up existed, or by a plain asynq client.
-	put := func(order tasks.Int, queue string, archive bool) string {
-		task, o := licence(t, order)
-		info, err := client.EnqueueContext(ctx, task, append(o, asynq.Queue(queue))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if archive {
-			if err := insp.ArchiveTask(queue, info.ID); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return info.ID
-	}
-	liveInDefault := put(1, tasks.QueueBackfill, true)
-	put(1, tasks.QueueDefault, false)
-	liveInBackfill := put(2, tasks.QueueDefault, true)
-	put(2, tasks.QueueBackfill, false)
-	deadInBoth := put(3, tasks.QueueDefault, true)
-	put(3, tasks.QueueBackfill, true)
+	liveInDefault := put(t, r, 1, tasks.QueueBackfill, true)
+	put(t, r, 1, tasks.QueueDefault, false)
+	liveInBackfill := put(t, r, 2, tasks.QueueDefault, true)
+	put(t, r, 2, tasks.QueueBackfill, false)
+	deadInBoth := put(t, r, 3, tasks.QueueDefault, true)
+	put(t, r, 3, tasks.QueueBackfill, true)
 	// A third queue, to shuffle asynq's set.
 	for _, q := range []string{"zz", "aa", "mm"} {
 		if err := r.Client.SAdd(ctx, "asynq:queues", q).Err(); err != nil {
