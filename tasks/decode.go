@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,15 +68,40 @@ func decodeFields(data []byte, fields map[string]any) (unknown, bad error) {
 	if len(data) > MaxPayloadBytes {
 		return nil, &provider.FieldError{Field: "payload", Problem: fmt.Sprintf("larger than %d bytes (%d)", MaxPayloadBytes, len(data))}
 	}
-	var raw map[string]json.RawMessage
+	// The object is walked a member at a time, rather than decoded into a map, so that a
+	// field given twice is an error and not silently its last value.
 	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&raw); err != nil {
-		return nil, &provider.FieldError{Field: "payload", Problem: "not a JSON object: " + jsonProblem(err)}
+	notObject := func(err error) error {
+		problem := "not a JSON object"
+		if err != nil {
+			problem += ": " + jsonProblem(err)
+		}
+		return &provider.FieldError{Field: "payload", Problem: problem}
 	}
-	if raw == nil {
-		return nil, &provider.FieldError{Field: "payload", Problem: "not a JSON object"}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, notObject(err)
 	}
-	if dec.More() {
+	raw := make(map[string]json.RawMessage, len(fields))
+	var twice []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, notObject(err)
+		}
+		key, _ := tok.(string) // a member's name: the decoder allows nothing else here
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, notObject(err)
+		}
+		if _, dup := raw[key]; dup && !slices.Contains(twice, key) {
+			twice = append(twice, key)
+		}
+		raw[key] = value
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, notObject(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, &provider.FieldError{Field: "payload", Problem: "trailing data after the JSON object"}
 	}
 	keys := make([]string, 0, len(raw))
@@ -83,6 +110,10 @@ func decodeFields(data []byte, fields map[string]any) (unknown, bad error) {
 	}
 	sort.Strings(keys)
 	var unknowns, bads []error
+	sort.Strings(twice)
+	for _, k := range twice {
+		bads = append(bads, &provider.FieldError{Field: k, Problem: "given more than once (which one was meant?)"})
+	}
 	for _, k := range keys {
 		dst, ok := fields[k]
 		if !ok {

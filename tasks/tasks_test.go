@@ -25,6 +25,14 @@ func TestDecode(t *testing.T) {
 		{"unknown field", tasks.TypeLicenceModify, `{"orderNumber":1,"product":1060,"action":"CANCELLICENCE","loginPassword":"x"}`, []string{"loginPassword"}, "unknown field"},
 		// Unknown fields leave the others whole: their rules are checked too, so a row is fixed in one go.
 		{"unknown field and a broken rule", tasks.TypeLicenceModify, `{"orderNumber":1,"product":1060,"action":"CANCEL","foo":1}`, []string{"foo", "action"}, "action: must be"},
+		// A field given twice is ambiguous: never silently its last value.
+		{"field twice", tasks.TypeLicenceModify, `{"orderNumber":1,"product":1060,"orderNumber":2,"action":"CANCELLICENCE","orderNumber":3}`, []string{"orderNumber"}, "orderNumber: given more than once"},
+		{"trailing object", tasks.TypeLicenceModify, `{"orderNumber":1,"product":1060,"action":"CANCELLICENCE"} {}`, []string{"payload"}, "trailing data"},
+		{"trailing junk", tasks.TypeLicenceModify, `{"orderNumber":1,"product":1060,"action":"CANCELLICENCE"}x`, []string{"payload"}, "trailing data"},
+		{"trailing space is fine", tasks.TypeLicenceModify, "{\"orderNumber\":1,\"product\":1060,\"action\":\"CANCELLICENCE\"}\n ", nil, ""},
+		{"null", tasks.TypeLicenceModify, `null`, []string{"payload"}, "not a JSON object"},
+		{"array", tasks.TypeLicenceModify, `[1]`, []string{"payload"}, "not a JSON object"},
+		{"truncated", tasks.TypeLicenceModify, `{"orderNumber":1,`, []string{"payload"}, "not a JSON object"},
 		// A value that does not decode leaves its field empty: rules about it would mislead.
 		{"bad value hides rules", tasks.TypeOVCallbackUpdate, `{"orderNumber":5,"action":"ReplacePhone"}`, []string{"orderNumber"}, "must be a string"},
 		{"order not digits", tasks.TypeLicenceModify, `{"orderNumber":"12a","product":1060,"action":"CANCELLICENCE"}`, []string{"orderNumber"}, `orderNumber: must be an integer or a string of digits, got "12a"`},

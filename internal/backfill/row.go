@@ -124,6 +124,33 @@ func (d *decoder) appendAccount(b []byte, own []byte) []byte {
 	return appendJSONString(b, d.account)
 }
 
+// valid reports what is wrong with data as JSON, in encoding/json's words.
+func valid(data []byte) error {
+	var v any
+	return json.Unmarshal(data, &v)
+}
+
+// members reads the members of the JSON object data (already known to be valid) into
+// d.fields, and returns the keys given more than once, sorted: a map would keep the last
+// value of each silently.
+func (d *decoder) members(data []byte) []string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	_, _ = dec.Token() // {
+	var twice []string
+	for dec.More() {
+		tok, _ := dec.Token()
+		key, _ := tok.(string)
+		var value json.RawMessage
+		_ = dec.Decode(&value)
+		if _, dup := d.fields[key]; dup && !slices.Contains(twice, key) {
+			twice = append(twice, key)
+		}
+		d.fields[key] = value
+	}
+	slices.Sort(twice)
+	return twice
+}
+
 // decodeJSONSlow decodes a row with encoding/json, for the precise message on a bad row and
 // for rows the fast path does not handle (escaped keys).
 func (d *decoder) decodeJSONSlow(data []byte) (string, []byte, error) {
@@ -134,9 +161,16 @@ func (d *decoder) decodeJSONSlow(data []byte) (string, []byte, error) {
 	case trimmed[0] != '{':
 		return "", nil, &provider.FieldError{Field: "row", Problem: `must be a JSON object {"type": ..., <payload fields>}`}
 	}
-	clear(d.fields)
-	if err := json.Unmarshal(trimmed, &d.fields); err != nil {
+	if err := valid(trimmed); err != nil {
 		return "", nil, &provider.FieldError{Field: "row", Problem: "not valid JSON: " + err.Error()}
+	}
+	clear(d.fields)
+	if twice := d.members(trimmed); len(twice) > 0 {
+		errs := make([]error, len(twice))
+		for i, k := range twice {
+			errs[i] = &provider.FieldError{Field: k, Problem: "given more than once (which one was meant?)"}
+		}
+		return "", nil, errors.Join(errs...)
 	}
 	typ := ""
 	if raw, ok := d.fields["type"]; ok {

@@ -71,6 +71,11 @@ func TestReadJSONL(t *testing.T) {
 		{"slow path: escaped key", `{"type":"t","orderN\u0075mber":5,"account":"x"}`, "eu", []string{`1 t {"account":"x","orderNumber":5}`}},
 		{"slow path: escaped type", `{"type":"licence\u003amodify"}`, "", []string{`1 licence:modify {}`}},
 		{"no type", `{"orderNumber":1}`, "", []string{`1  {"orderNumber":1}`}},
+		// A member given twice is ambiguous: never silently its last value.
+		{"a field twice", `{"type":"t","a":1,"b":0,"a":2}`, "", []string{`1 a: given more than once (which one was meant?)`}},
+		{"type twice", `{"type":"t","type":"u"}`, "", []string{`1 type: given more than once (which one was meant?)`}},
+		{"twice, once escaped", `{"type":"t","\u0061":1,"a":2,"b":1,"b":2}`, "",
+			[]string{"1 a: given more than once (which one was meant?); b: given more than once (which one was meant?)"}},
 		{"type not a string", `{"type":5}`, "", []string{`1 type: must be a string, got a number`}},
 		{"not JSON", `{"type":`, "", []string{`1 row: not valid JSON: unexpected end of JSON input`}},
 		{"an array", `[{"type":"t"}]`, "", []string{`1 row: a JSON array, but a backfill reads JSON Lines: one object {"type": ..., <payload fields>} a line`}},

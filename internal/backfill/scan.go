@@ -6,12 +6,19 @@ import (
 	"unicode/utf8"
 )
 
+// maxScanKeys is the most members scanObject takes: a row has at most its type, a payload's
+// fields and what dead export adds.
+const maxScanKeys = 32
+
 // scanObject calls fn with each member of the JSON object in data, in order: the key (without
 // its quotes) and the value's bytes. It is the fast path of row decoding and checks only what
 // it must to find the members; it returns false, without calling fn for the rest, on anything
-// it does not handle (a key with escapes or invalid UTF-8) or that is not well-formed, and the caller then
-// takes the slow path (encoding/json), which gives the precise message.
+// it does not handle (a key with escapes or invalid UTF-8, a key given twice, more than
+// maxScanKeys members) or that is not well-formed, and the caller then takes the slow path,
+// which gives the precise message.
 func scanObject(data []byte, fn func(key, value []byte)) bool {
+	var seen [maxScanKeys][]byte
+	n := 0
 	i := skipSpace(data, 0)
 	if i == len(data) || data[i] != '{' {
 		return false
@@ -38,6 +45,15 @@ func scanObject(data []byte, fn func(key, value []byte)) bool {
 		if !utf8.Valid(key) {
 			return false // encoding/json would replace the bad bytes
 		}
+		if n == maxScanKeys {
+			return false
+		}
+		for _, k := range seen[:n] {
+			if bytes.Equal(k, key) {
+				return false // which one was meant? The slow path says so
+			}
+		}
+		seen[n], n = key, n+1
 		i = skipSpace(data, end+1)
 		if i == len(data) || data[i] != ':' {
 			return false

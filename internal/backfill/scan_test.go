@@ -3,6 +3,7 @@ package backfill
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -17,6 +18,8 @@ func scan(data string) ([]member, bool) {
 
 func TestScanObject(t *testing.T) {
 	t.Parallel()
+	many32, many32Members := manyMembers(32)
+	many33, _ := manyMembers(33)
 	tests := []struct {
 		name string
 		in   string
@@ -27,7 +30,9 @@ func TestScanObject(t *testing.T) {
 		{"spaces", " { \"a\" : 1 , \"b\":\"x\" } ", []member{{"a", "1"}, {"b", `"x"`}}, true},
 		{"all kinds", `{"s":"a\"b","n":-1.5e3,"t":true,"f":false,"z":null,"o":{"k":[1,"]"]},"a":[]}`,
 			[]member{{"s", `"a\"b"`}, {"n", "-1.5e3"}, {"t", "true"}, {"f", "false"}, {"z", "null"}, {"o", `{"k":[1,"]"]}`}, {"a", "[]"}}, true},
-		{"duplicate keys kept in order", `{"a":1,"a":2}`, []member{{"a", "1"}, {"a", "2"}}, true},
+		{"a key given twice goes slow", `{"a":1,"b":2,"a":3}`, nil, false},
+		{"32 members", many32, many32Members, true},
+		{"33 members go slow", many33, nil, false},
 		{"escaped key goes slow", `{"a\u0062":1}`, nil, false},
 		{"not an object", `[1]`, nil, false},
 		{"trailing data", `{} {}`, nil, false},
@@ -107,4 +112,14 @@ func FuzzScanObject(f *testing.F) {
 			}
 		}
 	})
+}
+
+// manyMembers is an object of n members, {"k0":0,"k1":1,…}, and its members.
+func manyMembers(n int) (string, []member) {
+	parts, members := make([]string, n), make([]member, n)
+	for i := range parts {
+		members[i] = member{fmt.Sprintf("k%d", i), fmt.Sprint(i)}
+		parts[i] = fmt.Sprintf("%q:%s", members[i].key, members[i].value)
+	}
+	return "{" + strings.Join(parts, ",") + "}", members
 }
