@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sort"
 	"strconv"
@@ -68,9 +67,6 @@ func decodeFields(data []byte, fields map[string]any) (unknown, bad error) {
 	if len(data) > MaxPayloadBytes {
 		return nil, &provider.FieldError{Field: "payload", Problem: fmt.Sprintf("larger than %d bytes (%d)", MaxPayloadBytes, len(data))}
 	}
-	// The object is walked a member at a time, rather than decoded into a map, so that a
-	// field given twice is an error and not silently its last value.
-	dec := json.NewDecoder(bytes.NewReader(data))
 	notObject := func(err error) error {
 		problem := "not a JSON object"
 		if err != nil {
@@ -78,6 +74,21 @@ func decodeFields(data []byte, fields map[string]any) (unknown, bad error) {
 		}
 		return &provider.FieldError{Field: "payload", Problem: problem}
 	}
+	if !json.Valid(data) {
+		// encoding/json's own words and byte offset, as for any other JSON; or, when the
+		// first value is a whole object, what follows it is the trouble.
+		var v map[string]json.RawMessage
+		if err := json.NewDecoder(bytes.NewReader(data)).Decode(&v); err != nil {
+			return nil, notObject(err)
+		}
+		if v == nil {
+			return nil, notObject(nil)
+		}
+		return nil, &provider.FieldError{Field: "payload", Problem: "trailing data after the JSON object"}
+	}
+	// Valid JSON from here. The object is walked a member at a time, rather than decoded into
+	// a map, so that a field given twice is an error and not silently its last value.
+	dec := json.NewDecoder(bytes.NewReader(data))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil, notObject(err)
 	}
@@ -93,16 +104,13 @@ func decodeFields(data []byte, fields map[string]any) (unknown, bad error) {
 		if err := dec.Decode(&value); err != nil {
 			return nil, notObject(err)
 		}
-		if _, dup := raw[key]; dup && !slices.Contains(twice, key) {
+		if _, dup := raw[key]; dup && fields[key] != nil && !slices.Contains(twice, key) {
 			twice = append(twice, key)
 		}
 		raw[key] = value
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
 		return nil, notObject(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, &provider.FieldError{Field: "payload", Problem: "trailing data after the JSON object"}
 	}
 	keys := make([]string, 0, len(raw))
 	for k := range raw {

@@ -159,7 +159,7 @@ not json
 		t.Parallel()
 		r := redistest.New(t)
 		enqueue(t, t.Context(), r, "", "backfill", "--dry-run", path).expect(t, cli.ExitFailed, "enqueued=0 duplicate=0 invalid=5 failed=0\n",
-			reports+"enqueue backfill: 5 invalid rows in "+path+" (dry run: nothing was enqueued)\n")
+			reports+"enqueue backfill: 5 invalid rows in "+path+" (dry run: 3 rows valid, nothing was enqueued)\n")
 		expectTasks(t, r, tasks.QueueBackfill, nil)
 	})
 }

@@ -107,7 +107,7 @@ func Run(ctx context.Context, in *Input, opt Options) (Summary, error) {
 	}
 	if opt.DryRun {
 		if s.Invalid > 0 {
-			return s, tag(ErrInvalidRows, "%s in %s (dry run: nothing was enqueued)", count(s.Invalid, "invalid row"), in.Name())
+			return s, tag(ErrInvalidRows, "%s in %s (dry run: %s valid, nothing was enqueued)", count(s.Invalid, "invalid row"), in.Name(), count(s.Valid, "row"))
 		}
 		return s, nil
 	}

@@ -124,10 +124,13 @@ func (d *decoder) appendAccount(b []byte, own []byte) []byte {
 	return appendJSONString(b, d.account)
 }
 
-// valid reports what is wrong with data as JSON, in encoding/json's words.
+// valid reports what is wrong with data as JSON, in encoding/json's words, without building
+// anything of it.
 func valid(data []byte) error {
-	var v any
-	return json.Unmarshal(data, &v)
+	if json.Valid(data) {
+		return nil
+	}
+	return json.Unmarshal(data, new(json.RawMessage))
 }
 
 // members reads the members of the JSON object data (already known to be valid) into

@@ -29,6 +29,9 @@ const (
 // errNoAccount is the error of a worker outside dev mode with no provider account.
 var errNoAccount = plainf("PROVIDER_LOGIN_NAME and PROVIDER_LOGIN_PASSWORD (or PROVIDER_ACCOUNTS_FILE): no provider account configured")
 
+// errNoAccountDev: -dev lends its demo login to its own fake provider only.
+var errNoAccountDev = plainf("PROVIDER_LOGIN_NAME and PROVIDER_LOGIN_PASSWORD (or PROVIDER_ACCOUNTS_FILE): no provider account configured; -dev lends its demo login only to its fake provider, and PROVIDER_URL is set")
+
 // loadAccounts returns every configured account: "default" from PROVIDER_LOGIN_NAME and
 // PROVIDER_LOGIN_PASSWORD (or their files), and those of PROVIDER_ACCOUNTS_FILE.
 func loadAccounts(src *source) (map[string]provider.Credentials, error) {

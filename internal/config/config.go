@@ -91,8 +91,12 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Worker, 
 	}
 	// -dev lends the fake provider's demo login, and only to the fake provider: a provider of
 	// one's own needs one's own login.
-	if len(w.Accounts) == 0 && (!w.Dev || w.ProviderURL != "") {
+	switch {
+	case len(w.Accounts) > 0:
+	case !w.Dev:
 		return nil, errNoAccount
+	case w.ProviderURL != "":
+		return nil, errNoAccountDev
 	}
 
 	durations := []struct {

@@ -600,7 +600,7 @@ func TestLoadDevMode(t *testing.T) {
 		t.Parallel()
 		// The demo login is the fake provider's: it is never sent anywhere else.
 		_, err := load(t, []string{"--dev"}, map[string]string{"PROVIDER_URL": "https://provider.example/products/"})
-		checkErr(t, err, []string{"PROVIDER_LOGIN_NAME", "no provider account configured"})
+		checkErr(t, err, []string{"PROVIDER_LOGIN_NAME", "no provider account configured", "PROVIDER_URL is set"})
 	})
 }
 

@@ -28,7 +28,7 @@ func (s *setting) name() string {
 // The settings, in the order the usage text lists them and Load checks them.
 var (
 	setDev = &setting{flag: "dev", boolean: true,
-		help: "run everything in this process: an embedded Redis (unless REDIS_URL is set; it keeps nothing after exit), the fake provider, the UI on 127.0.0.1:8080 and demo tasks"}
+		help: "run everything in this process: an embedded Redis (unless REDIS_URL is set; it keeps nothing after exit), the fake provider and demo tasks (unless PROVIDER_URL is set: that provider needs its own login), the UI on 127.0.0.1:8080"}
 	setRedisURL = &setting{flag: "redis-url", env: "REDIS_URL", typ: "url", def: "redis://127.0.0.1:6379/0",
 		help: "Redis for tasks and every other connection: redis://, rediss:// (TLS) or redis-sentinel://host:26379?master=NAME"}
 	setProviderURL = &setting{flag: "provider-url", env: "PROVIDER_URL", typ: "url", def: "https://secure.trust-provider.com/products/",
@@ -50,7 +50,7 @@ var (
 	setCooldown = &setting{flag: "rate-limit-cooldown", env: "RATE_LIMIT_COOLDOWN", typ: "duration", def: "60s",
 		help: "how long an account cools down, fleet-wide, after the call limit (-42 or HTTP 429)"}
 	setMaxWait = &setting{flag: "rate-limit-max-wait", env: "RATE_LIMIT_MAX_WAIT", typ: "duration", def: "6h",
-		help: "a task still held by the call limit this long after its first -42/429 is dead-lettered; at least RATE_LIMIT_COOLDOWN"}
+		help: "a task held by the call limit (its own -42/429, or its account's cooldown) this long without a break is dead-lettered; a call answered otherwise ends the wait; at least RATE_LIMIT_COOLDOWN"}
 	setRetryBase = &setting{flag: "retry-base", env: "RETRY_BASE", typ: "duration", def: "30s",
 		help: "first step of the exponential backoff (full jitter) of transient failures"}
 	setRetryCap = &setting{flag: "retry-cap", env: "RETRY_CAP", typ: "duration", def: "1h",
