@@ -222,7 +222,7 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 	if !st.LimitedSince.IsZero() {
 		// The call got through the limits: the task no longer waits on them, and a later
 		// limit starts RATE_LIMIT_MAX_WAIT afresh.
-		if werr := h.cfg.Fleet.EndWait(context.WithoutCancel(ctx), id); werr != nil {
+		if werr := h.cfg.Fleet.EndWait(context.WithoutCancel(ctx), account, id, h.cfg.RateLimitMaxWait+time.Hour); werr != nil {
 			h.cfg.Logger.Warn().Err(werr).Str("task", id).Msg("could not end the rate-limit wait")
 		}
 	}

@@ -472,18 +472,25 @@ func TestEndWait(t *testing.T) {
 	f := New(r.Client, time.Minute, 0)
 	clk := &clock{t: time.Now()}
 	f.now = clk.now
-	if err := f.MarkLimited(ctx, "eu", "task-1", true, time.Hour); err != nil {
+	if err := f.MarkLimited(ctx, "eu", "task-1", true, 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	first, err := f.Check(ctx, "eu", "task-1")
 	if err != nil || first.LimitedSince.IsZero() || first.LimitedCalls != 1 {
 		t.Fatalf("after the mark: %+v, %v", first, err)
 	}
-	if err := f.EndWait(ctx, "task-1"); err != nil {
+	if err := f.EndWait(ctx, "eu", "task-1", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := f.Check(ctx, "eu", "task-1"); err != nil || !st.LimitedSince.IsZero() || st.LimitedCalls != 1 {
 		t.Fatalf("after EndWait: %+v, %v; want no wait, 1 limited call", st, err)
+	}
+	// The count is kept for the new time to live, in the record and in the account's set.
+	if ttl := r.Client.PTTL(ctx, limitedPrefix+"task-1").Val(); ttl < 50*time.Minute {
+		t.Errorf("record expires in %s, want about an hour", ttl)
+	}
+	if score := r.Client.ZScore(ctx, waitingPrefix+"eu", "task-1").Val(); score < float64(clk.now().Add(50*time.Minute).UnixMilli()) {
+		t.Errorf("the account's set keeps the task until %v, want about an hour from now", time.UnixMilli(int64(score)))
 	}
 	clk.add(time.Minute)
 	if err := f.MarkLimited(ctx, "eu", "task-1", true, time.Hour); err != nil {
@@ -492,5 +499,26 @@ func TestEndWait(t *testing.T) {
 	st, err := f.Check(ctx, "eu", "task-1")
 	if err != nil || st.LimitedCalls != 2 || !st.LimitedSince.After(first.LimitedSince.Add(59*time.Second)) {
 		t.Errorf("after a new mark: %+v, %v; want a wait from now, 2 limited calls", st, err)
+	}
+}
+
+// A task that waited without a call of its own (held by its account's cooldown) has nothing
+// left to keep once its wait ends: its record goes, and so does its place in the account's set.
+func TestEndWaitWithoutLimitedCalls(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	ctx := t.Context()
+	f := New(r.Client, time.Minute, 0)
+	if err := f.MarkLimited(ctx, "eu", "task-1", false, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.EndWait(ctx, "eu", "task-1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.Client.Exists(ctx, limitedPrefix+"task-1").Val(); n != 0 {
+		t.Error("the record is still there")
+	}
+	if err := r.Client.ZScore(ctx, waitingPrefix+"eu", "task-1").Err(); err != redis.Nil {
+		t.Errorf("the task is still in the account's set (%v)", err)
 	}
 }

@@ -293,13 +293,22 @@ func (f *Fleet) Follow(retry time.Duration, failed func(error), subscribed func(
 // Cooldown is how long an account rests after a rate limit.
 func (f *Fleet) Cooldown() time.Duration { return f.cooldown }
 
-// mark records a task's limit wait. KEYS: the task's record, its account's waiting set;
-// ARGV: now (ms), 1 if a call was answered with a limit, the record's time to live (ms). The
-// account's set keeps the task until its record expires, and itself never expires before
-// any of its members' records.
+// mark records a task's limit wait, or its end. KEYS: the task's record, its account's waiting
+// set; ARGV: now (ms), 1 if a call was answered with a limit, the record's time to live (ms),
+// the task's ID, "end" to end the wait (the record keeps its count of limited calls). The
+// account's set keeps the task until its record expires, and itself never expires before any
+// of its members' records.
 var mark = redis.NewScript(`
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[3])
-redis.call("HSETNX", KEYS[1], "since", ARGV[1])
+if ARGV[5] == "end" then
+	redis.call("HDEL", KEYS[1], "since")
+	if redis.call("EXISTS", KEYS[1]) == 0 then -- nothing left to keep
+		redis.call("ZREM", KEYS[2], ARGV[4])
+		return 0
+	end
+else
+	redis.call("HSETNX", KEYS[1], "since", ARGV[1])
+end
 if ARGV[2] == "1" then redis.call("HINCRBY", KEYS[1], "calls", 1) end
 redis.call("PEXPIRE", KEYS[1], ttl)
 redis.call("ZADD", KEYS[2], now + ttl, ARGV[4])
@@ -323,7 +332,7 @@ func (f *Fleet) MarkLimited(ctx context.Context, account, taskID string, called 
 	}
 	ttlMs := max(ttl.Milliseconds(), 1)
 	err := mark.Run(ctx, f.rdb, []string{limitedPrefix + taskID, waitingPrefix + account},
-		f.now().UnixMilli(), c, ttlMs, taskID).Err()
+		f.now().UnixMilli(), c, ttlMs, taskID, "").Err()
 	if err != nil {
 		return fmt.Errorf("mark %s rate-limited: %w", taskID, err)
 	}
@@ -343,9 +352,11 @@ func (f *Fleet) Forget(ctx context.Context, account, taskID string) error {
 
 // EndWait records that a task's call got through the limits (with an answer other than a
 // limit): its wait is over, and a later limit starts a new one. The calls that were answered
-// with a limit still count.
-func (f *Fleet) EndWait(ctx context.Context, taskID string) error {
-	if err := f.rdb.HDel(ctx, limitedPrefix+taskID, "since").Err(); err != nil {
+// with a limit still count, for ttl more (the task may go on retrying transient failures).
+func (f *Fleet) EndWait(ctx context.Context, account, taskID string, ttl time.Duration) error {
+	err := mark.Run(ctx, f.rdb, []string{limitedPrefix + taskID, waitingPrefix + account},
+		f.now().UnixMilli(), 0, max(ttl.Milliseconds(), 1), taskID, "end").Err()
+	if err != nil {
 		return fmt.Errorf("end %s's rate-limit wait: %w", taskID, err)
 	}
 	return nil
