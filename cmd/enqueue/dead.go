@@ -75,6 +75,11 @@ func (a *app) dead(ctx context.Context, args []string) (string, error) {
 	if done || err != nil {
 		return name, err
 	}
+	switch c.flags.typ {
+	case "", tasks.TypeOVCallbackUpdate, tasks.TypeLicenceModify:
+	default: // a typo would match nothing and look like "no dead letters"
+		return name, cli.Usagef("--type: unknown task type %q: want %s or %s", c.flags.typ, tasks.TypeOVCallbackUpdate, tasks.TypeLicenceModify)
+	}
 	switch {
 	case sub == "export" && len(positional) == 0:
 		return name, cli.Usagef("missing FILE: the path to write, or - for standard output")
@@ -143,7 +148,9 @@ func (c *deadCmd) list(ctx context.Context) error {
 func (c *deadCmd) export(ctx context.Context, path string) (err error) {
 	var out io.Writer = c.stdout
 	if path != "-" {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // rows hold e-mail addresses and phone numbers
+		// Assigned, not declared: the deferred clean-up below must see the function's err.
+		var f *os.File
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // rows hold e-mail addresses and phone numbers
 		if err != nil {
 			if errors.Is(err, os.ErrExist) {
 				return cli.Usagef("%s already exists: choose another name, or remove it first", path)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,6 +166,16 @@ func TestDeadExport(t *testing.T) {
 		t.Error("the export was overwritten")
 	}
 
+	// A failed export leaves no file behind, so the same command can simply be run again.
+	stopped, stop := context.WithCancel(t.Context())
+	stop()
+	failed := filepath.Join(t.TempDir(), "failed.jsonl")
+	enqueue(t, stopped, d.r, "", "dead", "export", failed).expect(t, cli.ExitFailed, "", "~context canceled")
+	if _, err := os.Stat(failed); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed export left %s behind (%v)", failed, err)
+	}
+	enqueue(t, t.Context(), d.r, "", "dead", "export", failed, "--code", "-4").expect(t, cli.ExitOK, "exported=2 file="+failed+"\n", "")
+
 	enqueue(t, t.Context(), d.r, "", "dead", "export", "-", "--type", "licence:modify", "--json").expect(t, cli.ExitOK, want.String(), "exported=2\n")
 	enqueue(t, t.Context(), d.r, "", "dead", "export", filepath.Join(t.TempDir(), "new.jsonl"), "--json", "--code", "-42").
 		expect(t, cli.ExitOK, `~{"exported":0,"file":"`, "")
@@ -232,6 +244,9 @@ func TestDeadReplayDuplicatesAndFilters(t *testing.T) {
 	enqueue(t, t.Context(), d.r, "", "dead", "replay", "--code", "-14", "--json").expect(t, cli.ExitOK,
 		`{"result":"duplicate","id":"`+d.gone.TaskID+`","queue":"default","state":"pending"}`+"\n"+
 			`{"replayed":0,"duplicate":1,"failed":0,"skipped":1}`+"\n", "")
+	// A type that does not exist is a usage error, not "no dead letters match".
+	enqueue(t, t.Context(), d.r, "", "dead", "replay", "--type", "licence").expect(t, cli.ExitUsage, "",
+		"~--type: unknown task type \"licence\": want ovcallback:update or licence:modify")
 	// Only what the filters match was touched: the archived licence change is still archived.
 	info, err := inspect(t, d.r).GetTaskInfo(tasks.QueueDefault, d.archived.TaskID)
 	if err != nil || info.State != asynq.TaskStateArchived {
