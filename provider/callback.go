@@ -68,7 +68,9 @@ func (r OVCallbackRequest) Validate() error {
 	timed := r.Action == ActionScheduledCallback || r.Action == ActionManualCallback
 	v.text("preferredTimeUTC", r.PreferredTimeUTC, 30, timed)
 	if r.PreferredTimeUTC != "" {
-		if _, err := time.Parse(PreferredTimeLayout, r.PreferredTimeUTC); err != nil {
+		// time.Parse takes a one-digit hour ("2024-02-02 9:03"), which the provider refuses
+		// (-4): every other element of the layout is already fixed-width.
+		if _, err := time.Parse(PreferredTimeLayout, r.PreferredTimeUTC); err != nil || len(r.PreferredTimeUTC) != len(PreferredTimeLayout) {
 			v.add("preferredTimeUTC", "must be \"yyyy-mm-dd hh24:mi\" in UTC, e.g. \"2024-02-02 13:03\", got %q", r.PreferredTimeUTC)
 		}
 	}

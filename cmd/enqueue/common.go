@@ -99,7 +99,7 @@ func parseAt(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	if t, err := time.ParseInLocation(atLayout, s, time.UTC); err == nil {
+	if t, err := time.ParseInLocation(atLayout, s, time.UTC); err == nil && len(s) == len(atLayout) { // hh:mm, as it says
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("--at: must be RFC 3339 (2024-02-02T13:03:00Z) or \"yyyy-mm-dd hh:mm\" in UTC (2024-02-02 13:03), got %q", s)

@@ -106,6 +106,8 @@ func TestFlagErrors(t *testing.T) {
 		{"in", append(cb, "--in", "soon"), `enqueue callback: --in: must be a duration such as 90s, 15m or 2h, got "soon"` + "\n"},
 		{"negative in", append(cb, "--in", "-5m"), "enqueue callback: --in: must not be negative, got -5m0s\n"},
 		{"at", append(cb, "--at", "02/02/2024"), `enqueue callback: --at: must be RFC 3339 (2024-02-02T13:03:00Z) or "yyyy-mm-dd hh:mm" in UTC (2024-02-02 13:03), got "02/02/2024"` + "\n"},
+		{"at one-digit hour", append(cb, "--at", "2030-01-01 9:00"), `enqueue callback: --at: must be RFC 3339 (2024-02-02T13:03:00Z) or "yyyy-mm-dd hh:mm" in UTC (2024-02-02 13:03), got "2030-01-01 9:00"` + "\n"},
+		{"time one-digit hour", append(cb[:4:4], "ScheduledCallback", "--time", "2030-02-02 9:03"), `enqueue callback: --time: must be "yyyy-mm-dd hh24:mi" in UTC, e.g. "2024-02-02 13:03", got "2030-02-02 9:03"` + "\n"},
 		{"in and at", append(cb, "--in", "1h", "--at", "2030-01-01 00:00"), "enqueue callback: --in and --at: give one or the other\n"},
 		{"several at once", []string{"callback", "--order", "1", "--action", "ReplacePhone", "--queue", "x", "--in", "x"},
 			"enqueue callback: --phone: required\nenqueue callback: --in: must be a duration such as 90s, 15m or 2h, got \"x\"\nenqueue callback: --queue: must be \"default\" or \"backfill\" (the queues workers serve), got \"x\"\n"},
