@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	neturl "net/url"
-	"strings"
 
 	"github.com/hibiken/asynq"
+	"github.com/ovqueue/ovqueue/internal/redisurl"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -31,16 +30,13 @@ type Enqueuer struct {
 }
 
 // OpenEnqueuer connects to the workers' Redis at url, any form their REDIS_URL takes
-// (redis://, rediss://, redis-socket://, redis-sentinel://; see asynq.ParseRedisURI). Close
-// it when done. The error never holds the URL's password.
+// (redis://, rediss://, redis-socket://, redis-sentinel://; see asynq.ParseRedisURI), read as
+// the workers read it: a user name for Redis ACLs is kept. Close it when done. The error never
+// holds the URL's password.
 func OpenEnqueuer(url string) (*Enqueuer, error) {
-	opt, err := asynq.ParseRedisURI(url)
+	opt, _, err := redisurl.Parse(url)
 	if err != nil {
-		reason := strings.TrimPrefix(err.Error(), "asynq: ")
-		if errors.As(err, new(*neturl.Error)) {
-			reason = "not a URL" // url.Error quotes the URL, password and all
-		}
-		return nil, fmt.Errorf("tasks: Redis URL: %s; want e.g. redis://[:password@]host:6379/0", reason)
+		return nil, fmt.Errorf("tasks: Redis URL: %w", err)
 	}
 	rdb, ok := opt.MakeRedisClient().(redis.UniversalClient)
 	if !ok {

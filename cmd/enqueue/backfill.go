@@ -63,14 +63,11 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 
 	var enqueuer backfill.Enqueuer
 	if !*dryRun {
-		rdb, shown, err := tf.redis.client(a.getenv, a.stderr, int(concurrency)+1) // and the look-ups
+		rdb, err := tf.redis.open(ctx, a.getenv, a.stderr, int(concurrency)+1) // and the look-ups
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: nothing was enqueued", err)
 		}
 		defer rdb.Close()
-		if err := rdb.Ping(ctx).Err(); err != nil {
-			return cli.Failedf("redis %s: %w: nothing was enqueued", shown, err)
-		}
 		enqueuer = tasks.NewEnqueuer(rdb)
 	}
 

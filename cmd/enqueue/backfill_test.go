@@ -237,7 +237,7 @@ func TestBackfillRedisDown(t *testing.T) {
 	t.Parallel()
 	path := write(t, "rows.jsonl", goodJSONL)
 	enqueue(t, t.Context(), nil, "", "backfill", path, "--redis-url", "redis://127.0.0.1:1/0").
-		expect(t, cli.ExitFailed, "", "~enqueue backfill: redis redis://127.0.0.1:1/0: ")
+		expect(t, cli.ExitFailed, "", "enqueue backfill: --redis-url: redis://127.0.0.1:1/0: cannot reach Redis: dial tcp 127.0.0.1:1: connect: connection refused: nothing was enqueued\n")
 }
 
 // Ctrl-C in the middle: the summary and how far it got; running the same command again

@@ -1,18 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/ovqueue/ovqueue/internal/backfill"
 	"github.com/ovqueue/ovqueue/internal/cli"
-	"github.com/ovqueue/ovqueue/internal/config"
+	"github.com/ovqueue/ovqueue/internal/redisurl"
 	"github.com/ovqueue/ovqueue/provider"
 	"github.com/ovqueue/ovqueue/tasks"
 	"github.com/redis/go-redis/v9"
@@ -139,72 +139,56 @@ func (r *redisFlag) register(fs *flag.FlagSet) {
 }
 
 // conn parses the URL (from the flag, else REDIS_URL, else the default) into asynq's
-// connection options with room for poolSize connections at once. A URL that works but may not
-// do what was meant is said on warn.
-func (r *redisFlag) conn(getenv func(string) string, warn io.Writer, poolSize int) (asynq.RedisConnOpt, string, error) {
+// connection options, as the workers read their REDIS_URL, with room for poolSize connections
+// at once. It also returns the URL with its password hidden, and where it came from, for
+// messages. A URL that works but may not do what was meant is said on warn.
+func (r *redisFlag) conn(getenv func(string) string, warn io.Writer, poolSize int) (opt asynq.RedisConnOpt, shown, from string, err error) {
 	raw, from := r.url, "--redis-url"
 	if raw == "" {
 		raw, from = getenv("REDIS_URL"), "REDIS_URL"
 	}
 	if raw == "" {
-		raw = defaultRedisURL
+		raw, from = defaultRedisURL, "the default Redis URL (no --redis-url or REDIS_URL)"
 	}
-	shown := redact(raw)
-	opt, err := asynq.ParseRedisURI(raw)
+	shown = redisurl.Redact(raw)
+	opt, warning, err := redisurl.Parse(raw)
 	if err != nil {
-		reason := strings.TrimPrefix(err.Error(), "asynq: ")
-		if errors.As(err, new(*url.Error)) {
-			reason = "not a URL" // url.Error repeats the URL, password and all
-		}
-		return nil, shown, cli.Usagef("%s: %s: %s; want e.g. redis://[:password@]host:6379/0", from, shown, reason)
+		return nil, shown, from, cli.Usagef("%s: %w", from, err)
+	}
+	if warning != "" {
+		fmt.Fprintf(warn, "enqueue: warning: %s: %s\n", from, warning)
 	}
 	switch o := opt.(type) {
 	case asynq.RedisClientOpt:
-		if o.Addr == "" && o.Network != "unix" {
-			return nil, shown, cli.Usagef("%s: %s: no host; want e.g. redis://[:password@]host:6379/0", from, shown)
-		}
 		o.PoolSize = max(o.PoolSize, poolSize)
 		opt = o
 	case asynq.RedisFailoverClientOpt:
-		if o.MasterName == "" {
-			return nil, shown, cli.Usagef("%s: %s: a redis-sentinel URL needs ?master=NAME", from, shown)
-		}
-		u, _ := url.Parse(raw) // asynq parsed it
-		o, warning := config.Sentinel(u, o)
-		if warning != "" {
-			fmt.Fprintf(warn, "enqueue: warning: %s: %s\n", from, warning)
-		}
 		o.PoolSize = max(o.PoolSize, poolSize)
 		opt = o
 	}
-	return opt, shown, nil
+	return opt, shown, from, nil
 }
 
-// client opens a connection pool on the Redis that conn describes; the caller closes it.
-func (r *redisFlag) client(getenv func(string) string, warn io.Writer, poolSize int) (redis.UniversalClient, string, error) {
-	conn, shown, err := r.conn(getenv, warn, poolSize)
+// open opens a connection pool on the Redis that conn describes and makes sure it answers, so
+// that a Redis that cannot be used is one line naming its URL and where that came from, before
+// any work starts. A server that refuses the login or the database is a configuration error;
+// one that cannot be reached is a failure (exit 1), as it may be back in a moment. The caller
+// closes the client.
+func (r *redisFlag) open(ctx context.Context, getenv func(string) string, warn io.Writer, poolSize int) (redis.UniversalClient, error) {
+	conn, shown, from, err := r.conn(getenv, warn, poolSize)
 	if err != nil {
-		return nil, shown, err
+		return nil, err
 	}
 	rdb, ok := conn.MakeRedisClient().(redis.UniversalClient)
 	if !ok {
-		return nil, shown, cli.Usagef("--redis-url: this kind of Redis connection is not supported")
+		return nil, cli.Usagef("%s: this kind of Redis connection is not supported", from)
 	}
-	return rdb, shown, nil
-}
-
-// redact hides the password of a URL, even one that does not parse.
-func redact(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		_ = rdb.Close()
+		if problem := redisurl.Refusal(err); problem != "" {
+			return nil, cli.Usagef("%s: %s: %s", from, shown, problem)
+		}
+		return nil, cli.Failedf("%s: %s: cannot reach Redis: %w", from, shown, err)
 	}
-	at := strings.LastIndex(raw, "@")
-	scheme := strings.Index(raw, "://")
-	if at < 0 {
-		return raw
-	}
-	if scheme < 0 || scheme > at {
-		return "xxxxx" + raw[at:]
-	}
-	return raw[:scheme+3] + "xxxxx" + raw[at:]
+	return rdb, nil
 }

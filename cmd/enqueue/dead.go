@@ -87,7 +87,7 @@ func (a *app) dead(ctx context.Context, args []string) (string, error) {
 		return name, cli.Usagef("unexpected argument %q", positional[len(positional)-1])
 	}
 
-	rdb, _, err := c.flags.redis.client(a.getenv, a.stderr, 1)
+	rdb, err := c.flags.redis.open(ctx, a.getenv, a.stderr, 1)
 	if err != nil {
 		return name, err
 	}

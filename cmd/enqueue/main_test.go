@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/ovqueue/ovqueue/internal/cli"
 	"github.com/ovqueue/ovqueue/internal/redistest"
@@ -139,15 +140,20 @@ func TestUsage(t *testing.T) {
 func TestRedisURL(t *testing.T) {
 	t.Parallel()
 	const password = "s3cr3t-pa55"
+	guarded := miniredis.RunT(t)
+	guarded.RequireAuth("the-right-one")
 	tests := []struct {
 		name, url, stderr string
 		code              int
 	}{
-		{"not a URL", "redis://:" + password + "@host:port/0", "enqueue licence: --redis-url: redis://xxxxx@host:port/0: not a URL; want e.g. redis://[:password@]host:6379/0\nRun 'enqueue licence --help' for usage.\n", cli.ExitUsage},
-		{"bad scheme", "http://:" + password + "@host:6379/0", "~--redis-url: http://:xxxxx@host:6379/0: unsupported uri scheme: \"http\"", cli.ExitUsage},
-		{"bad database", "redis://:" + password + "@host:6379/zero", "~--redis-url: redis://:xxxxx@host:6379/zero: could not parse redis uri: database number", cli.ExitUsage},
-		{"sentinel without master", "redis-sentinel://:" + password + "@host:26379", "~a redis-sentinel URL needs ?master=NAME", cli.ExitUsage},
-		{"unreachable", "redis://:" + password + "@127.0.0.1:1/0", "~enqueue licence: enqueue licence:modify:", cli.ExitFailed},
+		{"not a URL", "redis://:" + password + "@host:port/0", "enqueue licence: --redis-url: must be a URL such as redis://127.0.0.1:6379/0: invalid port \":port\" after host\nRun 'enqueue licence --help' for usage.\n", cli.ExitUsage},
+		{"digits before a slash in the password", "redis://:12345/" + password + "@127.0.0.1:6390/0", "~--redis-url: must be a URL such as redis://127.0.0.1:6379/0, got \"redis://:xxxxx@127.0.0.1:6390/0\": malformed login (percent-encode special characters of the password)", cli.ExitUsage},
+		{"port out of range", "redis://:" + password + "@127.0.0.1:99999/0", "~--redis-url: \"redis://:xxxxx@127.0.0.1:99999/0\": port must be 1 to 65535, got \"99999\"", cli.ExitUsage},
+		{"bad scheme", "http://:" + password + "@host:6379/0", "~--redis-url: scheme must be redis, rediss, redis-sentinel or redis-socket, got \"http://:xxxxx@host:6379/0\"", cli.ExitUsage},
+		{"bad database", "redis://:" + password + "@host:6379/zero", "~--redis-url: \"redis://:xxxxx@host:6379/zero\": could not parse redis uri: database number", cli.ExitUsage},
+		{"sentinel without master", "redis-sentinel://:" + password + "@host:26379", "~must name the sentinels and the master", cli.ExitUsage},
+		{"unreachable", "redis://:" + password + "@127.0.0.1:1/0", "enqueue licence: --redis-url: redis://:xxxxx@127.0.0.1:1/0: cannot reach Redis: dial tcp 127.0.0.1:1: connect: connection refused\n", cli.ExitFailed},
+		{"login refused", "redis://:" + password + "@" + guarded.Addr() + "/0", "enqueue licence: --redis-url: redis://:xxxxx@" + guarded.Addr() + "/0: the server refused the login: WRONGPASS invalid username-password pair\nRun 'enqueue licence --help' for usage.\n", cli.ExitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,7 +173,7 @@ func TestSentinelURLWithDatabase(t *testing.T) {
 	const password = "s3cr3t-pa55"
 	var warn bytes.Buffer
 	r := redisFlag{url: "redis-sentinel://ops:" + password + "@10.0.0.1:26379/2?master=m"}
-	opt, _, err := r.conn(func(string) string { return "" }, &warn, 4)
+	opt, _, _, err := r.conn(func(string) string { return "" }, &warn, 4)
 	if err != nil {
 		t.Fatal(err)
 	}

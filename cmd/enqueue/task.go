@@ -89,7 +89,7 @@ func (a *app) one(ctx context.Context, args []string, name, typ string, fields [
 		return cli.Usage(flagErrors(err, flagOf))
 	}
 
-	rdb, _, err := tf.redis.client(a.getenv, a.stderr, 1)
+	rdb, err := tf.redis.open(ctx, a.getenv, a.stderr, 1)
 	if err != nil {
 		return err
 	}

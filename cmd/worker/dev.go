@@ -12,6 +12,7 @@ import (
 
 	"github.com/ovqueue/ovqueue/internal/config"
 	"github.com/ovqueue/ovqueue/internal/embedredis"
+	"github.com/ovqueue/ovqueue/internal/redisurl"
 	"github.com/ovqueue/ovqueue/provider"
 	"github.com/ovqueue/ovqueue/provider/providertest"
 	"github.com/ovqueue/ovqueue/tasks"
@@ -113,7 +114,7 @@ func (d *devEnv) banner(w io.Writer, uiURL string) {
 	if d.redis != nil {
 		fmt.Fprintf(w, "  Redis     %s  embedded, in memory: it keeps NOTHING after exit\n", d.redisURL)
 	} else {
-		fmt.Fprintf(w, "  Redis     %s\n", config.RedactURL(d.redisURL))
+		fmt.Fprintf(w, "  Redis     %s\n", redisurl.Redact(d.redisURL))
 	}
 	if d.fake != nil {
 		fmt.Fprintf(w, "  Provider  %s  fake: answers like the real one, every valid call succeeds\n", d.provURL)

@@ -20,6 +20,7 @@ import (
 	"github.com/ovqueue/ovqueue/internal/logging"
 	"github.com/ovqueue/ovqueue/internal/metrics"
 	"github.com/ovqueue/ovqueue/internal/ratelimit"
+	"github.com/ovqueue/ovqueue/internal/redisurl"
 	"github.com/ovqueue/ovqueue/internal/retry"
 	"github.com/ovqueue/ovqueue/internal/ui"
 	"github.com/ovqueue/ovqueue/internal/worker"
@@ -62,7 +63,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	err = rdb.Ping(pingCtx).Err()
 	cancel()
 	if err != nil {
-		return fmt.Errorf("REDIS_URL: cannot reach Redis at %s: %v", config.RedactURL(cfg.RedisURL), err)
+		if problem := redisurl.Refusal(err); problem != "" {
+			return config.Invalidf("REDIS_URL: %s: %s", redisurl.Redact(cfg.RedisURL), problem)
+		}
+		return fmt.Errorf("REDIS_URL: cannot reach Redis at %s: %v", redisurl.Redact(cfg.RedisURL), err)
 	}
 	logging.Redis.Use(log)
 

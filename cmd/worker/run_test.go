@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 
 	"github.com/ovqueue/ovqueue/internal/config"
@@ -135,6 +136,19 @@ func TestWorkerConfigErrors(t *testing.T) {
 	}), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "REDIS_URL") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("unreachable Redis: %v", err)
+	}
+	if errors.Is(err, config.ErrInvalid) {
+		t.Errorf("unreachable Redis is a configuration error (exit 2), but it may be back in a moment: %v", err)
+	}
+	// A Redis that refuses the login is a configuration error.
+	guarded := miniredis.RunT(t)
+	guarded.RequireAuth("the-right-one")
+	err = run(t.Context(), []string{"worker"}, envOf(map[string]string{
+		"PROVIDER_LOGIN_NAME": "a", "PROVIDER_LOGIN_PASSWORD": "b", "REDIS_URL": "redis://:hunter2@" + guarded.Addr() + "/0",
+	}), io.Discard, io.Discard)
+	if want := "REDIS_URL: redis://:xxxxx@" + guarded.Addr() + "/0: the server refused the login: WRONGPASS"; err == nil ||
+		!errors.Is(err, config.ErrInvalid) || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("login refused: %v; want a configuration error starting %q", err, want)
 	}
 }
 

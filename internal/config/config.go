@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
+	"github.com/ovqueue/ovqueue/internal/redisurl"
 	"github.com/ovqueue/ovqueue/provider"
 )
 
@@ -191,10 +192,10 @@ func loadUI(src *source, w *Worker) error {
 
 // parseProviderURL checks PROVIDER_URL with provider.ParseBaseURL and returns it normalised.
 func parseProviderURL(raw string) (string, error) {
-	shown := RedactURL(raw)
+	shown := redisurl.Redact(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", failf(setProviderURL, "must be a URL such as %s, got %q: %s", provider.DefaultBaseURL, shown, urlProblem(shown))
+		return "", failf(setProviderURL, "must be a URL such as %s, got %q: %s", provider.DefaultBaseURL, shown, redisurl.Problem(shown))
 	}
 	if u.User != nil {
 		return "", failf(setProviderURL, "must not contain a login (accounts are configured separately), got %q", shown)
@@ -311,11 +312,11 @@ func isLoopback(host string) bool {
 func (w Worker) String() string {
 	redis := "embedded"
 	if w.RedisURL != "" {
-		redis = RedactURL(w.RedisURL)
+		redis = redisurl.Redact(w.RedisURL)
 	}
 	prov := "fake"
 	if w.ProviderURL != "" {
-		prov = RedactURL(w.ProviderURL)
+		prov = redisurl.Redact(w.ProviderURL)
 	}
 	aliases := make([]string, 0, len(w.Accounts))
 	for alias := range w.Accounts {

@@ -37,3 +37,9 @@ func wrapf(s *setting, err error, format string, args ...any) error {
 func plainf(format string, args ...any) error {
 	return &settingError{msg: fmt.Sprintf(format, args...)}
 }
+
+// Invalidf is a configuration error found after Load, such as a Redis server that refuses the
+// URL's login: it matches ErrInvalid like Load's own. The message names the setting itself.
+func Invalidf(format string, args ...any) error {
+	return plainf(format, args...)
+}

@@ -1,0 +1,167 @@
+// Package redisurl reads a Redis URL the one way every part of ovqueue takes it: the worker's
+// REDIS_URL, the enqueue CLI's --redis-url and tasks.OpenEnqueuer. That is asynq's
+// ParseRedisURI, the form the whole fleet agrees on, with checks and repairs around it, and
+// errors that never quote the URL's password.
+package redisurl
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// Example is the URL that errors hold up as the usual form.
+const Example = "redis://127.0.0.1:6379/0"
+
+// Parse turns raw into asynq's connection options. An error is one phrase that reads after
+// the setting's name ("REDIS_URL: must ..."), with the URL's password replaced by "xxxxx". A
+// URL that works but may not do what was meant comes back with a warning.
+func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
+	shown := Redact(raw)
+	u, err := url.Parse(raw)
+	if err != nil {
+		// Not quoted: in text that is not a URL, nothing says where a password would be.
+		return nil, "", fmt.Errorf("must be a URL such as %s: %s", Example, Problem(shown))
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+		if u.Host == "" {
+			return nil, "", fmt.Errorf("must name a host, like %s, got %q", Example, shown)
+		}
+		if err := checkAddr(u.Host); err != nil {
+			return nil, "", fmt.Errorf("%q: %w", shown, err)
+		}
+	case "redis-sentinel":
+		if u.Host == "" || u.Query().Get("master") == "" {
+			return nil, "", fmt.Errorf("must name the sentinels and the master, like redis-sentinel://127.0.0.1:26379?master=mymaster, got %q", shown)
+		}
+		for _, addr := range strings.Split(u.Host, ",") {
+			if err := checkAddr(addr); err != nil {
+				return nil, "", fmt.Errorf("%q: %w", shown, err)
+			}
+		}
+	case "redis-socket":
+		if u.Path == "" {
+			return nil, "", fmt.Errorf("must name the socket, like redis-socket:///run/redis.sock, got %q", shown)
+		}
+	default:
+		return nil, "", fmt.Errorf("scheme must be redis, rediss, redis-sentinel or redis-socket, got %q", shown)
+	}
+	if u.User == nil && shown != raw {
+		// There is a login, but net/url split the URL inside it: a password with '/', '?'
+		// or '#' (redis://:12345/abc@host reads as port 12345 and a path).
+		return nil, "", fmt.Errorf("must be a URL such as %s, got %q: %s", Example, shown, malformedLogin)
+	}
+	opt, err = asynq.ParseRedisURI(raw)
+	if err != nil {
+		// For a URL that parsed, asynq's reasons (the scheme, the database number) hold no password.
+		return nil, "", fmt.Errorf("%q: %s", shown, strings.TrimPrefix(err.Error(), "asynq: "))
+	}
+	switch o := opt.(type) {
+	case asynq.RedisClientOpt:
+		// asynq reads the password of redis://user:pass@host but drops the user name, which
+		// Redis ACLs need; carry it over.
+		if _, hasPass := u.User.Password(); hasPass && u.User.Username() != "" {
+			o.Username = u.User.Username()
+		}
+		opt = o
+	case asynq.RedisFailoverClientOpt:
+		opt, warning = sentinel(u, o)
+	}
+	return opt, warning, nil
+}
+
+// sentinel completes asynq's reading of a redis-sentinel URL u. Its login is the sentinels'
+// (asynq keeps only the password; the user name is carried over here), and there is no place
+// for the master's own. asynq ignores a database in that form and uses 0, and so does ovqueue,
+// so that it agrees with every program that enqueues through asynq's parser; the warning says
+// so when u names another.
+func sentinel(u *url.URL, o asynq.RedisFailoverClientOpt) (asynq.RedisFailoverClientOpt, string) {
+	if _, hasPass := u.User.Password(); hasPass && u.User.Username() != "" {
+		o.SentinelUsername = u.User.Username()
+	}
+	var warning string
+	if db := strings.Trim(u.Path, "/"); db != "" && db != "0" {
+		warning = fmt.Sprintf("a redis-sentinel URL cannot choose a database: asynq ignores /%s, and so does ovqueue; using database 0", db)
+	}
+	return o, warning
+}
+
+// checkAddr refuses a port that net/url lets through but no connection can use (99999), so
+// that it is a configuration error at start rather than a dial error on every command.
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil // no port: the default one
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port must be 1 to 65535, got %q", port)
+	}
+	return nil
+}
+
+// Refusal says why a Redis server refused what the URL asked of it (the login, the database),
+// given the error of a first command on a new connection; "" for any other error, such as one
+// that could not reach the server and may pass. The words are the server's, which never
+// repeat a password.
+func Refusal(err error) string {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return ""
+	}
+	msg := rerr.Error()
+	switch {
+	case strings.Contains(msg, "DB index is out of range"):
+		return "the server has no such database (see its `databases` setting): " + msg
+	case strings.HasPrefix(msg, "WRONGPASS"), strings.HasPrefix(msg, "NOAUTH"), strings.HasPrefix(msg, "NOPERM"),
+		strings.Contains(msg, "AUTH") && strings.HasPrefix(msg, "ERR"):
+		return "the server refused the login: " + msg
+	}
+	return ""
+}
+
+const malformedLogin = "malformed login (percent-encode special characters of the password)"
+
+// Problem says why net/url refuses a URL, judging the redacted text so that the reason cannot
+// quote the password. If only the original fails, the login part is what is malformed.
+func Problem(shown string) string {
+	_, err := url.Parse(shown)
+	if err == nil {
+		return malformedLogin
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// Redact returns raw, any URL, with the password of its login replaced by "xxxxx", as
+// url.URL.Redacted does (and a login without a password hidden whole). It works on the text,
+// so that it also hides the password of a URL that net/url cannot parse or splits elsewhere (a
+// password with '/', '?', '#' or '@' in it): the login is everything between "://" and the
+// last '@', and the password is what follows its first ':'.
+func Redact(raw string) string {
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 {
+		start = i + len("://")
+	}
+	at := strings.LastIndex(raw[start:], "@")
+	if at < 0 {
+		return raw
+	}
+	login := raw[start : start+at]
+	colon := strings.Index(login, ":")
+	if colon < 0 {
+		// A login without ':' is often a password written where the user name goes
+		// (redis://secret@host); url.URL.Redacted would show it, this does not.
+		return raw[:start] + "xxxxx" + raw[start+at:]
+	}
+	return raw[:start] + login[:colon+1] + "xxxxx" + raw[start+at:]
+}

@@ -1,0 +1,113 @@
+package redisurl
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+)
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
+		{"redis://:secret@127.0.0.1:6379/0", "redis://:xxxxx@127.0.0.1:6379/0"},
+		{"redis://user:secret@127.0.0.1:6379/0", "redis://user:xxxxx@127.0.0.1:6379/0"},
+		{"redis://user:se@c/r?e#t@127.0.0.1:6379/0", "redis://user:xxxxx@127.0.0.1:6379/0"},
+		{"redis://secret@127.0.0.1:6379/0", "redis://xxxxx@127.0.0.1:6379/0"},
+		{"user:secret@127.0.0.1:6379", "user:xxxxx@127.0.0.1:6379"},
+		{"redis-sentinel://:secret@a:26379,b:26379?master=m", "redis-sentinel://:xxxxx@a:26379,b:26379?master=m"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			t.Parallel()
+			if got := Redact(tt.in); got != tt.want {
+				t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	const password = "s3cr3t"
+	good := []struct {
+		name, url string
+		want      asynq.RedisConnOpt
+		warning   string
+	}{
+		{"plain", "redis://127.0.0.1:6379/3", asynq.RedisClientOpt{Addr: "127.0.0.1:6379", DB: 3}, ""},
+		{"ACL user kept", "redis://ops:" + password + "@10.0.0.1:6379/0", asynq.RedisClientOpt{Addr: "10.0.0.1:6379", Username: "ops", Password: password}, ""},
+		{"password only", "redis://:" + password + "@10.0.0.1", asynq.RedisClientOpt{Addr: "10.0.0.1", Password: password}, ""},
+		{"sentinel user kept", "redis-sentinel://ops:" + password + "@a:26379,b:26379?master=m",
+			asynq.RedisFailoverClientOpt{MasterName: "m", SentinelAddrs: []string{"a:26379", "b:26379"}, SentinelUsername: "ops", SentinelPassword: password}, ""},
+		{"sentinel database", "redis-sentinel://a:26379/2?master=m", asynq.RedisFailoverClientOpt{MasterName: "m", SentinelAddrs: []string{"a:26379"}},
+			"a redis-sentinel URL cannot choose a database: asynq ignores /2, and so does ovqueue; using database 0"},
+	}
+	for _, tt := range good {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opt, warning, err := Parse(tt.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprintf("%#v", opt) != fmt.Sprintf("%#v", tt.want) || warning != tt.warning {
+				t.Errorf("Parse(%q) =\n%#v, %q\nwant\n%#v, %q", tt.url, opt, warning, tt.want, tt.warning)
+			}
+		})
+	}
+
+	bad := []struct{ name, url, want string }{
+		{"not a URL", "redis://:" + password + "@host:port/0", "must be a URL such as redis://127.0.0.1:6379/0: invalid port \":port\" after host"},
+		{"no '@' to find the password by", "%zz:" + password, "must be a URL such as redis://127.0.0.1:6379/0: first path segment in URL cannot contain colon"},
+		{"password split by net/url", "redis://:12345/" + password + "@127.0.0.1:6379/0", `must be a URL such as redis://127.0.0.1:6379/0, got "redis://:xxxxx@127.0.0.1:6379/0": malformed login (percent-encode special characters of the password)`},
+		{"port out of range", "redis://:" + password + "@127.0.0.1:99999/0", `"redis://:xxxxx@127.0.0.1:99999/0": port must be 1 to 65535, got "99999"`},
+		{"port zero", "rediss://127.0.0.1:0", `"rediss://127.0.0.1:0": port must be 1 to 65535, got "0"`},
+		{"sentinel port", "redis-sentinel://a:26379,b:70000?master=m", `"redis-sentinel://a:26379,b:70000?master=m": port must be 1 to 65535, got "70000"`},
+		{"no host", "redis://", `must name a host, like redis://127.0.0.1:6379/0, got "redis://"`},
+		{"scheme", "http://:" + password + "@h:6379", `scheme must be redis, rediss, redis-sentinel or redis-socket, got "http://:xxxxx@h:6379"`},
+		{"database", "redis://h:6379/zero", `"redis://h:6379/zero": could not parse redis uri: database number should be the first segment of the path`},
+		{"no master", "redis-sentinel://h:26379", "must name the sentinels and the master"},
+		{"no socket", "redis-socket://", "must name the socket"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, _, err := Parse(tt.url)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("Parse(%q) = %v, want an error starting %q", tt.url, err, tt.want)
+			}
+			if strings.Contains(err.Error(), password) {
+				t.Errorf("the error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+// serverError is an error as go-redis returns the server's answers.
+type serverError string
+
+func (e serverError) Error() string { return string(e) }
+func (serverError) RedisError()     {}
+
+func TestRefusal(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{serverError("ERR DB index is out of range"), "the server has no such database (see its `databases` setting): ERR DB index is out of range"},
+		{fmt.Errorf("ping: %w", serverError("WRONGPASS invalid username-password pair or user is disabled.")), "the server refused the login: WRONGPASS invalid username-password pair or user is disabled."},
+		{serverError("NOAUTH Authentication required."), "the server refused the login: NOAUTH Authentication required."},
+		{serverError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"), "the server refused the login: ERR AUTH"},
+		{serverError("LOADING Redis is loading the dataset in memory"), ""},
+		{errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), ""},
+	}
+	for _, tt := range tests {
+		if got := Refusal(tt.err); !strings.HasPrefix(got, tt.want) || (tt.want == "") != (got == "") {
+			t.Errorf("Refusal(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
