@@ -167,6 +167,15 @@ func TestRedisURL(t *testing.T) {
 	}
 }
 
+// A Redis ACL login (user and password) works, as it does for the worker.
+func TestRedisURLWithUser(t *testing.T) {
+	t.Parallel()
+	m := miniredis.RunT(t)
+	m.RequireUserAuth("billing", "s3cr3t-pa55")
+	enqueue(t, t.Context(), nil, "", "licence", "--order", "1", "--product", "700", "--action", "CANCELLICENCE",
+		"--redis-url", "redis://billing:s3cr3t-pa55@"+m.Addr()+"/0").expect(t, cli.ExitOK, "~enqueued licence:modify:1:", "")
+}
+
 // A sentinel URL with a database works as asynq reads it (database 0), with a warning.
 func TestSentinelURLWithDatabase(t *testing.T) {
 	t.Parallel()
