@@ -100,8 +100,8 @@ func Run(ctx context.Context, in *Input, opt Options) (Summary, error) {
 	s.Rows, s.Valid, s.Invalid = v.rows, v.rows-v.invalid, v.invalid
 	if err != nil {
 		if ctx.Err() != nil && !errors.As(err, new(*InputError)) {
-			s.Line = v.line
-			return s, fmt.Errorf("%w while validating, after line %d of %s: nothing was enqueued", ErrInterrupted, v.line, in.Name())
+			s.Line = v.read
+			return s, fmt.Errorf("%w while validating, after line %d of %s: nothing was enqueued", ErrInterrupted, v.read, in.Name())
 		}
 		return s, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -364,6 +365,45 @@ func TestRunInterruptedWhileValidating(t *testing.T) {
 	got := run(t, ctx, licenceRows(t, 3000), backfill.Options{Enqueuer: f})
 	if !errors.Is(got.err, backfill.ErrInterrupted) || !strings.Contains(got.err.Error(), "nothing was enqueued") || len(f.enqueued()) != 0 {
 		t.Errorf("err %v, enqueued %d", got.err, len(f.enqueued()))
+	}
+}
+
+// Ctrl-C while rows trickle in from a pipe whose writer stays open: the run stops at once
+// (the read it waits in ends only when the writer closes) and says how far it read.
+func TestRunInterruptedWhileReadingAPipe(t *testing.T) {
+	t.Parallel()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		for i := 1; i <= 3; i++ {
+			fmt.Fprintf(pw, `{"type":"licence:modify","orderNumber":%d,"product":700,"action":"CANCELLICENCE"}`+"\n", i)
+		}
+		// The start of a fourth: once the reader has taken it, it has handed on the third.
+		fmt.Fprint(pw, `{"type":"licence:modify",`)
+		cancel() // the writer stays open
+	}()
+	in, err := backfill.OpenInput("-", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeEnqueuer{}
+	done := make(chan error, 1)
+	go func() {
+		_, err := backfill.Run(ctx, in, backfill.Options{Enqueuer: f, Format: backfill.JSONL})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if want := "interrupted while validating, after line 3 of stdin: nothing was enqueued"; !errors.Is(err, backfill.ErrInterrupted) || !strings.Contains(err.Error(), want) {
+			t.Errorf("err %v, want ErrInterrupted: %q", err, want)
+		}
+	case <-time.After(time.Minute): // a bound for a hang, not a timing assertion
+		t.Fatal("Run still waits on the pipe a minute after Ctrl-C")
+	}
+	if len(f.enqueued()) != 0 {
+		t.Errorf("enqueued %v", f.enqueued())
 	}
 }
 

@@ -35,6 +35,7 @@ type verdict struct {
 type validated struct {
 	rows, invalid int
 	line          int // the last line validated
+	read          int // the last line read (ahead of line when interrupted)
 }
 
 // validate reads the whole input once and reports every bad row, in line order. Rows are
@@ -62,6 +63,7 @@ func (r *runner) validate(ctx context.Context, sp *spool) (validated, error) {
 	batches := make(chan batch, workers)
 	verdicts := make(chan verdict, workers)
 	var readErr error
+	var lastRead atomic.Int64
 	go func() { // reader
 		defer close(batches)
 		b := batch{rows: make([]row, 0, batchRows)}
@@ -74,6 +76,7 @@ func (r *runner) validate(ctx context.Context, sp *spool) (validated, error) {
 				readErr = err
 				break
 			}
+			lastRead.Store(int64(rw.line))
 			b.rows = append(b.rows, rw)
 			if len(b.rows) == batchRows {
 				if ctx.Err() != nil {
@@ -102,7 +105,25 @@ func (r *runner) validate(ctx context.Context, sp *spool) (validated, error) {
 	// Write reports and tasks in line order: a batch may finish before an earlier one.
 	var spoolErr error
 	next, early := 0, map[int]verdict{}
-	for got := range verdicts {
+	for {
+		var got verdict
+		var ok bool
+		select {
+		case got, ok = <-verdicts:
+		case <-ctx.Done():
+			// Stop now, even if the reader waits on a pipe whose writer is still open (a
+			// Read that nothing but the writer can end). What is in flight is drained in
+			// the background; the reader quits at its next row.
+			go func() {
+				for range verdicts {
+				}
+			}()
+			v.read = max(v.line, int(lastRead.Load()))
+			return v, ctx.Err()
+		}
+		if !ok {
+			break
+		}
 		early[got.seq] = got
 		for {
 			b, ok := early[next]
@@ -133,6 +154,7 @@ func (r *runner) validate(ctx context.Context, sp *spool) (validated, error) {
 			}
 		}
 	}
+	v.read = max(v.line, int(lastRead.Load()))
 	if readErr != nil {
 		return v, readErr
 	}
