@@ -164,6 +164,16 @@ not json
 	})
 }
 
+// A row that breaks CSV's quoting is one bad row: the rows after it are still checked.
+func TestBackfillCSVQuoting(t *testing.T) {
+	t.Parallel()
+	path := write(t, "quote.csv", "type,orderNumber,product,action\nlicence:modify,1\"2,1061,CANCELLICENCE\nlicence:modify,x,1061,CANCELLICENCE\nlicence:modify,3,1061,CANCELLICENCE\n")
+	enqueue(t, t.Context(), nil, "", "backfill", "--dry-run", path).expect(t, cli.ExitFailed, "enqueued=0 duplicate=0 invalid=2 failed=0\n",
+		path+`:2: row: csv: column 17: bare " in non-quoted-field
+`+path+`:3: orderNumber: must be an integer or a string of digits, got "x"
+enqueue backfill: 2 invalid rows in `+path+" (dry run: 1 row valid, nothing was enqueued)\n")
+}
+
 func TestBackfillDryRun(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)

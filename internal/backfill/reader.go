@@ -185,6 +185,14 @@ func (r *csvReader) next() (row, error) {
 		if errors.Is(err, io.EOF) {
 			return row{}, io.EOF
 		}
+		// A row that breaks CSV's quoting within its own line is one bad row, and the reader
+		// goes on at the next line, so that every bad row is reported. One that runs over
+		// several lines (an unclosed quote) may have swallowed rows that would then be
+		// neither enqueued nor reported: that ends the input.
+		var pe *csv.ParseError
+		if errors.As(err, &pe) && pe.StartLine == pe.Line {
+			return row{line: pe.StartLine, err: &provider.FieldError{Field: "row", Problem: fmt.Sprintf("csv: column %d: %v", pe.Column, pe.Err)}}, nil
+		}
 		return row{}, csvError(r.name, err)
 	}
 	line, _ := r.cr.FieldPos(0)

@@ -124,7 +124,9 @@ func TestReadCSV(t *testing.T) {
 		{"no type column", "Type,a\nt,1\n", "", nil, `in:1: header: no "type" column`},
 		{"duplicate column", "type,a,a\n", "", nil, `in:1: header: column "a" appears twice (columns 2 and 3)`},
 		{"empty column name", "type,,a\n", "", nil, "in:1: header: column 2 has no name"},
-		{"bad quote", "type,a\nt,\"x\ny\n", "", nil, "in:3: csv: column"},
+		{"quote left open: rows after it may be swallowed", "type,a\nt,\"x\ny\n", "", nil, "in:3: csv: column"},
+		{"bad quotes within a line are bad rows", "type,a,b\nt,1\"2,3\nt,\"4\"5,6\nt,7,8\n", "",
+			[]string{`2 row: csv: column 4: bare " in non-quoted-field`, `3 row: csv: column 5: extraneous or missing " in quoted-field`, `4 t {"a":"7","b":"8"}`}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
