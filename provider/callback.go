@@ -79,7 +79,7 @@ func (r OVCallbackRequest) Validate() error {
 		v.add("extensionNumber", "only for actions %s and %s, not %s", ActionManualCallback, ActionScheduledCallback, r.Action)
 	}
 	v.text("language", r.Language, 5, false)
-	v.text("comments", r.Comments, 2000, false)
+	v.note("comments", r.Comments, 2000)
 	return v.err()
 }
 

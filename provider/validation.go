@@ -3,6 +3,8 @@ package provider
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode"
 )
 
 // FieldError is one broken rule of a request: the provider's parameter name and what is wrong
@@ -50,8 +52,31 @@ func FieldErrors(err error) []*FieldError {
 type validator struct{ errs []error }
 
 func (v *validator) text(field, value string, max int, required bool) {
+	v.checkText(field, value, max, required, "")
+}
+
+// note is text for free-form notes to people (comments), which may run over several lines.
+func (v *validator) note(field, value string, max int) {
+	v.checkText(field, value, max, false, "\t\n\r")
+}
+
+// checkText is checkText, and more for a request's fields: a required field of nothing but
+// spaces is missing, and no control character other than those in allowed is sent (a newline
+// in an order number would also split every log line and listing that shows the task ID).
+func (v *validator) checkText(field, value string, max int, required bool, allowed string) {
 	if err := checkText(field, value, max, required); err != nil {
 		v.errs = append(v.errs, err)
+		return
+	}
+	if required && strings.TrimSpace(value) == "" {
+		v.add(field, "required (got only spaces)")
+		return
+	}
+	for i, r := range value {
+		if unicode.IsControl(r) && !strings.ContainsRune(allowed, r) {
+			v.add(field, "must not contain control characters, got %U at byte %d", r, i)
+			return
+		}
 	}
 }
 

@@ -58,6 +58,10 @@ func TestOVCallbackRequestValidate(t *testing.T) {
 		{"language too long", with(func(r *OVCallbackRequest) { r.Language = "english" }), []string{"language"}, "at most 5"},
 		{"comments too long", with(func(r *OVCallbackRequest) { r.Comments = strings.Repeat("x", 2001) }), []string{"comments"}, "at most 2000"},
 		{"invalid utf8", with(func(r *OVCallbackRequest) { r.Comments = "\xff" }), []string{"comments"}, "UTF-8"},
+		{"phone only spaces", OVCallbackRequest{OrderNumber: "1", Action: ActionReplacePhone, PhoneNumber: "   "}, []string{"phoneNumber"}, "phoneNumber: required (got only spaces)"},
+		{"order with a newline", with(func(r *OVCallbackRequest) { r.OrderNumber = "42\n46" }), []string{"orderNumber"}, "orderNumber: must not contain control characters, got U+000A at byte 2"},
+		{"comments on several lines", with(func(r *OVCallbackRequest) { r.Comments = "call after 5pm\r\n\tthanks" }), nil, ""},
+		{"comments with NUL", with(func(r *OVCallbackRequest) { r.Comments = "a\x00b" }), []string{"comments"}, "comments: must not contain control characters, got U+0000 at byte 1"},
 		{"several at once", OVCallbackRequest{Action: ActionReplacePhone, Language: "toolong"}, []string{"orderNumber", "phoneNumber", "language"}, ""},
 	}
 	for _, tt := range tests {
@@ -107,6 +111,7 @@ func TestLicenceRequestValidate(t *testing.T) {
 		{"codeguard on hackerguardian", LicenceRequest{OrderNumber: 1, Product: 341, CodeGuardUserName: "u"}, []string{"codeGuardUserName"}, "only for CodeGuard"},
 		{"codeguard email on sitelock", LicenceRequest{OrderNumber: 1, Product: 1060, CodeGuardUserEmail: "u@example.com"}, []string{"codeGuardUserEmail"}, "only for CodeGuard"},
 		{"codeguard email bad", LicenceRequest{OrderNumber: 1, Product: 700, CodeGuardUserEmail: "nope"}, []string{"codeGuardUserEmail"}, "e-mail address"},
+		{"qualys control character", LicenceRequest{OrderNumber: 1, Product: 346, QualysLoginName: "q\x1bq"}, []string{"qualysLoginName"}, "must not contain control characters, got U+001B"},
 		{"qualys too long", LicenceRequest{OrderNumber: 1, Product: 346, QualysLoginName: strings.Repeat("q", 51)}, []string{"qualysLoginName"}, "at most 50"},
 		{"company too long", LicenceRequest{OrderNumber: 1, Product: 346, QualysCompanyName: strings.Repeat("q", 51)}, []string{"qualysCompanyName"}, "at most 50"},
 		{"codeguard user too long", LicenceRequest{OrderNumber: 1, Product: 701, CodeGuardUserName: strings.Repeat("q", 51)}, []string{"codeGuardUserName"}, "at most 50"},
