@@ -14,10 +14,12 @@ var ErrHelp = flag.ErrHelp
 // Parse sets the flags of fs from args and returns the positional arguments, in order. Flags
 // may come before, after or between positional arguments, as --name value, --name=value or with
 // a single dash; a boolean flag takes no value unless written --name=false. "--" ends the flags
-// and a lone "-" is a positional argument (standard input). Errors name the flag and are usage
-// errors.
+// and a lone "-" is a positional argument (standard input). A flag given twice is an error, not
+// its last value: "--order 1 --order 2" would otherwise act on order 2 without a word. Errors
+// name the flag and are usage errors.
 func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
+	given := map[string]string{}
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		if arg == "--" {
@@ -49,6 +51,10 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 			i++
 			value = args[i]
 		}
+		if first, twice := given[f.Name]; twice {
+			return nil, Usagef("--%s given twice (%q and %q): give it once", name, first, value)
+		}
+		given[f.Name] = value
 		if err := fs.Set(name, value); err != nil {
 			return nil, Usagef("--%s: %w", name, err)
 		}

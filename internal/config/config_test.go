@@ -858,13 +858,14 @@ func TestLoadBadArgs(t *testing.T) {
 		{"positional", []string{"--dev", "extra"}, `unexpected argument "extra"`},
 		{"after --", []string{"--", "--dev"}, `unexpected argument "--dev"`},
 		{"bad -dev value", []string{"-dev=maybe"}, `--dev: must be true or false, got "maybe"`},
+		{"given twice", []string{"--provider-login-password", "first-" + loginPassword, "--provider-login-password=second-" + loginPassword}, "--provider-login-password given twice: give it once"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var usage bytes.Buffer
 			_, err := Load(tt.args, func(k string) string { return account()[k] }, &usage)
-			checkErr(t, err, []string{tt.want})
+			checkErr(t, err, []string{tt.want}, loginPassword)
 			if usage.Len() != 0 {
 				t.Errorf("wrote usage for a bad argument: %q", usage.String())
 			}

@@ -94,6 +94,7 @@ var allSettings = []*setting{
 type flagValue struct {
 	value   string
 	set     bool
+	twice   bool // given more than once: an error once parsing is done (Set's error would quote the value)
 	boolean bool
 }
 
@@ -101,6 +102,7 @@ type flagValue struct {
 func (v *flagValue) String() string { return "" }
 
 func (v *flagValue) Set(s string) error {
+	v.twice = v.twice || v.set
 	v.value, v.set = s, true
 	return nil
 }
@@ -135,6 +137,11 @@ func parseArgs(args []string, getenv func(string) string, usage io.Writer) (*sou
 	}
 	if fs.NArg() > 0 {
 		return nil, plainf("unexpected argument %q: the worker takes only flags (see --help)", fs.Arg(0))
+	}
+	for _, s := range allSettings {
+		if src.flags[s].twice {
+			return nil, plainf("--%s given twice: give it once", s.flag)
+		}
 	}
 	return src, nil
 }
