@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -30,6 +32,8 @@ type devEnv struct {
 	redisURL string
 	provURL  string
 	demoIDs  []string
+	// demoLogins are the configured account aliases that call the fake with its demo login.
+	demoLogins []string
 }
 
 func startDev(cfg *config.Worker) (*devEnv, error) {
@@ -62,13 +66,22 @@ func startDev(cfg *config.Worker) (*devEnv, error) {
 		fake.Script("900003", providertest.Answer{Code: -4, Item: "product"})
 		fake.Script("900004", providertest.Answer{Code: -16})
 	}
-	if len(cfg.Accounts) == 0 {
+	if d.fake != nil {
+		// The fake knows only its demo login. Every account alias calls it with that one, so
+		// that tasks naming them run as they would against the provider, and a configured
+		// login is never sent anywhere in dev mode.
 		creds, err := provider.NewCredentials(providertest.DefaultLoginName, providertest.DefaultLoginPassword)
 		if err != nil {
 			d.Close()
 			return nil, err
 		}
-		cfg.Accounts = map[string]provider.Credentials{tasks.DefaultAccount: creds}
+		accounts := map[string]provider.Credentials{tasks.DefaultAccount: creds}
+		for alias := range cfg.Accounts {
+			accounts[alias] = creds
+			d.demoLogins = append(d.demoLogins, alias)
+		}
+		slices.Sort(d.demoLogins)
+		cfg.Accounts = accounts
 	}
 	return d, nil
 }
@@ -118,6 +131,13 @@ func (d *devEnv) banner(w io.Writer, uiURL string) {
 	}
 	if d.fake != nil {
 		fmt.Fprintf(w, "  Provider  %s  fake: answers like the real one, every valid call succeeds\n", d.provURL)
+		if len(d.demoLogins) > 0 {
+			fmt.Fprintf(w, "            accounts %s call it with its demo login; the configured logins are not used\n", strings.Join(d.demoLogins, ", "))
+		}
+		if d.redis == nil {
+			fmt.Fprintln(w, "  WARNING   REDIS_URL is set: every task waiting in its queues, not only the demo ones, goes to")
+			fmt.Fprintln(w, "            the fake provider and never reaches the real one. Point -dev at a Redis of its own.")
+		}
 	} else {
 		fmt.Fprintf(w, "  Provider  %s\n", d.provURL)
 	}
@@ -133,6 +153,9 @@ func (d *devEnv) banner(w io.Writer, uiURL string) {
 		fmt.Fprintln(w, "    order 900005  licence:modify     scheduled in an hour")
 	}
 	fmt.Fprintln(w, "  Try, in another terminal:")
+	if d.redis == nil {
+		fmt.Fprintln(w, "    (with the same REDIS_URL)")
+	}
 	fmt.Fprintln(w, "    go run ./cmd/enqueue licence --order 123456 --product 1061 --action CANCELLICENCE")
 	fmt.Fprintln(w, "  Stop with Ctrl-C.")
 }

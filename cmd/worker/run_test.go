@@ -155,7 +155,9 @@ func TestWorkerConfigErrors(t *testing.T) {
 func TestDevModeShowsDemoTasksInTheUI(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
-	stdout, _, stop := runWorker(t, []string{"-dev", "--ui-addr", "127.0.0.1:0", "--retry-base", "10s"}, map[string]string{"REDIS_URL": r.URL})
+	// A login configured for the real provider: the fake takes the demo login instead.
+	stdout, _, stop := runWorker(t, []string{"-dev", "--ui-addr", "127.0.0.1:0", "--retry-base", "10s"}, map[string]string{"REDIS_URL": r.URL,
+		"PROVIDER_LOGIN_NAME": "acme-billing", "PROVIDER_LOGIN_PASSWORD": "real-password"})
 	var uiURL string
 	waitFor(t, "the banner", 10*time.Second, func() bool {
 		for _, line := range strings.Split(stdout.String(), "\n") {
@@ -182,7 +184,8 @@ func TestDevModeShowsDemoTasksInTheUI(t *testing.T) {
 	}
 	out := stdout.String()
 	// REDIS_URL is set, so the banner names the test's Redis rather than an embedded one.
-	for _, want := range []string{"dev mode", "Redis     " + r.URL, "fake", "900003"} {
+	for _, want := range []string{"dev mode", "Redis     " + r.URL, "fake", "900003", "accounts default call it with its demo login",
+		"WARNING   REDIS_URL is set: every task waiting in its queues", "(with the same REDIS_URL)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("banner lacks %q:\n%s", want, out)
 		}
