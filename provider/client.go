@@ -216,7 +216,7 @@ func (c *Client) do(ctx context.Context, endpoint, action string, creds Credenti
 		return nil, errorf(endpoint, action, resp.StatusCode, nil, "answer larger than %d bytes", c.maxBody)
 	}
 
-	a := parseAnswer(body)
+	a := parseAnswer(body).withoutPassword(creds.loginPassword())
 	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
 	if !ok2xx || !a.HasCode {
 		e := &Error{Endpoint: endpoint, Action: action, HTTPStatus: resp.StatusCode,
@@ -224,7 +224,7 @@ func (c *Client) do(ctx context.Context, endpoint, action string, creds Credenti
 		switch {
 		case !a.HasCode && ok2xx:
 			e.Message = fmt.Sprintf("answer without errorCode (%s, %d bytes)", contentType(resp), len(body))
-		case !a.HasCode:
+		case !a.HasCode, e.Message == "":
 			e.Message = fmt.Sprintf("HTTP %d (%s, %d bytes)", resp.StatusCode, contentType(resp), len(body))
 		}
 		if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {

@@ -188,6 +188,9 @@ func TestClientOutcomes(t *testing.T) {
 		{name: "bad escape still read", script: []providertest.Answer{{Body: body("errorCode=-3&errorMessage=%zz&errorItem=orderNumber")}}, outcome: provider.Permanent, code: -3, item: "orderNumber"},
 		{name: "http 502", script: []providertest.Answer{{HTTPStatus: 502, Body: body("<h1>Bad gateway</h1>")}}, outcome: provider.Transient, status: 502, contains: "HTTP 502"},
 		{name: "http 404", script: []providertest.Answer{{HTTPStatus: 404, Body: body("not found")}}, outcome: provider.Permanent, status: 404},
+		{name: "http 4xx with errorCode 0", script: []providertest.Answer{{HTTPStatus: 499, Body: body("errorCode=0")}}, outcome: provider.Permanent, status: 499, contains: "HTTP 499 ("},
+		{name: "answer quoting the password", script: []providertest.Answer{{Code: -16, Message: "Permission denied for demo/" + providertest.DefaultLoginPassword,
+			Detail: "loginPassword=" + providertest.DefaultLoginPassword}}, outcome: provider.Permanent, code: -16, contains: "Permission denied for demo/[redacted]"},
 		{name: "dropped connection", script: []providertest.Answer{{Drop: true}}, outcome: provider.Transient, contains: "call failed"},
 		{name: "timeout", script: []providertest.Answer{{Delay: 5 * time.Second}}, outcome: provider.Transient, contains: "deadline exceeded"},
 		{name: "huge answer", script: []providertest.Answer{{Body: body("errorCode=0&result=" + strings.Repeat("x", 70<<10))}}, outcome: provider.Transient, contains: "larger than"},
@@ -224,6 +227,9 @@ func TestClientOutcomes(t *testing.T) {
 				var pe *provider.Error
 				if !errors.As(err, &pe) {
 					t.Fatalf("err %T is not *provider.Error", err)
+				}
+				if strings.Contains(pe.Message+pe.Item+pe.Detail, providertest.DefaultLoginPassword) {
+					t.Errorf("error fields hold the password: %+v", pe)
 				}
 				if pe.Code != tt.code || pe.Item != tt.item || pe.Endpoint != provider.EndpointModifyThirdPartyDetails {
 					t.Errorf("error = %+v, want code %d item %q", pe, tt.code, tt.item)

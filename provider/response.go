@@ -24,6 +24,23 @@ type answer struct {
 	Result  string
 }
 
+// minMasked is the shortest password masked in answers: a shorter one would also blank the
+// same letters in ordinary words.
+const minMasked = 4
+
+// withoutPassword returns a with every copy of password in its texts replaced by [redacted]:
+// an answer that quotes the request (a provider's error page may) must not carry the password
+// on into logs, the task's last error and the dead-letter record.
+func (a answer) withoutPassword(password string) answer {
+	if len(password) < minMasked {
+		return a
+	}
+	for _, s := range []*string{&a.Message, &a.Item, &a.Detail, &a.Result} {
+		*s = strings.ReplaceAll(*s, password, redacted)
+	}
+	return a
+}
+
 // parseAnswer reads a form-encoded answer. It is robust to junk: url.ParseQuery returns the
 // pairs it could read even when it also reports an error, so a truncated body still yields its
 // errorCode; HasCode is false when there is no integer errorCode at all.

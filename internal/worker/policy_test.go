@@ -136,7 +136,7 @@ func TestPoisonAndMisrouted(t *testing.T) {
 	}{
 		{"not json", tasks.TypeLicenceModify, "\x00\x01garbage", deadletter.ReasonInvalidPayload, "payload: not a JSON object"},
 		{"fails validation", tasks.TypeOVCallbackUpdate, `{"orderNumber":"1","action":"ReplacePhone"}`, deadletter.ReasonInvalidPayload, "phoneNumber: required"},
-		{"unknown field", tasks.TypeLicenceModify, `{"orderNumber":1,"product":700,"action":"CANCELLICENCE","loginPassword":"x"}`, deadletter.ReasonInvalidPayload, "loginPassword: unknown field"},
+		{"unknown field", tasks.TypeLicenceModify, `{"orderNumber":1,"product":700,"action":"CANCELLICENCE","loginPassword":"hunter2-pw"}`, deadletter.ReasonInvalidPayload, "loginPassword: unknown field"},
 		{"huge", tasks.TypeOVCallbackUpdate, huge, deadletter.ReasonInvalidPayload, "payload: larger than"},
 		{"unknown type", "licence:delete", `{}`, deadletter.ReasonUnknownType, `no handler for task type "licence:delete"`},
 		{"unknown account", tasks.TypeLicenceModify, `{"account":"nobody","orderNumber":1,"product":700,"action":"CANCELLICENCE"}`, deadletter.ReasonPermanent, `no login configured for account "nobody"`},
@@ -161,6 +161,9 @@ func TestPoisonAndMisrouted(t *testing.T) {
 					}
 					if len(r.Payload) > 70<<10 {
 						t.Errorf("record keeps a %d-byte payload", len(r.Payload))
+					}
+					if strings.Contains(string(r.Payload), "hunter2-pw") {
+						t.Errorf("the record keeps a password the payload carried: %s", r.Payload)
 					}
 				}
 			}
