@@ -99,6 +99,11 @@ var permanentCodes = map[int]bool{
 	CodeAlreadyCancelled: true, CodeNotActivated: true, CodeContextDenied: true, CodeNoPriceFound: true,
 }
 
+// IsDocumented reports whether code is one of the documented error codes (the Code constants).
+func IsDocumented(code int) bool {
+	return permanentCodes[code] || code == CodeUnknownError || code == CodeCallLimit
+}
+
 // Classify sorts the result of a call into the outcomes of the error policy. It is the one
 // place that decides what is retried: nil is Success; validation errors (ErrInvalid) are
 // Permanent; an *Error is judged by its HTTP status and errorCode; anything else (a context

@@ -321,8 +321,15 @@ func (h *Handlers) logCall(t *asynq.Task, id, account string, attempt int, c cal
 }
 
 // codeLabel is the metrics label of a call's outcome.
+//
+// The label's values are bounded, so that a provider that invents codes cannot grow the
+// number of series without end: a code the documentation does not list is "undocumented",
+// a success code above 9 is "success_other" (the log line has the code itself).
 func codeLabel(resp *provider.Response, err error) string {
 	if resp != nil {
+		if resp.Code > 9 {
+			return "success_other"
+		}
 		return strconv.Itoa(resp.Code)
 	}
 	var pe *provider.Error
@@ -332,6 +339,8 @@ func codeLabel(resp *provider.Response, err error) string {
 	switch {
 	case pe.HTTPStatus != 0 && (pe.HTTPStatus < 200 || pe.HTTPStatus > 299):
 		return "http_" + strconv.Itoa(pe.HTTPStatus)
+	case pe.Code < 0 && !provider.IsDocumented(pe.Code):
+		return "undocumented"
 	case pe.Code != 0:
 		return strconv.Itoa(pe.Code)
 	case pe.HTTPStatus == 0:

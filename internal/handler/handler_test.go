@@ -29,7 +29,10 @@ func TestCodeLabel(t *testing.T) {
 	}{
 		{"success", &provider.Response{Code: 0}, nil, "0"},
 		{"payment required", &provider.Response{Code: 1}, nil, "1"},
+		{"other success code", &provider.Response{Code: 12345}, nil, "success_other"},
 		{"error code", nil, &provider.Error{Code: -42, HTTPStatus: 200}, "-42"},
+		{"documented permanent code", nil, &provider.Error{Code: -115, HTTPStatus: 200}, "-115"},
+		{"undocumented code", nil, &provider.Error{Code: -99, HTTPStatus: 200}, "undocumented"},
 		{"http status", nil, &provider.Error{HTTPStatus: http.StatusBadGateway}, "http_502"},
 		{"no code", nil, &provider.Error{HTTPStatus: 200, Message: "answer without errorCode"}, "no_code"},
 		{"transport", nil, &provider.Error{Err: errors.New("dial")}, "transport"},
