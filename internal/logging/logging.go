@@ -83,29 +83,50 @@ func MaskPhone(p string) string {
 }
 
 // Asynq adapts a zerolog logger to asynq's Logger, masking personal data in its messages.
-type Asynq struct{ L zerolog.Logger }
+// Build it with NewAsynq, which also holds back repeated warnings and errors (RepeatWindow);
+// the zero value with L set logs every message.
+type Asynq struct {
+	L       zerolog.Logger
+	repeats *repeats
+}
 
 var _ asynq.Logger = Asynq{}
 
-func (a Asynq) log(e *zerolog.Event, args []any) {
-	e.Str("component", "asynq").Msg(Mask(strings.TrimSuffix(fmt.Sprint(args...), "\n")))
+// NewAsynq returns asynq's logger on l.
+func NewAsynq(l zerolog.Logger) Asynq {
+	return Asynq{L: l, repeats: newRepeats(RepeatWindow, time.Now)}
+}
+
+func (a Asynq) log(e *zerolog.Event, args []any, throttle bool) {
+	msg := strings.TrimSuffix(fmt.Sprint(args...), "\n")
+	if throttle {
+		ok, held := a.repeats.admit(msg)
+		if !ok {
+			e.Discard()
+			return
+		}
+		if held > 0 {
+			e = e.Int("heldBack", held) // like messages not logged since the last one
+		}
+	}
+	e.Str("component", "asynq").Msg(Mask(msg))
 }
 
 // Debug logs at debug level.
-func (a Asynq) Debug(args ...any) { a.log(a.L.Debug(), args) }
+func (a Asynq) Debug(args ...any) { a.log(a.L.Debug(), args, false) }
 
 // Info logs at info level.
-func (a Asynq) Info(args ...any) { a.log(a.L.Info(), args) }
+func (a Asynq) Info(args ...any) { a.log(a.L.Info(), args, false) }
 
-// Warn logs at warn level.
-func (a Asynq) Warn(args ...any) { a.log(a.L.Warn(), args) }
+// Warn logs at warn level, holding back repeats.
+func (a Asynq) Warn(args ...any) { a.log(a.L.Warn(), args, true) }
 
-// Error logs at error level.
-func (a Asynq) Error(args ...any) { a.log(a.L.Error(), args) }
+// Error logs at error level, holding back repeats.
+func (a Asynq) Error(args ...any) { a.log(a.L.Error(), args, true) }
 
 // Fatal logs at error level. asynq calls it when it cannot go on; the process's run loop
 // decides what to do, so it does not exit here.
-func (a Asynq) Fatal(args ...any) { a.log(a.L.Error(), args) }
+func (a Asynq) Fatal(args ...any) { a.log(a.L.Error(), args, false) }
 
 // AsynqLevel maps a zerolog level to asynq's.
 func AsynqLevel(l zerolog.Level) asynq.LogLevel {
@@ -125,11 +146,12 @@ func AsynqLevel(l zerolog.Level) asynq.LogLevel {
 // text in the middle of JSON. go-redis has one logger per process: main installs Redis with
 // redis.SetLogger, and the worker points it at its logger with Use.
 type RedisLogger struct {
-	l atomic.Pointer[zerolog.Logger]
+	l       atomic.Pointer[zerolog.Logger]
+	repeats *repeats // repeated messages held back, as asynq's
 }
 
 // Redis is the process's RedisLogger.
-var Redis = &RedisLogger{}
+var Redis = &RedisLogger{repeats: newRepeats(RepeatWindow, time.Now)}
 
 // Use sends the messages to l from now on.
 func (r *RedisLogger) Use(l zerolog.Logger) { r.l.Store(&l) }
@@ -141,5 +163,14 @@ func (r *RedisLogger) Printf(_ context.Context, format string, v ...any) {
 		d := zerolog.New(os.Stderr).With().Timestamp().Logger()
 		l = &d
 	}
-	l.Warn().Str("component", "redis").Msg(Mask(strings.TrimSuffix(fmt.Sprintf(format, v...), "\n")))
+	msg := strings.TrimSuffix(fmt.Sprintf(format, v...), "\n")
+	ok, held := r.repeats.admit(msg)
+	if !ok {
+		return
+	}
+	e := l.Warn()
+	if held > 0 {
+		e = e.Int("heldBack", held)
+	}
+	e.Str("component", "redis").Msg(Mask(msg))
 }

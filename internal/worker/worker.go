@@ -64,7 +64,7 @@ func New(o Options) (*Worker, error) {
 		RetryDelayFunc:           o.Retry.DelayFunc(),
 		IsFailure:                retry.IsFailure,
 		ErrorHandler:             dl,
-		Logger:                   logging.Asynq{L: o.Logger},
+		Logger:                   logging.NewAsynq(o.Logger),
 		LogLevel:                 logging.AsynqLevel(o.Logger.GetLevel()),
 		ShutdownTimeout:          o.ShutdownTimeout,
 		TaskCheckInterval:        o.PollInterval,
