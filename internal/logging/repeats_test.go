@@ -24,7 +24,7 @@ func TestRepeatsHoldsBackLikeMessages(t *testing.T) {
 		{0, "Dequeue error: dial tcp 127.0.0.1:6379: connect: connection refused", true, 0},
 		{time.Second, "Dequeue error: dial tcp 127.0.0.1:6379: connect: connection refused", false, 0},
 		{time.Second, "Dequeue error: dial tcp 127.0.0.1:6380: connect: connection refused", false, 0}, // digits only differ
-		{0, "Failed to forward scheduled tasks: connection refused", true, 0},                           // another kind
+		{0, "Failed to forward scheduled tasks: connection refused", true, 0},                          // another kind
 		{30 * time.Second, "Dequeue error: dial tcp 127.0.0.1:6379: connect: connection refused", true, 2},
 		{time.Second, "Dequeue error: dial tcp 127.0.0.1:6379: connect: connection refused", false, 0},
 		{40 * time.Second, "Dequeue error: dial tcp 127.0.0.1:6379: connect: connection refused", true, 1},
