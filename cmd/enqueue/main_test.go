@@ -153,12 +153,14 @@ func TestRedisURL(t *testing.T) {
 		{"bad database", "redis://:" + password + "@host:6379/zero", "~--redis-url: \"redis://:xxxxx@host:6379/zero\": could not parse redis uri: database number", cli.ExitUsage},
 		{"sentinel without master", "redis-sentinel://:" + password + "@host:26379", "~must name the sentinels and the master", cli.ExitUsage},
 		{"unreachable", "redis://:" + password + "@127.0.0.1:1/0", "enqueue licence: --redis-url: redis://:xxxxx@127.0.0.1:1/0: cannot reach Redis: dial tcp 127.0.0.1:1: connect: connection refused\n", cli.ExitFailed},
+		{"given twice", "redis://:" + password + "@127.0.0.1:1/0\x00--redis-url=redis://:" + password + "@127.0.0.1:2/0", "enqueue licence: --redis-url given twice: give it once\nRun 'enqueue licence --help' for usage.\n", cli.ExitUsage},
 		{"login refused", "redis://:" + password + "@" + guarded.Addr() + "/0", "enqueue licence: --redis-url: redis://:xxxxx@" + guarded.Addr() + "/0: the server refused the login: WRONGPASS invalid username-password pair\nRun 'enqueue licence --help' for usage.\n", cli.ExitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			o := enqueue(t, t.Context(), nil, "", "licence", "--order", "1", "--product", "700", "--action", "CANCELLICENCE", "--redis-url", tt.url)
+			args := []string{"licence", "--order", "1", "--product", "700", "--action", "CANCELLICENCE", "--redis-url"}
+			o := enqueue(t, t.Context(), nil, "", append(args, strings.Split(tt.url, "\x00")...)...)
 			o.expect(t, tt.code, "", tt.stderr)
 			if strings.Contains(o.stderr, password) {
 				t.Errorf("the password is in stderr: %s", o.stderr)

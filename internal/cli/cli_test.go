@@ -84,8 +84,8 @@ func TestParse(t *testing.T) {
 		{"missing value", []string{"FILE", "--name"}, nil, "", false, 3, "--name needs a value", true},
 		{"bad int", []string{"--count", "ten"}, nil, "", false, 3, `--count: must be an integer, got "ten"`, true},
 		{"bad bool", []string{"--json=maybe"}, nil, "", false, 3, "--json:", true},
-		{"given twice", []string{"--name", "a", "FILE", "-name=b"}, nil, "", false, 3, `--name given twice ("a" and "b"): give it once`, true},
-		{"bool given twice", []string{"--json", "--json"}, nil, "", false, 3, `--json given twice ("true" and "true")`, true},
+		{"given twice", []string{"--name", "a", "FILE", "-name=b"}, nil, "", false, 3, "--name given twice: give it once", true},
+		{"bool given twice", []string{"--json", "--json"}, nil, "", false, 3, "--json given twice: give it once", true},
 		{"help", []string{"x", "--help"}, nil, "", false, 3, flag.ErrHelp.Error(), false},
 		{"short help", []string{"-h"}, nil, "", false, 3, flag.ErrHelp.Error(), false},
 	}

@@ -19,7 +19,7 @@ var ErrHelp = flag.ErrHelp
 // name the flag and are usage errors.
 func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
-	given := map[string]string{}
+	given := map[string]bool{}
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		if arg == "--" {
@@ -51,10 +51,11 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 			i++
 			value = args[i]
 		}
-		if first, twice := given[f.Name]; twice {
-			return nil, Usagef("--%s given twice (%q and %q): give it once", name, first, value)
+		if given[f.Name] {
+			// Without the values: one may be a password (--redis-url).
+			return nil, Usagef("--%s given twice: give it once", name)
 		}
-		given[f.Name] = value
+		given[f.Name] = true
 		if err := fs.Set(name, value); err != nil {
 			return nil, Usagef("--%s: %w", name, err)
 		}
