@@ -77,8 +77,12 @@ func (a *app) dead(ctx context.Context, args []string) (string, error) {
 	}
 	switch c.flags.typ {
 	case "", tasks.TypeOVCallbackUpdate, tasks.TypeLicenceModify:
-	default: // a typo would match nothing and look like "no dead letters"
-		return name, cli.Usagef("--type: unknown task type %q: want %s or %s", c.flags.typ, tasks.TypeOVCallbackUpdate, tasks.TypeLicenceModify)
+	default:
+		// Not refused: the record also holds tasks of types no worker knows (dead-lettered
+		// for that reason), and they can be picked out by it. But a typo would match nothing
+		// and read as "no dead letters", so say so.
+		fmt.Fprintf(a.stderr, "enqueue %s: warning: --type %q is not a type the workers run (%s, %s); only misrouted tasks can have it\n",
+			name, c.flags.typ, tasks.TypeOVCallbackUpdate, tasks.TypeLicenceModify)
 	}
 	switch {
 	case sub == "export" && len(positional) == 0:
