@@ -53,9 +53,9 @@ func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 	default:
 		return nil, "", fmt.Errorf("scheme must be redis, rediss, redis-sentinel or redis-socket, got %q", shown)
 	}
-	if u.User == nil && shown != raw {
-		// There is a login, but net/url split the URL inside it: a password with '/', '?'
-		// or '#' (redis://:12345/abc@host reads as port 12345 and a path).
+	if u.User == nil && hasLogin(raw) {
+		// There is a login, but net/url split the URL inside it: a password with '/' or '#'
+		// (redis://:12345/abc@host reads as port 12345 and a path).
 		return nil, "", fmt.Errorf("must be a URL such as %s, got %q: %s", Example, shown, malformedLogin)
 	}
 	opt, err = asynq.ParseRedisURI(raw)
@@ -120,13 +120,48 @@ func Refusal(err error) string {
 	case strings.Contains(msg, "DB index is out of range"):
 		return "the server has no such database (see its `databases` setting): " + msg
 	case strings.HasPrefix(msg, "WRONGPASS"), strings.HasPrefix(msg, "NOAUTH"), strings.HasPrefix(msg, "NOPERM"),
-		strings.Contains(msg, "AUTH") && strings.HasPrefix(msg, "ERR"):
+		strings.Contains(msg, "AUTH") && strings.HasPrefix(msg, "ERR"),
+		strings.Contains(strings.ToLower(msg), "invalid password"): // Redis 5 and older
 		return "the server refused the login: " + msg
 	}
 	return ""
 }
 
 const malformedLogin = "malformed login (percent-encode special characters of the password)"
+
+// splitScheme splits "scheme://rest"; without a scheme of the letters a scheme may have before
+// the first "://", scheme is "" and rest is raw.
+func splitScheme(raw string) (scheme, rest string) {
+	i := strings.Index(raw, "://")
+	if i <= 0 {
+		return "", raw
+	}
+	for j, c := range raw[:i] {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (j == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return "", raw
+		}
+	}
+	return raw[:i], raw[i+len("://"):]
+}
+
+// hasLogin reports whether raw, which net/url parsed without a login, still has one by the
+// text: an '@' after "://" (or anywhere, without it) that is not in a sentinel's master name,
+// and not in the path of a redis-socket:///path, which has no authority.
+func hasLogin(raw string) bool {
+	scheme, rest := splitScheme(raw) // without a scheme, as user:secret@host: all of it may be the login
+	if scheme == "redis-socket" && strings.HasPrefix(rest, "/") {
+		return false
+	}
+	at := strings.LastIndex(rest, "@")
+	if q := strings.Index(rest, "?"); scheme == "redis-sentinel" && q >= 0 && q < at && strings.Contains(rest[q+1:at], "master=") {
+		// The '@' is in a sentinel master's name. Any other '@' after a '?' is taken for a
+		// login with '?' in its password (redis://:12?c@host parses as host ":12"), which
+		// must be hidden, not shown.
+		at = strings.LastIndex(rest[:q], "@")
+	}
+	return at >= 0
+}
 
 // Problem says why net/url refuses a URL, judging the redacted text so that the reason cannot
 // quote the password. If only the original fails, the login part is what is malformed.
@@ -148,9 +183,13 @@ func Problem(shown string) string {
 // password with '/', '?', '#' or '@' in it): the login is everything between "://" and the
 // last '@', and the password is what follows its first ':'.
 func Redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User == nil && !hasLogin(raw) {
+		return raw // an '@' elsewhere: a socket's path, a sentinel master's name
+	}
+	scheme, _ := splitScheme(raw)
 	start := 0
-	if i := strings.Index(raw, "://"); i >= 0 {
-		start = i + len("://")
+	if scheme != "" {
+		start = len(scheme) + len("://")
 	}
 	at := strings.LastIndex(raw[start:], "@")
 	if at < 0 {

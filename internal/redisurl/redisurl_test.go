@@ -19,6 +19,10 @@ func TestRedact(t *testing.T) {
 		{"redis://secret@127.0.0.1:6379/0", "redis://xxxxx@127.0.0.1:6379/0"},
 		{"user:secret@127.0.0.1:6379", "user:xxxxx@127.0.0.1:6379"},
 		{"redis-sentinel://:secret@a:26379,b:26379?master=m", "redis-sentinel://:xxxxx@a:26379,b:26379?master=m"},
+		{"redis-sentinel://a:26379?master=cache@eu", "redis-sentinel://a:26379?master=cache@eu"},
+		{"redis-socket:///run/redis@6379/redis.sock", "redis-socket:///run/redis@6379/redis.sock"},
+		{"redis://:12345/secret@127.0.0.1:6379/0", "redis://:xxxxx@127.0.0.1:6379/0"},
+		{"redis://:12?secret@127.0.0.1:6379/0", "redis://:xxxxx@127.0.0.1:6379/0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -43,6 +47,8 @@ func TestParse(t *testing.T) {
 		{"password only", "redis://:" + password + "@10.0.0.1", asynq.RedisClientOpt{Addr: "10.0.0.1", Password: password}, ""},
 		{"sentinel user kept", "redis-sentinel://ops:" + password + "@a:26379,b:26379?master=m",
 			asynq.RedisFailoverClientOpt{MasterName: "m", SentinelAddrs: []string{"a:26379", "b:26379"}, SentinelUsername: "ops", SentinelPassword: password}, ""},
+		{"socket path with '@'", "redis-socket:///run/redis@6379/redis.sock", asynq.RedisClientOpt{Network: "unix", Addr: "/run/redis@6379/redis.sock"}, ""},
+		{"master name with '@'", "redis-sentinel://10.0.0.1:26379?master=cache@eu", asynq.RedisFailoverClientOpt{MasterName: "cache@eu", SentinelAddrs: []string{"10.0.0.1:26379"}}, ""},
 		{"sentinel database", "redis-sentinel://a:26379/2?master=m", asynq.RedisFailoverClientOpt{MasterName: "m", SentinelAddrs: []string{"a:26379"}},
 			"a redis-sentinel URL cannot choose a database: asynq ignores /2, and so does ovqueue; using database 0"},
 	}
@@ -63,6 +69,7 @@ func TestParse(t *testing.T) {
 		{"not a URL", "redis://:" + password + "@host:port/0", "must be a URL such as redis://127.0.0.1:6379/0: invalid port \":port\" after host"},
 		{"no '@' to find the password by", "%zz:" + password, "must be a URL such as redis://127.0.0.1:6379/0: first path segment in URL cannot contain colon"},
 		{"password split by net/url", "redis://:12345/" + password + "@127.0.0.1:6379/0", `must be a URL such as redis://127.0.0.1:6379/0, got "redis://:xxxxx@127.0.0.1:6379/0": malformed login (percent-encode special characters of the password)`},
+		{"password split at '?'", "redis://:12?" + password + "@127.0.0.1:6379/0", `must be a URL such as redis://127.0.0.1:6379/0, got "redis://:xxxxx@127.0.0.1:6379/0": malformed login`},
 		{"port out of range", "redis://:" + password + "@127.0.0.1:99999/0", `"redis://:xxxxx@127.0.0.1:99999/0": port must be 1 to 65535, got "99999"`},
 		{"port zero", "rediss://127.0.0.1:0", `"rediss://127.0.0.1:0": port must be 1 to 65535, got "0"`},
 		{"sentinel port", "redis-sentinel://a:26379,b:70000?master=m", `"redis-sentinel://a:26379,b:70000?master=m": port must be 1 to 65535, got "70000"`},
@@ -102,6 +109,7 @@ func TestRefusal(t *testing.T) {
 		{fmt.Errorf("ping: %w", serverError("WRONGPASS invalid username-password pair or user is disabled.")), "the server refused the login: WRONGPASS invalid username-password pair or user is disabled."},
 		{serverError("NOAUTH Authentication required."), "the server refused the login: NOAUTH Authentication required."},
 		{serverError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"), "the server refused the login: ERR AUTH"},
+		{serverError("ERR invalid password"), "the server refused the login: ERR invalid password"},
 		{serverError("LOADING Redis is loading the dataset in memory"), ""},
 		{errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), ""},
 	}
@@ -110,4 +118,33 @@ func TestRefusal(t *testing.T) {
 			t.Errorf("Refusal(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
+}
+
+// FuzzPasswordNeverShown: whatever a password holds, neither Redact nor Parse's error shows it.
+func FuzzPasswordNeverShown(f *testing.F) {
+	for _, pw := range []string{"s3cr3t", "12345/abc", "12?abc", "a#b", "p@ss", "%zz", "x:y", "//a:b"} {
+		f.Add(uint8(0), pw, "@127.0.0.1:6379/0")
+		f.Add(uint8(2), pw, "@a:26379?master=m")
+	}
+	schemes := []string{"redis://", "rediss://", "redis-sentinel://", "redis-socket://", "", "http://", "A:"}
+	f.Fuzz(func(t *testing.T, scheme uint8, pw, rest string) {
+		printable := func(s string) bool {
+			return !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' || r == '"' || r == '\\' })
+		}
+		// A password short enough to be anywhere, or one the rest repeats, proves nothing;
+		// quoted errors escape what is not printable, and quote, which could spell it by chance. A
+		// sentinel password with "?master=" in it reads as a master's name: not worth guessing
+		// at, and not tried here.
+		if len(pw) < 6 || strings.Contains(rest, pw) || strings.Contains(pw, "master=") || !strings.HasPrefix(rest, "@") ||
+			strings.Contains(rest[1:], "@") || !printable(pw+rest) {
+			return
+		}
+		raw := schemes[int(scheme)%len(schemes)] + ":" + pw + rest
+		if got := Redact(raw); strings.Contains(got, pw) {
+			t.Errorf("Redact(%q) = %q", raw, got)
+		}
+		if _, _, err := Parse(raw); err != nil && strings.Contains(err.Error(), pw) {
+			t.Errorf("Parse(%q): %v", raw, err)
+		}
+	})
 }
