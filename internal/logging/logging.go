@@ -97,36 +97,31 @@ func NewAsynq(l zerolog.Logger) Asynq {
 	return Asynq{L: l, repeats: newRepeats(RepeatWindow, time.Now)}
 }
 
-func (a Asynq) log(e *zerolog.Event, args []any, throttle bool) {
+func (a Asynq) log(level zerolog.Level, args []any, throttle bool) {
 	msg := strings.TrimSuffix(fmt.Sprint(args...), "\n")
-	if throttle {
-		ok, held := a.repeats.admit(msg)
-		if !ok {
-			e.Discard()
-			return
-		}
-		if held > 0 {
-			e = e.Int("heldBack", held) // like messages not logged since the last one
-		}
+	if throttle && !a.repeats.admit(msg, func(held int) {
+		a.L.WithLevel(level).Str("component", "asynq").Int("heldBack", held).Msg(Mask(msg))
+	}) {
+		return
 	}
-	e.Str("component", "asynq").Msg(Mask(msg))
+	a.L.WithLevel(level).Str("component", "asynq").Msg(Mask(msg))
 }
 
 // Debug logs at debug level.
-func (a Asynq) Debug(args ...any) { a.log(a.L.Debug(), args, false) }
+func (a Asynq) Debug(args ...any) { a.log(zerolog.DebugLevel, args, false) }
 
 // Info logs at info level.
-func (a Asynq) Info(args ...any) { a.log(a.L.Info(), args, false) }
+func (a Asynq) Info(args ...any) { a.log(zerolog.InfoLevel, args, false) }
 
 // Warn logs at warn level, holding back repeats.
-func (a Asynq) Warn(args ...any) { a.log(a.L.Warn(), args, true) }
+func (a Asynq) Warn(args ...any) { a.log(zerolog.WarnLevel, args, true) }
 
 // Error logs at error level, holding back repeats.
-func (a Asynq) Error(args ...any) { a.log(a.L.Error(), args, true) }
+func (a Asynq) Error(args ...any) { a.log(zerolog.ErrorLevel, args, true) }
 
 // Fatal logs at error level. asynq calls it when it cannot go on; the process's run loop
 // decides what to do, so it does not exit here.
-func (a Asynq) Fatal(args ...any) { a.log(a.L.Error(), args, false) }
+func (a Asynq) Fatal(args ...any) { a.log(zerolog.ErrorLevel, args, false) }
 
 // AsynqLevel maps a zerolog level to asynq's.
 func AsynqLevel(l zerolog.Level) asynq.LogLevel {
@@ -164,13 +159,10 @@ func (r *RedisLogger) Printf(_ context.Context, format string, v ...any) {
 		l = &d
 	}
 	msg := strings.TrimSuffix(fmt.Sprintf(format, v...), "\n")
-	ok, held := r.repeats.admit(msg)
-	if !ok {
+	if !r.repeats.admit(msg, func(held int) {
+		l.Warn().Str("component", "redis").Int("heldBack", held).Msg(Mask(msg))
+	}) {
 		return
 	}
-	e := l.Warn()
-	if held > 0 {
-		e = e.Int("heldBack", held)
-	}
-	e.Str("component", "redis").Msg(Mask(msg))
+	l.Warn().Str("component", "redis").Msg(Mask(msg))
 }

@@ -1,6 +1,7 @@
 package logging
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -12,10 +13,11 @@ const RepeatWindow = 30 * time.Second
 // maxRepeatKeys bounds the messages remembered; past it the memory starts afresh.
 const maxRepeatKeys = 256
 
-// repeats decides which of a stream of messages to log: the first of a kind, then at most one
-// a window, which says how many like it were held back meanwhile. Messages are of a kind when
-// they differ only in their digits (addresses, counts, IDs). The zero value is not usable; a
-// nil *repeats logs everything.
+// repeats decides which of a stream of messages to log: a message the first time, then, while
+// it keeps coming, one line a window that says how many were held back (flushed when the
+// window ends, so that the count of the last window of an outage is not lost). Messages are
+// the same when their text is; some are never held back (neverHeld). A nil *repeats logs
+// everything.
 type repeats struct {
 	window time.Duration
 	now    func() time.Time
@@ -27,53 +29,50 @@ type repeats struct {
 type repeat struct {
 	logged time.Time
 	held   int
+	flush  func(held int) // logs the count held back; set while a timer is pending
 }
 
 func newRepeats(window time.Duration, now func() time.Time) *repeats {
 	return &repeats{window: window, now: now, seen: map[string]*repeat{}}
 }
 
-// admit reports whether msg is to be logged now and, if so, how many like it were held back
-// since the last one was.
-func (r *repeats) admit(msg string) (ok bool, held int) {
-	if r == nil {
-		return true, 0
+// neverHeld are messages that say what changed, not that something still fails: each is news.
+func neverHeld(msg string) bool {
+	return strings.HasPrefix(msg, "sentinel:")
+}
+
+// admit reports whether msg is to be logged now. When it is held back instead, flush will be
+// called, once, at the end of the window with how many were held back in it.
+func (r *repeats) admit(msg string, flush func(held int)) bool {
+	if r == nil || neverHeld(msg) {
+		return true
 	}
-	key := kind(msg)
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e := r.seen[key]
-	if e == nil {
-		if len(r.seen) >= maxRepeatKeys {
+	e := r.seen[msg]
+	if e == nil || now.Sub(e.logged) >= r.window && e.flush == nil {
+		if e == nil && len(r.seen) >= maxRepeatKeys {
 			clear(r.seen)
 		}
-		r.seen[key] = &repeat{logged: now}
-		return true, 0
+		r.seen[msg] = &repeat{logged: now}
+		return true
 	}
-	if now.Sub(e.logged) < r.window {
-		e.held++
-		return false, 0
+	e.held++
+	if e.flush == nil {
+		e.flush = flush
+		time.AfterFunc(e.logged.Add(r.window).Sub(now), func() { r.flushOne(msg, e) })
 	}
-	held, e.held, e.logged = e.held, 0, now
-	return true, held
+	return false
 }
 
-// kind is msg with every run of digits replaced by one '#'.
-func kind(msg string) string {
-	b := make([]byte, 0, len(msg))
-	digits := false
-	for i := 0; i < len(msg); i++ {
-		c := msg[i]
-		if c >= '0' && c <= '9' {
-			if !digits {
-				b = append(b, '#')
-			}
-			digits = true
-			continue
-		}
-		digits = false
-		b = append(b, c)
+// flushOne logs the count held back in e's window, which starts a new window.
+func (r *repeats) flushOne(msg string, e *repeat) {
+	r.mu.Lock()
+	held, flush := e.held, e.flush
+	e.held, e.flush, e.logged = 0, nil, r.now()
+	r.mu.Unlock()
+	if flush != nil && held > 0 {
+		flush(held)
 	}
-	return string(b)
 }

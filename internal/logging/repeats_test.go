@@ -1,73 +1,110 @@
 package logging
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/ovqueue/ovqueue/internal/syncbuf"
 )
 
-func TestRepeatsHoldsBackLikeMessages(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	r := newRepeats(30*time.Second, func() time.Time { return now })
-	type step struct {
-		after time.Duration
-		msg   string
-		ok    bool
-		held  int
-	}
-	steps := []step{
-		{0, "Dequeue error: dial tcp 127.0.0.1:6379: connect: connection refused", true, 0},
-		{time.Second, "Dequeue error: dial tcp 127.0.0.1:6379: connect: connection refused", false, 0},
-		{time.Second, "Dequeue error: dial tcp 127.0.0.1:6380: connect: connection refused", false, 0}, // digits only differ
-		{0, "Failed to forward scheduled tasks: connection refused", true, 0},                          // another kind
-		{30 * time.Second, "Dequeue error: dial tcp 127.0.0.1:6379: connect: connection refused", true, 2},
-		{time.Second, "Dequeue error: dial tcp 127.0.0.1:6379: connect: connection refused", false, 0},
-		{40 * time.Second, "Dequeue error: dial tcp 127.0.0.1:6379: connect: connection refused", true, 1},
-		{40 * time.Second, "Dequeue error: dial tcp 127.0.0.1:6379: connect: connection refused", true, 0},
-	}
-	for i, s := range steps {
-		now = now.Add(s.after)
-		if ok, held := r.admit(s.msg); ok != s.ok || held != s.held {
-			t.Errorf("step %d (%q): admit = %v, %d; want %v, %d", i, s.msg, ok, held, s.ok, s.held)
+// eventually fails the test unless f holds within a few seconds (a bound for a hang, not a
+// measure of speed).
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !f(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 5s", what)
 		}
 	}
+}
+
+func TestRepeatsHoldsBackAndReportsTheCount(t *testing.T) {
+	t.Parallel()
+	const window = 100 * time.Millisecond
+	r := newRepeats(window, time.Now)
+	var mu sync.Mutex
+	var flushed []int
+	flush := func(held int) { mu.Lock(); flushed = append(flushed, held); mu.Unlock() }
+	got := func() []int { mu.Lock(); defer mu.Unlock(); return append([]int(nil), flushed...) }
+
+	const down = "Dequeue error: dial tcp 127.0.0.1:6379: connect: connection refused"
+	if !r.admit(down, flush) {
+		t.Fatal("the first message was held back")
+	}
+	for range 3 {
+		if r.admit(down, flush) {
+			t.Fatal("a repeat within the window was logged")
+		}
+	}
+	if !r.admit("Dequeue error: dial tcp 127.0.0.1:6380: connect: connection refused", flush) {
+		t.Error("a message differing in its digits was held back: it is not the same message")
+	}
+	for range 2 {
+		if !r.admit(`sentinel: new master="m" addr="10.0.0.2:6379"`, flush) {
+			t.Error("a sentinel message was held back: each one is news")
+		}
+	}
+	// The window ends: its count is logged, even if the message never comes again.
+	eventually(t, "the count held back", func() bool { return len(got()) == 1 })
+	if g := got(); g[0] != 3 {
+		t.Errorf("flushed %v, want [3]", g)
+	}
+	// Still failing: held back again, and counted in the next window.
+	if r.admit(down, flush) {
+		t.Error("a repeat right after a flush was logged")
+	}
+	eventually(t, "the second count", func() bool { return len(got()) == 2 })
+	if g := got(); g[1] != 1 {
+		t.Errorf("flushed %v, want [3 1]", g)
+	}
+	// Quiet for longer than a window: the next one is news again.
+	time.Sleep(2 * window)
+	if !r.admit(down, flush) {
+		t.Error("the first message after a quiet window was held back")
+	}
+
 	var none *repeats
-	if ok, _ := none.admit("x"); !ok {
+	if !none.admit("x", flush) {
 		t.Error("a nil *repeats holds messages back")
 	}
 }
 
 func TestAsynqLoggerHoldsBackRepeatedErrorsOnly(t *testing.T) {
 	t.Parallel()
-	var buf bytes.Buffer
-	now := time.Now()
-	a := Asynq{L: zerolog.New(&buf), repeats: newRepeats(time.Minute, func() time.Time { return now })}
+	var buf syncbuf.Buffer
+	a := Asynq{L: zerolog.New(&buf), repeats: newRepeats(50*time.Millisecond, time.Now)}
 	for range 5 {
 		a.Error("Dequeue error: ", "connection refused")
 		a.Info("Starting processing")
 	}
-	now = now.Add(time.Minute)
-	a.Error("Dequeue error: ", "connection refused")
-	var levels []string
-	var heldBack []int
-	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		var e struct {
-			Level    string `json:"level"`
-			HeldBack int    `json:"heldBack"`
-		}
-		if err := json.Unmarshal([]byte(line), &e); err != nil {
-			t.Fatal(err)
-		}
-		levels = append(levels, e.Level)
-		heldBack = append(heldBack, e.HeldBack)
+	type line struct {
+		Level    string `json:"level"`
+		HeldBack int    `json:"heldBack"`
 	}
-	// One error, five infos (never held back), then the error again with the four held back.
-	if got := strings.Join(levels, ","); got != "error,info,info,info,info,info,error" || heldBack[6] != 4 {
-		t.Errorf("levels %s, heldBack %v", got, heldBack)
+	lines := func() []line {
+		var out []line
+		for _, s := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			var l line
+			if err := json.Unmarshal([]byte(s), &l); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, l)
+		}
+		return out
+	}
+	// One error, five infos (never held back), then, when the window ends, the error again
+	// with the four held back.
+	eventually(t, "the held-back line", func() bool { return len(lines()) == 7 })
+	var levels []string
+	for _, l := range lines() {
+		levels = append(levels, l.Level)
+	}
+	if got := strings.Join(levels, ","); got != "error,info,info,info,info,info,error" || lines()[6].HeldBack != 4 {
+		t.Errorf("levels %s, last line %+v", got, lines()[6])
 	}
 }
