@@ -246,6 +246,24 @@ func TestClientOutcomes(t *testing.T) {
 	}
 }
 
+// An answer that quotes the request as it was sent, form-encoded, does not carry the
+// password on either.
+func TestClientMasksThePasswordAsSent(t *testing.T) {
+	t.Parallel()
+	c, srv, _ := newClient(t)
+	const password = "p@ss w/rd&1"
+	creds, err := provider.NewCredentials("demo", password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Script("42", providertest.Answer{Code: -16, Message: "denied: loginName=demo&loginPassword=" + url.QueryEscape(password)})
+	_, err = c.ModifyThirdPartyDetails(t.Context(), creds, provider.LicenceRequest{OrderNumber: 42, Product: 1060, Action: provider.ActionCancelLicence})
+	var pe *provider.Error
+	if !errors.As(err, &pe) || pe.Message != "denied: loginName=demo&loginPassword=[redacted]" {
+		t.Errorf("err %v, want the message with the password as sent redacted", err)
+	}
+}
+
 func TestClientOverTLSAndNoRedirects(t *testing.T) {
 	t.Parallel()
 	srv, err := providertest.StartTLS(providertest.WithRequireTLS())

@@ -35,8 +35,15 @@ func (a answer) withoutPassword(password string) answer {
 	if len(password) < minMasked {
 		return a
 	}
+	// As sent in the form, too: an answer may quote the request undecoded.
+	forms := []string{password}
+	if q := url.QueryEscape(password); q != password {
+		forms = append(forms, q)
+	}
 	for _, s := range []*string{&a.Message, &a.Item, &a.Detail, &a.Result} {
-		*s = strings.ReplaceAll(*s, password, redacted)
+		for _, f := range forms {
+			*s = strings.ReplaceAll(*s, f, redacted)
+		}
 	}
 	return a
 }

@@ -52,18 +52,20 @@ func FieldErrors(err error) []*FieldError {
 type validator struct{ errs []error }
 
 func (v *validator) text(field, value string, max int, required bool) {
-	v.checkText(field, value, max, required, "")
+	v.field(field, value, max, required, "\t")
 }
 
 // note is text for free-form notes to people (comments), which may run over several lines.
 func (v *validator) note(field, value string, max int) {
-	v.checkText(field, value, max, false, "\t\n\r")
+	v.field(field, value, max, false, "\t\n\r")
 }
 
-// checkText is checkText, and more for a request's fields: a required field of nothing but
-// spaces is missing, and no control character other than those in allowed is sent (a newline
-// in an order number would also split every log line and listing that shows the task ID).
-func (v *validator) checkText(field, value string, max int, required bool, allowed string) {
+// field applies checkText's rules to a request's field, and more: a required field of nothing
+// but spaces is missing, and no control character other than those in allowed is sent (a
+// newline in an order number would also split every log line and listing that shows the task
+// ID). A tab is allowed everywhere: it comes with values pasted from spreadsheets, and tasks
+// queued before this rule may hold one.
+func (v *validator) field(field, value string, max int, required bool, allowed string) {
 	if err := checkText(field, value, max, required); err != nil {
 		v.errs = append(v.errs, err)
 		return

@@ -111,6 +111,7 @@ func TestLicenceRequestValidate(t *testing.T) {
 		{"codeguard on hackerguardian", LicenceRequest{OrderNumber: 1, Product: 341, CodeGuardUserName: "u"}, []string{"codeGuardUserName"}, "only for CodeGuard"},
 		{"codeguard email on sitelock", LicenceRequest{OrderNumber: 1, Product: 1060, CodeGuardUserEmail: "u@example.com"}, []string{"codeGuardUserEmail"}, "only for CodeGuard"},
 		{"codeguard email bad", LicenceRequest{OrderNumber: 1, Product: 700, CodeGuardUserEmail: "nope"}, []string{"codeGuardUserEmail"}, "e-mail address"},
+		{"tab pasted from a spreadsheet", LicenceRequest{OrderNumber: 1, Product: 346, QualysCompanyName: "Acme\tLtd"}, nil, ""},
 		{"qualys control character", LicenceRequest{OrderNumber: 1, Product: 346, QualysLoginName: "q\x1bq"}, []string{"qualysLoginName"}, "must not contain control characters, got U+001B"},
 		{"qualys too long", LicenceRequest{OrderNumber: 1, Product: 346, QualysLoginName: strings.Repeat("q", 51)}, []string{"qualysLoginName"}, "at most 50"},
 		{"company too long", LicenceRequest{OrderNumber: 1, Product: 346, QualysCompanyName: strings.Repeat("q", 51)}, []string{"qualysCompanyName"}, "at most 50"},

@@ -9,7 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"regexp"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -189,8 +189,9 @@ func Record(id, queue string, t *asynq.Task, err error, retried int) deadletter.
 // so that the record stays readable (a poison payload is the reason it is there).
 func payloadJSON(p []byte) []byte {
 	const max = tasks.MaxPayloadBytes
+	p = withoutPasswords(p)
 	if len(p) <= max && json.Valid(p) {
-		return withoutPasswords(p)
+		return p
 	}
 	if len(p) > max {
 		p = p[:max]
@@ -199,26 +200,18 @@ func payloadJSON(p []byte) []byte {
 	return b
 }
 
-// withoutPasswords blanks the value of every member of a payload object whose name says it is
-// a password. Payloads have no such field; one that carries it anyway (a billing system that
-// put its login in, and was refused for the unknown field) must not have it copied into a
-// record that is never trimmed and that dead export writes out.
+// passwordMember matches a JSON member whose name says it holds a password, with its string
+// value: "loginPassword": "…".
+var passwordMember = regexp.MustCompile(`(?i)("[^"\\]*password[^"\\]*"\s*:\s*)"(?:[^"\\]|\\.)*"`)
+
+// withoutPasswords blanks the value of every member of a payload whose name says it is a
+// password, at any depth, in JSON or in text that is not quite JSON (it is matched, not
+// parsed). Payloads have no such field; one that carries it anyway (a billing system that put
+// its login in, and was refused for the unknown field) must not have it copied into a record
+// that is never trimmed and that dead export writes out.
 func withoutPasswords(p []byte) []byte {
 	if !bytes.Contains(bytes.ToLower(p), []byte("password")) {
 		return p
 	}
-	var members map[string]json.RawMessage
-	if json.Unmarshal(p, &members) != nil {
-		return p // not an object: a string or a list says nothing about a password
-	}
-	for k := range members {
-		if strings.Contains(strings.ToLower(k), "password") {
-			members[k] = json.RawMessage(`"[redacted]"`)
-		}
-	}
-	b, err := json.Marshal(members)
-	if err != nil {
-		return p
-	}
-	return b
+	return passwordMember.ReplaceAll(p, []byte(`${1}"[redacted]"`))
 }
