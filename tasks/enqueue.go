@@ -31,8 +31,9 @@ type Enqueuer struct {
 
 // OpenEnqueuer connects to the workers' Redis at url, any form their REDIS_URL takes
 // (redis://, rediss://, redis-socket://, redis-sentinel://; see asynq.ParseRedisURI), read as
-// the workers read it: a user name for Redis ACLs is kept. Close it when done. The error never
-// holds the URL's password.
+// the workers read it: a user name for Redis ACLs is kept, and a redis-sentinel URL always means
+// database 0 (asynq ignores a /N there; the workers warn of it, this does not). Close it when
+// done. The error never holds the URL's password.
 func OpenEnqueuer(url string) (*Enqueuer, error) {
 	opt, _, err := redisurl.Parse(url)
 	if err != nil {
