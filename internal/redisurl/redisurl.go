@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -28,6 +29,17 @@ func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 	if err != nil {
 		// Not quoted: in text that is not a URL, nothing says where a password would be.
 		return nil, "", fmt.Errorf("must be a URL such as %s: %s", Example, Problem(shown))
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "redis-sentinel", "redis-socket":
+	default:
+		return nil, "", fmt.Errorf("scheme must be redis, rediss, redis-sentinel or redis-socket, got %q", shown)
+	}
+	if !loginIntact(raw, u) {
+		// There is a login, but net/url split the URL inside it: a password with '/', '?',
+		// '#' or '@' (redis://:12345/abc@host reads as port 12345 and a path). Said before
+		// anything else, whose words could quote a piece of the password.
+		return nil, "", fmt.Errorf("must be a URL such as %s, got %q: %s", Example, shown, malformedLogin)
 	}
 	switch u.Scheme {
 	case "redis", "rediss":
@@ -50,13 +62,6 @@ func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 		if u.Path == "" {
 			return nil, "", fmt.Errorf("must name the socket, like redis-socket:///run/redis.sock, got %q", shown)
 		}
-	default:
-		return nil, "", fmt.Errorf("scheme must be redis, rediss, redis-sentinel or redis-socket, got %q", shown)
-	}
-	if u.User == nil && hasLogin(raw) {
-		// There is a login, but net/url split the URL inside it: a password with '/' or '#'
-		// (redis://:12345/abc@host reads as port 12345 and a path).
-		return nil, "", fmt.Errorf("must be a URL such as %s, got %q: %s", Example, shown, malformedLogin)
 	}
 	opt, err = asynq.ParseRedisURI(raw)
 	if err != nil {
@@ -145,22 +150,59 @@ func splitScheme(raw string) (scheme, rest string) {
 	return raw[:i], raw[i+len("://"):]
 }
 
-// hasLogin reports whether raw, which net/url parsed without a login, still has one by the
-// text: an '@' after "://" (or anywhere, without it) that is not in a sentinel's master name,
-// and not in the path of a redis-socket:///path, which has no authority.
-func hasLogin(raw string) bool {
-	scheme, rest := splitScheme(raw) // without a scheme, as user:secret@host: all of it may be the login
+// hostList is the authority of a URL without its login: hosts and ports, IPv6 in brackets, a
+// zone; never an '@'.
+const hostList = `[A-Za-z0-9._~%!$'()*+;=:,\[\]-]*`
+
+// tails are, by scheme, what may follow a login's '@': the rest of a URL of that scheme. A
+// plain Redis URL has no query, so a '?' before the '@' is the password's; a sentinel URL's
+// query starts with, or has after an '&', its master, and only its value or what follows it
+// may hold an '@' (a master named cache@eu).
+var tails = map[string]*regexp.Regexp{
+	"redis":          regexp.MustCompile(`^` + hostList + `(/[0-9]*/?)?$`),
+	"rediss":         regexp.MustCompile(`^` + hostList + `(/[0-9]*/?)?$`),
+	"redis-sentinel": regexp.MustCompile(`^` + hostList + `(/[0-9]*/?)?\?([^&#@]*&)*master=[^&#]*(&[^#]*)?$`),
+	"redis-socket":   regexp.MustCompile(`^/`),
+}
+
+// loginEnd returns where the login of raw ends (the index in raw of its '@'), or -1 when raw
+// has none: judged on the text, for URLs net/url cannot parse or splits inside the login. For
+// a scheme of its own: none if all after "://" is a URL of that scheme without a login, else
+// the last '@' that such a rest follows. Otherwise, and when no rest fits, the last '@' after
+// the scheme (or anywhere, without one): hiding too much beats showing a password.
+func loginEnd(raw string) int {
+	scheme, rest := splitScheme(raw)
+	start := len(raw) - len(rest)
+	scheme = strings.ToLower(scheme)
 	if scheme == "redis-socket" && strings.HasPrefix(rest, "/") {
-		return false
+		return -1 // redis-socket:///path: no authority, and the path may hold an '@'
 	}
-	at := strings.LastIndex(rest, "@")
-	if q := strings.Index(rest, "?"); scheme == "redis-sentinel" && q >= 0 && q < at && strings.Contains(rest[q+1:at], "master=") {
-		// The '@' is in a sentinel master's name. Any other '@' after a '?' is taken for a
-		// login with '?' in its password (redis://:12?c@host parses as host ":12"), which
-		// must be hidden, not shown.
-		at = strings.LastIndex(rest[:q], "@")
+	if tail := tails[scheme]; tail != nil {
+		if tail.MatchString(rest) {
+			return -1 // an '@', if any, in a sentinel master's name
+		}
+		for i := len(rest) - 1; i >= 0; i-- { // the last: a password may hold an '@', a host may not
+			if rest[i] == '@' && tail.MatchString(rest[i+1:]) {
+				return start + i
+			}
+		}
 	}
-	return at >= 0
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		return start + at
+	}
+	return -1
+}
+
+// loginIntact reports whether net/url, which parsed raw as u, found the login where the text
+// has it: then u.Host is what follows the login's '@'. A password with '/', '?', '#' or '@'
+// that is not percent-encoded moves it, and the host (or the path) would be a piece of the
+// password.
+func loginIntact(raw string, u *url.URL) bool {
+	at := loginEnd(raw)
+	if at < 0 {
+		return u.User == nil
+	}
+	return u.User != nil && strings.HasPrefix(raw[at+1:], u.Host)
 }
 
 // Problem says why net/url refuses a URL, judging the redacted text so that the reason cannot
@@ -180,27 +222,21 @@ func Problem(shown string) string {
 // Redact returns raw, any URL, with the password of its login replaced by "xxxxx", as
 // url.URL.Redacted does (and a login without a password hidden whole). It works on the text,
 // so that it also hides the password of a URL that net/url cannot parse or splits elsewhere (a
-// password with '/', '?', '#' or '@' in it): the login is everything between "://" and the
-// last '@', and the password is what follows its first ':'.
+// password with '/', '?', '#' or '@' in it): the login is everything between "://" and its
+// '@' (loginEnd), and the password is what follows its first ':'.
 func Redact(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User == nil && !hasLogin(raw) {
-		return raw // an '@' elsewhere: a socket's path, a sentinel master's name
-	}
-	scheme, _ := splitScheme(raw)
-	start := 0
-	if scheme != "" {
-		start = len(scheme) + len("://")
-	}
-	at := strings.LastIndex(raw[start:], "@")
+	at := loginEnd(raw)
 	if at < 0 {
 		return raw
 	}
-	login := raw[start : start+at]
+	_, rest := splitScheme(raw)
+	start := len(raw) - len(rest)
+	login := raw[start:at]
 	colon := strings.Index(login, ":")
 	if colon < 0 {
 		// A login without ':' is often a password written where the user name goes
 		// (redis://secret@host); url.URL.Redacted would show it, this does not.
-		return raw[:start] + "xxxxx" + raw[start+at:]
+		return raw[:start] + "xxxxx" + raw[at:]
 	}
-	return raw[:start] + login[:colon+1] + "xxxxx" + raw[start+at:]
+	return raw[:start] + login[:colon+1] + "xxxxx" + raw[at:]
 }
