@@ -107,6 +107,9 @@ func (a Asynq) log(level zerolog.Level, args []any, throttle bool) {
 	a.L.WithLevel(level).Str("component", "asynq").Msg(Mask(msg))
 }
 
+// Flush logs the counts of repeats held back so far; call it as the process ends.
+func (a Asynq) Flush() { a.repeats.Flush() }
+
 // Debug logs at debug level.
 func (a Asynq) Debug(args ...any) { a.log(zerolog.DebugLevel, args, false) }
 
@@ -148,6 +151,9 @@ type RedisLogger struct {
 // Redis is the process's RedisLogger.
 var Redis = &RedisLogger{repeats: newRepeats(RepeatWindow, time.Now)}
 
+// Flush logs the counts of repeats held back so far; call it as the process ends.
+func (r *RedisLogger) Flush() { r.repeats.Flush() }
+
 // Use sends the messages to l from now on.
 func (r *RedisLogger) Use(l zerolog.Logger) { r.l.Store(&l) }
 
@@ -160,7 +166,10 @@ func (r *RedisLogger) Printf(_ context.Context, format string, v ...any) {
 	}
 	msg := strings.TrimSuffix(fmt.Sprintf(format, v...), "\n")
 	if !r.repeats.admit(msg, func(held int) {
-		l.Warn().Str("component", "redis").Int("heldBack", held).Msg(Mask(msg))
+		// The logger in use when the count is logged, which may have changed since (Use).
+		if l := r.l.Load(); l != nil {
+			l.Warn().Str("component", "redis").Int("heldBack", held).Msg(Mask(msg))
+		}
 	}) {
 		return
 	}

@@ -30,6 +30,7 @@ type repeat struct {
 	logged time.Time
 	held   int
 	flush  func(held int) // logs the count held back; set while a timer is pending
+	timer  *time.Timer
 }
 
 func newRepeats(window time.Duration, now func() time.Time) *repeats {
@@ -61,18 +62,37 @@ func (r *repeats) admit(msg string, flush func(held int)) bool {
 	e.held++
 	if e.flush == nil {
 		e.flush = flush
-		time.AfterFunc(e.logged.Add(r.window).Sub(now), func() { r.flushOne(msg, e) })
+		e.timer = time.AfterFunc(e.logged.Add(r.window).Sub(now), func() { r.flushOne(e) })
 	}
 	return false
 }
 
 // flushOne logs the count held back in e's window, which starts a new window.
-func (r *repeats) flushOne(msg string, e *repeat) {
+func (r *repeats) flushOne(e *repeat) {
 	r.mu.Lock()
 	held, flush := e.held, e.flush
-	e.held, e.flush, e.logged = 0, nil, r.now()
+	e.held, e.flush, e.timer, e.logged = 0, nil, nil, r.now()
 	r.mu.Unlock()
 	if flush != nil && held > 0 {
 		flush(held)
+	}
+}
+
+// Flush logs every count held back now, without waiting for the windows to end: the process
+// is about to exit. Safe on a nil *repeats.
+func (r *repeats) Flush() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	var pending []*repeat
+	for _, e := range r.seen {
+		if e.timer != nil && e.timer.Stop() {
+			pending = append(pending, e)
+		}
+	}
+	r.mu.Unlock()
+	for _, e := range pending {
+		r.flushOne(e)
 	}
 }

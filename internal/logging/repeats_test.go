@@ -108,3 +108,23 @@ func TestAsynqLoggerHoldsBackRepeatedErrorsOnly(t *testing.T) {
 		t.Errorf("levels %s, last line %+v", got, lines()[6])
 	}
 }
+
+// Flush logs what is held back at once, as the process ends, and only once.
+func TestRepeatsFlushAtExit(t *testing.T) {
+	t.Parallel()
+	r := newRepeats(time.Hour, time.Now)
+	var mu sync.Mutex
+	var flushed []int
+	flush := func(held int) { mu.Lock(); flushed = append(flushed, held); mu.Unlock() }
+	r.admit("Dequeue error", flush)
+	r.admit("Dequeue error", flush)
+	r.admit("Dequeue error", flush)
+	r.admit("other", flush) // logged, nothing held
+	r.Flush()
+	r.Flush()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(flushed) != 1 || flushed[0] != 2 {
+		t.Errorf("flushed %v, want [2]", flushed)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -44,9 +45,10 @@ type Options struct {
 
 // Worker is one process's asynq server.
 type Worker struct {
-	srv *asynq.Server
-	mux *asynq.ServeMux
-	log zerolog.Logger
+	srv    *asynq.Server
+	mux    *asynq.ServeMux
+	log    zerolog.Logger
+	logger logging.Asynq // asynq's: Shutdown flushes what it held back
 }
 
 // New builds the server; Start starts it.
@@ -56,7 +58,7 @@ func New(o Options) (*Worker, error) {
 	}
 	mux := asynq.NewServeMux()
 	o.Handlers.Register(mux)
-	w := &Worker{mux: mux, log: o.Logger}
+	w := &Worker{mux: mux, log: o.Logger, logger: logging.NewAsynq(o.Logger)}
 	dl := &deadLetterer{store: o.DeadLetters, log: o.Logger, after: o.OnDeadLetter}
 	w.srv = asynq.NewServerFromRedisClient(o.Redis, asynq.Config{
 		Concurrency:              o.Concurrency,
@@ -64,7 +66,7 @@ func New(o Options) (*Worker, error) {
 		RetryDelayFunc:           o.Retry.DelayFunc(),
 		IsFailure:                retry.IsFailure,
 		ErrorHandler:             dl,
-		Logger:                   logging.NewAsynq(o.Logger),
+		Logger:                   w.logger,
 		LogLevel:                 logging.AsynqLevel(o.Logger.GetLevel()),
 		ShutdownTimeout:          o.ShutdownTimeout,
 		TaskCheckInterval:        o.PollInterval,
@@ -80,7 +82,10 @@ func (w *Worker) Start() error {
 
 // Shutdown stops taking tasks, waits for calls in flight up to the shutdown timeout, and
 // returns tasks still running to their queue.
-func (w *Worker) Shutdown() { w.srv.Shutdown() }
+func (w *Worker) Shutdown() {
+	w.srv.Shutdown()
+	w.logger.Flush()
+}
 
 // process routes a task to its handler. A task of an unknown type is dead-lettered at once
 // (asynq would retry it), and a panic is a failure like any other, never a crash.
@@ -200,18 +205,55 @@ func payloadJSON(p []byte) []byte {
 	return b
 }
 
-// passwordMember matches a JSON member whose name says it holds a password, with its string
-// value: "loginPassword": "…".
-var passwordMember = regexp.MustCompile(`(?i)("[^"\\]*password[^"\\]*"\s*:\s*)"(?:[^"\\]|\\.)*"`)
+// passwordMember matches, in text that is not JSON, a member whose name says it holds a
+// password, with its value: quoted (even left open) or bare. passwordParam matches a
+// form-encoded one: loginPassword=….
+var (
+	passwordMember = regexp.MustCompile(`(?i)("[^"]*password[^"]*"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,}\]\s]+)`)
+	passwordParam  = regexp.MustCompile(`(?i)(password[^=&\s"]*=)[^&\s]*`)
+)
 
 // withoutPasswords blanks the value of every member of a payload whose name says it is a
-// password, at any depth, in JSON or in text that is not quite JSON (it is matched, not
-// parsed). Payloads have no such field; one that carries it anyway (a billing system that put
-// its login in, and was refused for the unknown field) must not have it copied into a record
-// that is never trimmed and that dead export writes out.
+// password, at any depth and whatever the value. Payloads have no such field; one that carries
+// it anyway (a billing system that put its login in, and was refused for the unknown field)
+// must not have it copied into a record that is never trimmed and that dead export writes out.
+// JSON is decoded and walked (names with escapes included); anything else is matched as text.
 func withoutPasswords(p []byte) []byte {
-	if !bytes.Contains(bytes.ToLower(p), []byte("password")) {
+	if !bytes.Contains(bytes.ToLower(p), []byte("password")) && !bytes.Contains(p, []byte(`\u`)) {
 		return p
 	}
-	return passwordMember.ReplaceAll(p, []byte(`${1}"[redacted]"`))
+	dec := json.NewDecoder(bytes.NewReader(p))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err == nil && !dec.More() {
+		if !redactPasswords(v) {
+			return p
+		}
+		if b, err := json.Marshal(v); err == nil {
+			return b
+		}
+	}
+	p = passwordMember.ReplaceAll(p, []byte(`${1}"[redacted]"`))
+	return passwordParam.ReplaceAll(p, []byte(`${1}[redacted]`))
+}
+
+// redactPasswords replaces, in a decoded JSON value, every value under a name that says it is a
+// password, and reports whether it replaced any.
+func redactPasswords(v any) bool {
+	changed := false
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if strings.Contains(strings.ToLower(k), "password") {
+				x[k], changed = "[redacted]", true
+				continue
+			}
+			changed = redactPasswords(e) || changed
+		}
+	case []any:
+		for _, e := range x {
+			changed = redactPasswords(e) || changed
+		}
+	}
+	return changed
 }
