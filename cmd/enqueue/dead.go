@@ -75,6 +75,12 @@ func (a *app) dead(ctx context.Context, args []string) (string, error) {
 	if done || err != nil {
 		return name, err
 	}
+	switch {
+	case sub == "export" && len(positional) == 0:
+		return name, cli.Usagef("missing FILE: the path to write, or - for standard output")
+	case sub == "export" && len(positional) > 1, sub != "export" && len(positional) > 0:
+		return name, cli.Usagef("unexpected argument %q", positional[len(positional)-1])
+	}
 	switch c.flags.typ {
 	case "", tasks.TypeOVCallbackUpdate, tasks.TypeLicenceModify:
 	default:
@@ -83,12 +89,6 @@ func (a *app) dead(ctx context.Context, args []string) (string, error) {
 		// and read as "no dead letters", so say so.
 		fmt.Fprintf(a.stderr, "enqueue %s: warning: --type %q is not a type the workers run (%s, %s); only misrouted tasks can have it\n",
 			name, c.flags.typ, tasks.TypeOVCallbackUpdate, tasks.TypeLicenceModify)
-	}
-	switch {
-	case sub == "export" && len(positional) == 0:
-		return name, cli.Usagef("missing FILE: the path to write, or - for standard output")
-	case sub == "export" && len(positional) > 1, sub != "export" && len(positional) > 0:
-		return name, cli.Usagef("unexpected argument %q", positional[len(positional)-1])
 	}
 
 	rdb, err := c.flags.redis.open(ctx, a.getenv, a.stderr, 1)
