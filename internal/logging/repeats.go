@@ -10,7 +10,7 @@ import (
 // after it was logged: while Redis is away they fail at every poll, several times a second.
 const RepeatWindow = 30 * time.Second
 
-// maxRepeatKeys bounds the messages remembered; past it the memory starts afresh.
+// maxRepeatKeys bounds the messages remembered; past it those with no count pending are forgotten.
 const maxRepeatKeys = 256
 
 // repeats decides which of a stream of messages to log: a message the first time, then, while
@@ -54,7 +54,13 @@ func (r *repeats) admit(msg string, flush func(held int)) bool {
 	e := r.seen[msg]
 	if e == nil || now.Sub(e.logged) >= r.window && e.flush == nil {
 		if e == nil && len(r.seen) >= maxRepeatKeys {
-			clear(r.seen)
+			// Forget what has nothing pending; an entry whose count waits for its timer stays,
+			// so that Flush still finds it at exit.
+			for k, old := range r.seen {
+				if old.timer == nil {
+					delete(r.seen, k)
+				}
+			}
 		}
 		r.seen[msg] = &repeat{logged: now}
 		return true

@@ -2,6 +2,7 @@ package logging
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -126,5 +127,26 @@ func TestRepeatsFlushAtExit(t *testing.T) {
 	defer mu.Unlock()
 	if len(flushed) != 1 || flushed[0] != 2 {
 		t.Errorf("flushed %v, want [2]", flushed)
+	}
+}
+
+// Past maxRepeatKeys messages, those with nothing pending are forgotten, but a count that waits
+// for its timer is still logged by Flush.
+func TestRepeatsKeepsPendingCountsPastTheBound(t *testing.T) {
+	t.Parallel()
+	r := newRepeats(time.Hour, time.Now)
+	var mu sync.Mutex
+	var flushed []int
+	flush := func(held int) { mu.Lock(); flushed = append(flushed, held); mu.Unlock() }
+	r.admit("Dequeue error", flush)
+	r.admit("Dequeue error", flush) // held: its count waits
+	for i := range maxRepeatKeys + 10 {
+		r.admit(fmt.Sprint("message ", i), flush)
+	}
+	r.Flush()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(flushed) != 1 || flushed[0] != 1 {
+		t.Errorf("flushed %v, want [1]: the held count was forgotten", flushed)
 	}
 }
