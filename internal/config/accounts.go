@@ -87,11 +87,11 @@ func defaultAccount(src *source) (creds provider.Credentials, from *setting, err
 	creds, err = provider.NewCredentials(name, password)
 	if err != nil {
 		// The rule is named, never the value: NewCredentials does not echo the password.
-		for _, fe := range provider.FieldErrors(err) {
-			if fe.Field == "loginPassword" {
-				return provider.Credentials{}, nil, failf(passwordFrom, "%s", fe.Problem)
+		if fes := provider.FieldErrors(err); len(fes) > 0 {
+			if fes[0].Field == "loginPassword" {
+				return provider.Credentials{}, nil, failf(passwordFrom, "%s", fes[0].Problem)
 			}
-			return provider.Credentials{}, nil, failf(nameFrom, "%s", fe.Problem)
+			return provider.Credentials{}, nil, failf(nameFrom, "%s", fes[0].Problem)
 		}
 		return provider.Credentials{}, nil, failf(nameFrom, "invalid login")
 	}

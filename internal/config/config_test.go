@@ -774,7 +774,7 @@ func TestWorkerStringHidesPasswords(t *testing.T) {
 		"%#v of *":  fmt.Sprintf("%#v", w),
 		"%v":        fmt.Sprintf("%v", *w),
 		"%+v":       fmt.Sprintf("%+v", *w),
-		"%s":        fmt.Sprintf("%s", *w),
+		"%s":        fmt.Sprintf("%s", *w), //lint:ignore S1025 what %s prints is the point
 		"GoString":  w.GoString(),
 		"%#v":       fmt.Sprintf("%#v", *w),
 		"String ()": Worker{RedisURL: "redis://:" + redisPassword + "@h:1", UIPassword: uiPassword}.String(),
