@@ -48,20 +48,52 @@ func (a answer) withoutPassword(password string) answer {
 	return a
 }
 
-// parseAnswer reads a form-encoded answer. It is robust to junk: url.ParseQuery returns the
-// pairs it could read even when it also reports an error, so a truncated body still yields its
-// errorCode; HasCode is false when there is no integer errorCode at all.
+// parseAnswer reads a form-encoded answer. It is lenient, as a reader of another party's
+// answers must be, because misreading a success as "no errorCode" repeats a call that already
+// happened:
+//   - a UTF-8 byte-order mark and surrounding white space are ignored;
+//   - pairs may be separated by '&' or by line breaks (some gateways answer one per line);
+//   - a value that is not valid form encoding (a bare '%') is taken as it is, and ';' is part of
+//     a value (url.ParseQuery drops such pairs, and the provider sends messages unencoded);
+//   - the first of a repeated name wins.
+//
+// HasCode is false when there is no integer errorCode at all.
 func parseAnswer(body []byte) answer {
-	vals, _ := url.ParseQuery(strings.TrimSpace(string(body)))
+	text := strings.TrimSpace(strings.TrimPrefix(string(body), "\uFEFF"))
+	vals := map[string]string{}
+	for text != "" {
+		var pair string
+		i := strings.IndexAny(text, "&\n")
+		if i < 0 {
+			pair, text = text, ""
+		} else {
+			pair, text = text[:i], text[i+1:]
+		}
+		pair = strings.TrimSuffix(pair, "\r")
+		name, value, _ := strings.Cut(pair, "=")
+		name, value = formText(name), formText(value)
+		if _, seen := vals[name]; !seen && name != "" {
+			vals[name] = value
+		}
+	}
 	var a answer
-	if raw, ok := vals["errorCode"]; ok && len(raw) > 0 {
-		if n, err := strconv.Atoi(strings.TrimSpace(raw[0])); err == nil {
+	if raw, ok := vals["errorCode"]; ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(raw)); err == nil {
 			a.Code, a.HasCode = n, true
 		}
 	}
-	a.Message = vals.Get("errorMessage")
-	a.Item = vals.Get("errorItem")
-	a.Detail = vals.Get("errorDetail")
-	a.Result = vals.Get("result")
+	a.Message = vals["errorMessage"]
+	a.Item = vals["errorItem"]
+	a.Detail = vals["errorDetail"]
+	a.Result = vals["result"]
 	return a
+}
+
+// formText decodes one form-encoded name or value; text that is not valid form encoding was
+// not encoded, and is returned as it is.
+func formText(s string) string {
+	if d, err := url.QueryUnescape(s); err == nil {
+		return d
+	}
+	return s
 }

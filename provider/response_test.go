@@ -1,0 +1,33 @@
+package provider
+
+import "testing"
+
+func TestParseAnswerReadsWhatGatewaysSend(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       answer
+	}{
+		{"form", "errorCode=-4&errorMessage=The+value%21&errorItem=product",
+			answer{Code: -4, HasCode: true, Message: "The value!", Item: "product"}},
+		{"byte-order mark", "\uFEFFerrorCode=0", answer{HasCode: true}},
+		{"byte-order mark and CRLF pairs", "\uFEFFerrorCode=-4\r\nerrorMessage=bad\r\nerrorItem=action\r\n",
+			answer{Code: -4, HasCode: true, Message: "bad", Item: "action"}},
+		{"LF pairs", "errorCode=1\nresult=queued", answer{Code: 1, HasCode: true, Result: "queued"}},
+		{"semicolon in a value", "errorCode=-4&errorMessage=value; invalid&errorItem=product",
+			answer{Code: -4, HasCode: true, Message: "value; invalid", Item: "product"}},
+		{"bare percent", "errorCode=-4&errorMessage=100% bad", answer{Code: -4, HasCode: true, Message: "100% bad"}},
+		{"unencoded text as the sample shows", "errorCode=-17&errorMessage=Request used GET rather than POST!",
+			answer{Code: -17, HasCode: true, Message: "Request used GET rather than POST!"}},
+		{"first of a repeated name", "errorCode=-3&errorCode=0", answer{Code: -3, HasCode: true}},
+		{"spaces around the code", "  errorCode= 2 \n", answer{Code: 2, HasCode: true}},
+		{"HTML page", "<html><body>502 Bad Gateway</body></html>", answer{}},
+		{"code not a number", "errorCode=zero&errorMessage=x", answer{Message: "x"}},
+		{"empty", "", answer{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := parseAnswer([]byte(tc.body)); got != tc.want {
+				t.Fatalf("parseAnswer(%q)\n got %+v\nwant %+v", tc.body, got, tc.want)
+			}
+		})
+	}
+}
