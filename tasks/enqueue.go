@@ -58,11 +58,9 @@ func (e *Enqueuer) Close() error {
 }
 
 // NewEnqueuer enqueues on rdb, the workers' Redis: one server, or Sentinel; not a Cluster,
-// whose look-up fails with ErrCluster. The caller keeps rdb and closes it. From a REDIS_URL,
-// as the workers read it:
-//
-//	opt, err := asynq.ParseRedisURI(url)
-//	rdb := opt.MakeRedisClient().(redis.UniversalClient)
+// whose look-up fails with ErrCluster. The caller keeps rdb and closes it. To start from a
+// REDIS_URL, use OpenEnqueuer: it reads the URL as the workers do, and asynq.ParseRedisURI
+// does not (it drops a user name for Redis ACLs).
 func NewEnqueuer(rdb redis.UniversalClient) *Enqueuer {
 	return &Enqueuer{rdb: rdb, client: asynq.NewClientFromRedisClient(rdb)}
 }
