@@ -22,7 +22,8 @@
 //
 // Checks run in this order, the first failure answers:
 //
-//  1. unknown endpoint (HTTP 404, HTML body, no errorCode);
+//  1. unknown endpoint, or a known one whose path does not end in
+//     "/products/" and its name (HTTP 404, HTML body, no errorCode);
 //     body larger than MaxBodyBytes (HTTP 413);
 //  2. -17 when the method is not POST; -1 when WithRequireTLS is set and the
 //     request did not arrive over TLS;
@@ -35,7 +36,8 @@
 //     credentials; -42 when the limit is exceeded;
 //  6. per parameter, in the documentation's table order: -4 when too long
 //     (in characters) or invalid, -3 when a conditional parameter is missing
-//     for the action;
+//     for the action (!modifyThirdPartyDetails: action, unless a detail
+//     field is given);
 //  7. -20 for cancelling a SiteLock licence that is already cancelled;
 //  8. otherwise errorCode=0.
 package providertest

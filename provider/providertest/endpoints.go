@@ -245,8 +245,18 @@ func onlyFor(name string, family map[int]bool) func(string, url.Values) *Answer 
 	}
 }
 
-func checkLicenceAction(v string, _ url.Values) *Answer {
-	if v != "" && v != ActionCancelLicence {
+// checkLicenceAction: the table marks action required; the sample that changes account
+// details sends none, so it may be left out only when a detail field is given.
+func checkLicenceAction(v string, form url.Values) *Answer {
+	if v == "" {
+		for _, detail := range []string{"qualysLoginName", "qualysCompanyName", "codeGuardUserName", "codeGuardUserEmail"} {
+			if form.Get(detail) != "" {
+				return nil
+			}
+		}
+		return missing("action")
+	}
+	if v != ActionCancelLicence {
 		return invalid("action")
 	}
 	return nil

@@ -418,6 +418,9 @@ const tooLargeHTML = "<html><head><title>413 Request Entity Too Large</title></h
 func (f *Fake) process(req request) Answer {
 	c := req.call
 	ep, ok := endpoints[c.Endpoint]
+	if !strings.HasSuffix(c.Path[:len(c.Path)-len(c.Endpoint)], "/products/") {
+		ok = false // the endpoints live under .../products/ only
+	}
 	if !ok {
 		a := Raw(http.StatusNotFound, notFoundHTML)
 		a.ContentType = "text/html; charset=utf-8"

@@ -26,7 +26,9 @@ func TestProtocol(t *testing.T) {
 		msg         string
 	}{
 		{name: "valid", method: "POST", path: "/products/!UpdateUserOvCallback", contentType: formType, body: valid, status: 200, code: "0"},
-		{name: "any prefix", method: "POST", path: "/elsewhere/v2/!UpdateUserOvCallback", contentType: formType, body: valid, status: 200, code: "0"},
+		{name: "mounted under a prefix", method: "POST", path: "/provider/products/!UpdateUserOvCallback", contentType: formType, body: valid, status: 200, code: "0"},
+		{name: "not under /products/", method: "POST", path: "/elsewhere/v2/!UpdateUserOvCallback", contentType: formType, body: valid, status: 404},
+		{name: "no base path", method: "POST", path: "/!UpdateUserOvCallback", contentType: formType, body: valid, status: 404},
 		{name: "charset in content type", method: "POST", path: "/products/!UpdateUserOvCallback", contentType: formType + "; charset=UTF-8", body: valid, status: 200, code: "0"},
 		{name: "GET", method: "GET", path: "/products/!UpdateUserOvCallback?" + valid, status: 200, code: "-17", msg: "Request used GET rather than POST!"},
 		{name: "PUT with valid body", method: "PUT", path: "/products/!modifyThirdPartyDetails", contentType: formType, body: valid, status: 200, code: "-17", msg: "Request used GET rather than POST!"},

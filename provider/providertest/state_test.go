@@ -141,9 +141,9 @@ func TestCancelledAndModify(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
 	modify := licenceForm("7101", "1060")
-	modify.Del("action")
-	if got := post(t, srv, providertest.EndpointLicence, modify).code(t); got != "0" {
-		t.Fatalf("modify errorCode = %s", got)
+	modify.Del("action") // and no detail field: nothing to do
+	if got := post(t, srv, providertest.EndpointLicence, modify).code(t); got != "-3" {
+		t.Fatalf("modify errorCode = %s, want -3", got)
 	}
 	if srv.Cancelled(7101, 1060) {
 		t.Error("Cancelled after a call without action, want false")

@@ -145,7 +145,7 @@ func TestLicenceValidation(t *testing.T) {
 		{name: "cancel SiteLock immediately", edit: set("product", "1059", "cancelType", "IMMEDIATELY"), code: "0"},
 		{name: "modify qualys details", edit: both(modify, set("product", "341", "qualysLoginName", "q", "qualysCompanyName", long(50))), code: "0"},
 		{name: "modify CodeGuard details", edit: both(modify, set("product", "703", "codeGuardUserName", "u", "codeGuardUserEmail", "u@example.com")), code: "0"},
-		{name: "no action", edit: modify, code: "0"},
+		{name: "no action and nothing to change", edit: modify, code: "-3", item: "action", msg: missing("action")},
 		{name: "orderNumber with leading zero", edit: set("orderNumber", "0042"), code: "0"},
 
 		{name: "unrecognised argument", edit: set("phoneNumber", "1"), code: "-2", item: "phoneNumber", msg: msgUnrecognised},
