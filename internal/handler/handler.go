@@ -182,6 +182,15 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 		return &retry.Later{After: redisRetry + spread(redisRetry), Reason: "rate limiter unavailable", Err: err}
 	} else if slept > 0 {
 		h.obs.RateLimitWait(account, "rate", slept)
+		// A cooldown may have begun while this task slept (a -42 to another task): look again
+		// before calling, or every task asleep in the rate wait would call into it.
+		if st, err = h.cfg.Fleet.Check(ctx, account, id); err != nil {
+			return &retry.Later{After: redisRetry + spread(redisRetry), Reason: "rate-limit state unavailable", Err: err}
+		}
+		attempt = retried + st.LimitedCalls + 1
+		if st.Cooldown > 0 {
+			return h.limited(ctx, id, account, st, false, st.Cooldown, attempt-1, nil)
+		}
 	}
 
 	start := time.Now()

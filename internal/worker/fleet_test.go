@@ -75,9 +75,26 @@ func TestTwoWorkersShareProviderRate(t *testing.T) {
 
 // TestTwoWorkersHoldCallsDuringCooldown: after a -42, neither worker process calls the
 // account until the cooldown has passed, and every task completes afterwards without
-// spending its budget.
+// spending its budget. With PROVIDER_RATE on, tasks asleep in the rate wait when the -42
+// comes back must not call when they wake.
 func TestTwoWorkersHoldCallsDuringCooldown(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		rate  float64
+		tasks int
+	}{
+		{"no PROVIDER_RATE", 0, 40},
+		{"PROVIDER_RATE", 5, 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			holdCallsDuringCooldown(t, tc.rate, tc.tasks)
+		})
+	}
+}
+
+func holdCallsDuringCooldown(t *testing.T, rate float64, n int) {
 	e := newEnv(t)
 	var mu sync.Mutex
 	var limitedAt time.Time
@@ -93,10 +110,10 @@ func TestTwoWorkersHoldCallsDuringCooldown(t *testing.T) {
 	const cooldown = 1500 * time.Millisecond
 	// Neither worker reads an account's state again within the hour unless it hears of a
 	// change: the -42 one of them gets reaches the other through pub/sub.
-	e.start(setup{cooldown: cooldown, concurrency: 4, agent: "worker-a", refresh: time.Hour})
-	e.start(setup{cooldown: cooldown, concurrency: 4, agent: "worker-b", refresh: time.Hour})
+	e.start(setup{cooldown: cooldown, rate: rate, concurrency: 4, agent: "worker-a", refresh: time.Hour})
+	e.start(setup{cooldown: cooldown, rate: rate, concurrency: 4, agent: "worker-b", refresh: time.Hour})
 	var ids []string
-	for i := range 40 {
+	for i := range n {
 		id, _ := e.enqueue(licence(int64(6000+i), 1009, tasks.MaxRetry(0)))
 		ids = append(ids, id)
 	}
