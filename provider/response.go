@@ -55,12 +55,14 @@ func (a answer) withoutPassword(password string) answer {
 //   - pairs may be separated by '&' or by line breaks (some gateways answer one per line);
 //   - a value that is not valid form encoding (a bare '%') is taken as it is, and ';' is part of
 //     a value (url.ParseQuery drops such pairs, and the provider sends messages unencoded);
-//   - the first of a repeated name wins.
+//   - the first of a repeated name wins, except errorCode: two different errorCodes are no
+//     answer at all (an ambiguous answer must not be taken for a success).
 //
-// HasCode is false when there is no integer errorCode at all.
+// HasCode is false when there is no integer errorCode at all, or more than one.
 func parseAnswer(body []byte) answer {
 	text := strings.TrimSpace(strings.TrimPrefix(string(body), "\uFEFF"))
 	vals := map[string]string{}
+	conflict := false // two different errorCodes
 	for text != "" {
 		var pair string
 		i := strings.IndexAny(text, "&\n")
@@ -72,12 +74,14 @@ func parseAnswer(body []byte) answer {
 		pair = strings.TrimSuffix(pair, "\r")
 		name, value, _ := strings.Cut(pair, "=")
 		name, value = formText(name), formText(value)
-		if _, seen := vals[name]; !seen && name != "" {
+		if first, seen := vals[name]; !seen && name != "" {
 			vals[name] = value
+		} else if name == "errorCode" && strings.TrimSpace(first) != strings.TrimSpace(value) {
+			conflict = true
 		}
 	}
 	var a answer
-	if raw, ok := vals["errorCode"]; ok {
+	if raw, ok := vals["errorCode"]; ok && !conflict {
 		if n, err := strconv.Atoi(strings.TrimSpace(raw)); err == nil {
 			a.Code, a.HasCode = n, true
 		}

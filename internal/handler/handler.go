@@ -248,8 +248,8 @@ func (h *Handlers) limited(ctx context.Context, id, account string, st ratelimit
 		}
 		_ = h.cfg.Fleet.Forget(context.WithoutCancel(ctx), account, id)
 		return &Dead{Reason: deadletter.ReasonRateLimitWait, Attempts: attempts,
-			Err: fmt.Errorf("rate-limited since %s, longer than RATE_LIMIT_MAX_WAIT (%s): %w",
-				st.LimitedSince.UTC().Format(time.RFC3339), h.cfg.RateLimitMaxWait, cause)}
+			Err: fmt.Errorf("rate-limited since %s: waiting out the next %s would pass RATE_LIMIT_MAX_WAIT (%s): %w",
+				st.LimitedSince.UTC().Format(time.RFC3339), wait.Round(time.Millisecond), h.cfg.RateLimitMaxWait, cause)}
 	}
 	if err := h.cfg.Fleet.MarkLimited(context.WithoutCancel(ctx), account, id, called, h.cfg.RateLimitMaxWait+time.Hour); err != nil {
 		h.cfg.Logger.Warn().Err(err).Str("task", id).Msg("could not record the rate-limit wait")
