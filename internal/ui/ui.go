@@ -1,5 +1,5 @@
 // Package ui serves the asynq web UI (asynqmon, embedded in the binary) behind optional basic
-// auth, with payloads and results shown as indented JSON.
+// auth, with payloads and results shown as indented JSON, without passwords.
 package ui
 
 import (
@@ -11,6 +11,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
+
+	"github.com/ovqueue/ovqueue/internal/redact"
 )
 
 // Options configures the UI.
@@ -33,11 +35,12 @@ type UI struct {
 // New builds the UI at "/".
 func New(o Options) *UI {
 	mon := asynqmon.New(asynqmon.Options{
-		RootPath:         "/",
-		RedisConnOpt:     o.Redis,
-		ReadOnly:         o.ReadOnly,
-		PayloadFormatter: asynqmon.PayloadFormatterFunc(func(_ string, p []byte) string { return indent(p) }),
-		ResultFormatter:  asynqmon.ResultFormatterFunc(func(_ string, r []byte) string { return indent(r) }),
+		RootPath:     "/",
+		RedisConnOpt: o.Redis,
+		ReadOnly:     o.ReadOnly,
+		// A payload carries no password unless its producer put one in; the UI must not show it.
+		PayloadFormatter: asynqmon.PayloadFormatterFunc(func(_ string, p []byte) string { return indent(redact.Passwords(p)) }),
+		ResultFormatter:  asynqmon.ResultFormatterFunc(func(_ string, r []byte) string { return indent(redact.Passwords(r)) }),
 	})
 	u := &UI{mon: mon, h: mon, auth: o.User != "" || o.Password != ""}
 	u.user, u.pass = sha256.Sum256([]byte(o.User)), sha256.Sum256([]byte(o.Password))

@@ -220,6 +220,16 @@ func TestPayloadsShowAsIndentedJSON(t *testing.T) {
 	if err := asynq.NewInspectorFromRedisClient(r.Client).ArchiveTask("default", poison.ID); err != nil {
 		t.Fatal(err)
 	}
+	// A producer that put a password into a payload: the UI blanks it, as the record does.
+	const secret = "S3cretPW1"
+	withPassword, err := c.Enqueue(asynq.NewTask(tasks.TypeLicenceModify,
+		[]byte(`{"orderNumber":5,"product":1061,"loginPassword":"`+secret+`"}`)), asynq.Queue("default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := asynq.NewInspectorFromRedisClient(r.Client).ArchiveTask("default", withPassword.ID); err != nil {
+		t.Fatal(err)
+	}
 	base := serve(t, r, ui.Options{User: "ops", Password: "pw"})
 
 	code, _, body := do(t, http.MethodGet, base+"/api/queues/default/archived_tasks", "ops", "pw")
@@ -251,6 +261,12 @@ func TestPayloadsShowAsIndentedJSON(t *testing.T) {
 	}
 	if got[poison.ID] != "not {json" {
 		t.Errorf("poison payload shown as %q, want it as it is", got[poison.ID])
+	}
+	if p := got[withPassword.ID]; strings.Contains(p, secret) || !strings.Contains(p, `"loginPassword": "[redacted]"`) {
+		t.Errorf("payload with a password shown as:\n%s", p)
+	}
+	if strings.Contains(body, secret) {
+		t.Error("the archived-tasks answer holds the password")
 	}
 
 	// The task's own page goes through the same formatter.

@@ -4,13 +4,10 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -20,6 +17,7 @@ import (
 	"github.com/ovqueue/ovqueue/internal/deadletter"
 	"github.com/ovqueue/ovqueue/internal/handler"
 	"github.com/ovqueue/ovqueue/internal/logging"
+	"github.com/ovqueue/ovqueue/internal/redact"
 	"github.com/ovqueue/ovqueue/internal/retry"
 	"github.com/ovqueue/ovqueue/provider"
 	"github.com/ovqueue/ovqueue/tasks"
@@ -194,7 +192,7 @@ func Record(id, queue string, t *asynq.Task, err error, retried int) deadletter.
 // so that the record stays readable (a poison payload is the reason it is there).
 func payloadJSON(p []byte) []byte {
 	const max = tasks.MaxPayloadBytes
-	p = withoutPasswords(p)
+	p = redact.Passwords(p)
 	if len(p) <= max && json.Valid(p) {
 		return p
 	}
@@ -203,57 +201,4 @@ func payloadJSON(p []byte) []byte {
 	}
 	b, _ := json.Marshal(string(p))
 	return b
-}
-
-// passwordMember matches, in text that is not JSON, a member whose name says it holds a
-// password, with its value: quoted (even left open) or bare. passwordParam matches a
-// form-encoded one: loginPassword=….
-var (
-	passwordMember = regexp.MustCompile(`(?i)("[^"]*password[^"]*"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,}\]\s]+)`)
-	passwordParam  = regexp.MustCompile(`(?i)(password[^=&\s"]*=)[^&\s]*`)
-)
-
-// withoutPasswords blanks the value of every member of a payload whose name says it is a
-// password, at any depth and whatever the value. Payloads have no such field; one that carries
-// it anyway (a billing system that put its login in, and was refused for the unknown field)
-// must not have it copied into a record that is never trimmed and that dead export writes out.
-// JSON is decoded and walked (names with escapes included); anything else is matched as text.
-func withoutPasswords(p []byte) []byte {
-	if !bytes.Contains(bytes.ToLower(p), []byte("password")) && !bytes.Contains(p, []byte(`\u`)) {
-		return p
-	}
-	dec := json.NewDecoder(bytes.NewReader(p))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err == nil && !dec.More() {
-		if !redactPasswords(v) {
-			return p
-		}
-		if b, err := json.Marshal(v); err == nil {
-			return b
-		}
-	}
-	p = passwordMember.ReplaceAll(p, []byte(`${1}"[redacted]"`))
-	return passwordParam.ReplaceAll(p, []byte(`${1}[redacted]`))
-}
-
-// redactPasswords replaces, in a decoded JSON value, every value under a name that says it is a
-// password, and reports whether it replaced any.
-func redactPasswords(v any) bool {
-	changed := false
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			if strings.Contains(strings.ToLower(k), "password") {
-				x[k], changed = "[redacted]", true
-				continue
-			}
-			changed = redactPasswords(e) || changed
-		}
-	case []any:
-		for _, e := range x {
-			changed = redactPasswords(e) || changed
-		}
-	}
-	return changed
 }
