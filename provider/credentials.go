@@ -3,6 +3,7 @@ package provider
 import (
 	"errors"
 	"fmt"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/rs/zerolog"
@@ -23,10 +24,10 @@ type Credentials struct {
 // loginPassword up to 128, both required) and wraps it.
 func NewCredentials(loginName, loginPassword string) (Credentials, error) {
 	var errs []error
-	if err := checkText("loginName", loginName, 64, true); err != nil {
+	if err := checkLogin("loginName", loginName, 64); err != nil {
 		errs = append(errs, err)
 	}
-	if err := checkText("loginPassword", loginPassword, 128, true); err != nil {
+	if err := checkLogin("loginPassword", loginPassword, 128); err != nil {
 		// The rule is named, never the value.
 		errs = append(errs, err)
 	}
@@ -71,6 +72,22 @@ func (c Credentials) MarshalZerologObject(e *zerolog.Event) {
 
 // checkText applies the provider's rules for a text parameter: required or not, at most max
 // characters (not bytes), valid UTF-8.
+// checkLogin is checkText for a required part of a login, which also may not hold a control
+// character (a tab excepted, as in every field): a line break is most often a file of two
+// lines read as one value, and every call with it would be refused with -16, which may lock
+// the account. Where the character is, is not said: it would tell of a password.
+func checkLogin(field, v string, max int) error {
+	if err := checkText(field, v, max, true); err != nil {
+		return err
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) && r != '\t' {
+			return &FieldError{Field: field, Problem: "must not contain control characters such as a line break (is it read from a file of more than one line?)"}
+		}
+	}
+	return nil
+}
+
 func checkText(field, v string, max int, required bool) error {
 	if v == "" {
 		if required {

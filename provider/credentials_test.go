@@ -62,6 +62,10 @@ func TestNewCredentialsRules(t *testing.T) {
 		{"password missing", "a", "", "loginPassword: required"},
 		{"login too long", strings.Repeat("a", 65), "b", "loginName: at most 64"},
 		{"password too long", "a", strings.Repeat("p", 129), "loginPassword: at most 128"},
+		{"login of two lines", "line1\nline2", "b", "loginName: must not contain control characters"},
+		{"password of two lines", "a", "pp1\r\npp2", "loginPassword: must not contain control characters"},
+		{"NUL in password", "a", "pp\x00", "loginPassword: must not contain control characters"},
+		{"tab in password", "a", "p\tq", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,7 +80,7 @@ func TestNewCredentialsRules(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want %q", err, tt.want)
 			}
-			if strings.Contains(err.Error(), strings.Repeat("p", 129)) {
+			if strings.Contains(err.Error(), strings.Repeat("p", 129)) || strings.Contains(err.Error(), "pp") {
 				t.Fatal("error repeats the password")
 			}
 		})
