@@ -70,6 +70,10 @@ func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 	}
 	switch o := opt.(type) {
 	case asynq.RedisClientOpt:
+		if o.DB < 0 {
+			// asynq takes /-1, and go-redis then quietly uses database 0.
+			return nil, "", fmt.Errorf("%q: the database must be 0 or more, got %d", shown, o.DB)
+		}
 		// asynq reads the password of redis://user:pass@host but drops the user name, which
 		// Redis ACLs need; carry it over.
 		if _, hasPass := u.User.Password(); hasPass && u.User.Username() != "" {

@@ -82,6 +82,8 @@ func TestParse(t *testing.T) {
 		{"digits before '/' in the password are no port", "redis://default:1234567/" + password + "@redis:6379/0", `must be a URL such as redis://127.0.0.1:6379/0, got "redis://default:xxxxx@redis:6379/0": malformed login`},
 		{"port out of range", "redis://:" + password + "@127.0.0.1:99999/0", `"redis://:xxxxx@127.0.0.1:99999/0": port must be 1 to 65535, got "99999"`},
 		{"port zero", "rediss://127.0.0.1:0", `"rediss://127.0.0.1:0": port must be 1 to 65535, got "0"`},
+		{"negative database", "redis://:" + password + "@127.0.0.1:6379/-1", `"redis://:xxxxx@127.0.0.1:6379/-1": the database must be 0 or more, got -1`},
+		{"negative socket database", "redis-socket:///run/redis.sock?db=-2", `"redis-socket:///run/redis.sock?db=-2": the database must be 0 or more, got -2`},
 		{"sentinel port", "redis-sentinel://a:26379,b:70000?master=m", `"redis-sentinel://a:26379,b:70000?master=m": port must be 1 to 65535, got "70000"`},
 		{"no host", "redis://", `must name a host, like redis://127.0.0.1:6379/0, got "redis://"`},
 		{"scheme", "http://:" + password + "@h:6379", `scheme must be redis, rediss, redis-sentinel or redis-socket, got "http://:xxxxx@h:6379"`},
