@@ -2,6 +2,7 @@ package faulttest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,5 +86,38 @@ func TestSIGTERMDuringSlowCalls(t *testing.T) {
 		}
 		e.expectNoDeadLetters(tasks.QueueDefault)
 		w2.stopAndExpectZero()
+	})
+
+	// A second signal does not wait out SHUTDOWN_TIMEOUT: the worker stops at once, exit 1,
+	// and the task it was running comes back, as after a crash.
+	t.Run("second signal", func(t *testing.T) {
+		t.Parallel()
+		const order = 470
+		e := newEnv(t)
+		e.fake.Script(fmt.Sprint(order), providertest.Answer{Delay: 60 * time.Second})
+		e.enqueueLicences(order, 1)
+		w := e.startWorker("w", map[string]string{"SHUTDOWN_TIMEOUT": "60s"})
+		waitUntil(t, "the slow call", 20*time.Second, func() (bool, string) {
+			c := e.fake.CallCount()
+			return c == 1, fmt.Sprintf("%d calls", c)
+		})
+		w.terminate()
+		waitUntil(t, "the shutdown to begin", 10*time.Second, func() (bool, string) {
+			return strings.Contains(w.out.String(), "shutting down"), "no shutdown line yet"
+		})
+		if w.exited() {
+			t.Fatal("the worker exited on the first signal while a call was in flight")
+		}
+		w.terminate()
+		// Well short of SHUTDOWN_TIMEOUT and of the call's delay.
+		if code := w.exitCode(20 * time.Second); code != 1 {
+			t.Errorf("exit code %d after a second SIGTERM, want 1", code)
+		}
+		if !strings.Contains(w.out.String(), "second signal (terminated): stopping now") {
+			t.Errorf("no word of the second signal in the output:\n%s", tail(w.out.String(), 5))
+		}
+		if q := e.queue(tasks.QueueDefault); q.Active != 1 || q.Completed != 0 || q.Archived != 0 {
+			t.Fatalf("after the second signal: %s; want the task still active, until its lease expires", counts(q))
+		}
 	})
 }

@@ -22,6 +22,7 @@ import (
 func main() {
 	redis.SetLogger(logging.Redis) // one per process: run points it at its logger
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go secondSignal(ctx)
 	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	switch {
@@ -34,4 +35,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
 	}
+}
+
+// secondSignal ends the process at once on a second SIGINT or SIGTERM, once the first has
+// started the graceful shutdown: an operator who presses Ctrl-C again does not want to wait
+// out SHUTDOWN_TIMEOUT. Tasks in flight come back when their lease expires, as after a crash.
+func secondSignal(first context.Context) {
+	<-first.Done()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	s := <-sig
+	fmt.Fprintf(os.Stderr, "worker: second signal (%s): stopping now, without waiting for calls in flight; their tasks run again once their lease expires\n", s)
+	os.Exit(1)
 }

@@ -158,7 +158,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	<-ctx.Done()
-	log.Info().Dur("timeout", cfg.ShutdownTimeout).Msg("shutting down: no new tasks; waiting for calls in flight")
+	log.Info().Str("timeout", cfg.ShutdownTimeout.String()).Msg("shutting down: no new tasks; waiting for calls in flight (a second signal stops at once)")
 	w.Shutdown()
 	logging.Redis.Flush() // go-redis's repeats held back, as asynq's were by Shutdown
 	log.Info().Msg("stopped")
