@@ -79,6 +79,10 @@ func TestSIGTERMDuringSlowCalls(t *testing.T) {
 		if info.State != asynq.TaskStatePending || info.Retried != 0 {
 			t.Fatalf("after SIGTERM: task %s, retried %d; want pending again with its budget whole", info.State, info.Retried)
 		}
+		// The log says the call was cut short, not that the provider failed.
+		if out := w.out.String(); !strings.Contains(out, `"outcome":"interrupted"`) || strings.Contains(out, `"outcome":"transient"`) {
+			t.Errorf("the cut-off call is not logged as interrupted:\n%s", tail(out, 5))
+		}
 		w2 := e.startWorker("next", nil)
 		e.waitCompleted(tasks.QueueDefault, 1, 30*time.Second)
 		if n := len(e.fake.CallsFor(fmt.Sprint(order))); n != 2 {

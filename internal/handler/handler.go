@@ -196,6 +196,14 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 	start := time.Now()
 	resp, err := c.do(ctx, creds)
 	took := time.Since(start)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// Cut short by the worker stopping (SHUTDOWN_TIMEOUT ran out) or by a cancel from the
+		// UI: this says nothing of the provider, and asynq puts the task back.
+		h.obs.ProviderCall(c.endpoint, "interrupted", took)
+		h.callLine(zerolog.WarnLevel, t, id, account, attempt, c, "interrupted", took).
+			Msg("provider call cut short: the worker is stopping or the task was cancelled; the task runs again")
+		return ctx.Err()
+	}
 	outcome := provider.Classify(err)
 	h.obs.ProviderCall(c.endpoint, codeLabel(resp, err), took)
 	h.logCall(t, id, account, attempt, c, resp, err, outcome, took)
@@ -295,9 +303,7 @@ func (h *Handlers) logCall(t *asynq.Task, id, account string, attempt int, c cal
 	case provider.Permanent:
 		lvl = zerolog.ErrorLevel
 	}
-	e := h.cfg.Logger.WithLevel(lvl).
-		Str("task", id).Str("type", t.Type()).Str("account", account).Str("order", c.order)
-	e = c.logFields(e).Int("attempt", attempt).Str("outcome", outcome.String()).Float64("durationMs", float64(took.Microseconds())/1000)
+	e := h.callLine(lvl, t, id, account, attempt, c, outcome.String(), took)
 	var pe *provider.Error
 	switch {
 	case resp != nil:
@@ -327,6 +333,13 @@ func (h *Handlers) logCall(t *asynq.Task, id, account string, attempt int, c cal
 		msg = "provider call: licence already cancelled"
 	}
 	e.Msg(msg)
+}
+
+// callLine starts the log line of a provider call with the fields every such line has.
+func (h *Handlers) callLine(lvl zerolog.Level, t *asynq.Task, id, account string, attempt int, c call, outcome string, took time.Duration) *zerolog.Event {
+	e := h.cfg.Logger.WithLevel(lvl).
+		Str("task", id).Str("type", t.Type()).Str("account", account).Str("order", c.order)
+	return c.logFields(e).Int("attempt", attempt).Str("outcome", outcome).Float64("durationMs", float64(took.Microseconds())/1000)
 }
 
 // codeLabel is the metrics label of a call's outcome.
