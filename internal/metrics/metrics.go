@@ -18,6 +18,7 @@ import (
 
 	"github.com/ovqueue/ovqueue/internal/deadletter"
 	"github.com/ovqueue/ovqueue/internal/handler"
+	"github.com/ovqueue/ovqueue/tasks"
 )
 
 const namespace = "ovqueue"
@@ -80,9 +81,14 @@ func (m *Metrics) RateLimitWait(account, reason string, d time.Duration) {
 	m.waitSeconds.WithLabelValues(account, reason).Add(d.Seconds())
 }
 
-// DeadLettered counts a dead-lettered task.
+// DeadLettered counts a dead-lettered task. A type no worker runs counts as "other": any
+// producer can invent types, and each would otherwise be a series of its own.
 func (m *Metrics) DeadLettered(r deadletter.Record) {
-	m.deadLetters.WithLabelValues(r.Type, r.Reason).Inc()
+	typ := r.Type
+	if typ != tasks.TypeOVCallbackUpdate && typ != tasks.TypeLicenceModify {
+		typ = "other"
+	}
+	m.deadLetters.WithLabelValues(typ, r.Reason).Inc()
 }
 
 // Handler serves /metrics, /healthz and /readyz.

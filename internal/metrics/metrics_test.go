@@ -219,6 +219,8 @@ func TestObserverCounters(t *testing.T) {
 	m.DeadLettered(deadletter.Record{TaskID: "licence:modify:1:x", Type: tasks.TypeLicenceModify, Reason: deadletter.ReasonPermanent, ErrorCode: -4})
 	m.DeadLettered(deadletter.Record{TaskID: "licence:modify:2:x", Type: tasks.TypeLicenceModify, Reason: deadletter.ReasonPermanent, ErrorCode: -16})
 	m.DeadLettered(deadletter.Record{TaskID: "ovcallback:update:3:x", Type: tasks.TypeOVCallbackUpdate, Reason: deadletter.ReasonRetriesSpent})
+	m.DeadLettered(deadletter.Record{TaskID: "junk:1:x", Type: "junk:1", Reason: deadletter.ReasonUnknownType})
+	m.DeadLettered(deadletter.Record{TaskID: "junk:2:x", Type: "junk:2", Reason: deadletter.ReasonUnknownType})
 	body := scrape(t, base)
 
 	wantSample(t, body, `ovqueue_provider_calls_total{code="-42",endpoint="!modifyThirdPartyDetails"}`, 2)
@@ -237,6 +239,10 @@ func TestObserverCounters(t *testing.T) {
 	wantSample(t, body, `ovqueue_rate_limit_wait_seconds_total{account="eu",reason="rate"}`, 0.25)
 	wantSample(t, body, `ovqueue_dead_letters_total{reason="permanent",type="licence:modify"}`, 2)
 	wantSample(t, body, `ovqueue_dead_letters_total{reason="retries-exhausted",type="ovcallback:update"}`, 1)
+	wantSample(t, body, `ovqueue_dead_letters_total{reason="unknown-type",type="other"}`, 2)
+	if strings.Contains(body, `type="junk:`) {
+		t.Error("an unknown task type became a label value")
+	}
 	// Task IDs and error codes would make a series per task: they are not labels.
 	if strings.Contains(body, "licence:modify:1:x") {
 		t.Error("a task ID became a label")
