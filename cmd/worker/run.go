@@ -66,6 +66,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if problem := redisurl.Refusal(err); problem != "" {
 			return config.Invalidf("REDIS_URL: %s: %s", redisurl.Redact(cfg.RedisURL), problem)
 		}
+		if ctx.Err() != nil {
+			// SIGINT/SIGTERM while waiting for Redis: stopped before starting, not a failure.
+			log.Info().Msg("stopped before starting: a signal came while waiting for Redis")
+			return nil
+		}
 		return fmt.Errorf("REDIS_URL: cannot reach Redis at %s: %v", redisurl.Redact(cfg.RedisURL), err)
 	}
 	logging.Redis.Use(log)

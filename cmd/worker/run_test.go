@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -202,5 +203,49 @@ func TestHelpGoesToStdout(t *testing.T) {
 	err := run(t.Context(), []string{"worker", "--help"}, envOf(nil), &stdout, &stderr)
 	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(stdout.String(), "Usage: worker") || stderr.Len() != 0 {
 		t.Errorf("run --help = %v; stdout %q, stderr %q", err, stdout.String(), stderr.String())
+	}
+}
+
+// A signal while the worker waits for a Redis that does not answer stops it before it starts,
+// without an error: it is no failure to reach Redis.
+func TestSignalWhileWaitingForRedis(t *testing.T) {
+	t.Parallel()
+	// Accepts connections and never answers.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	var errOut syncbuf.Buffer
+	err = run(ctx, []string{"worker"}, envOf(map[string]string{
+		"PROVIDER_LOGIN_NAME": "a", "PROVIDER_LOGIN_PASSWORD": "b", "REDIS_URL": "redis://" + l.Addr().String() + "/0",
+	}), io.Discard, &errOut)
+	if err != nil {
+		t.Fatalf("run = %v, want nil: a signal during start is no failure", err)
+	}
+	if !strings.Contains(errOut.String(), "stopped before starting") {
+		t.Errorf("log does not say why the worker stopped:\n%s", errOut.String())
 	}
 }
