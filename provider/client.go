@@ -154,7 +154,7 @@ func ParseBaseURL(raw string) (*url.URL, error) {
 }
 
 func isLoopback(host string) bool {
-	if host == "localhost" {
+	if strings.EqualFold(host, "localhost") { // host names know no case
 		return true
 	}
 	ip := net.ParseIP(host)

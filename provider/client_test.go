@@ -307,6 +307,7 @@ func TestParseBaseURL(t *testing.T) {
 		{in: "https://secure.trust-provider.com/products", want: "https://secure.trust-provider.com/products/"},
 		{in: "http://127.0.0.1:8081/products/", want: "http://127.0.0.1:8081/products/"},
 		{in: "http://localhost/products/", want: "http://localhost/products/"},
+		{in: "http://LocalHost:8081/products/", want: "http://LocalHost:8081/products/"},
 		{in: "http://[::1]:99/p/", want: "http://[::1]:99/p/"},
 		{in: "http://provider.example/products/", err: "http is only allowed for a loopback host"},
 		{in: "ftp://provider.example/", err: "scheme must be https"},

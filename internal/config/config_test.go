@@ -234,12 +234,21 @@ func TestLoadPrecedence(t *testing.T) {
 	}
 }
 
-func TestLoadEmptyFlagMeansDefault(t *testing.T) {
+// An empty flag turns off what is off by default (--ui-addr=), and is an error where it would
+// quietly put the default in place of the variable: --provider-url="$URL" with URL unset in a
+// script must not call the real provider.
+func TestLoadEmptyFlag(t *testing.T) {
 	t.Parallel()
-	env := with(account(), map[string]string{"UI_ADDR": "0.0.0.0:8080", "PROVIDER_TIMEOUT": "5s"})
-	w := mustLoad(t, []string{"--ui-addr=", "--provider-timeout="}, env)
-	if w.UIAddr != "" || w.ProviderTimeout != 30*time.Second {
-		t.Errorf("UIAddr, ProviderTimeout = %q, %s; want the defaults \"\" and 30s", w.UIAddr, w.ProviderTimeout)
+	env := with(account(), map[string]string{"UI_ADDR": "0.0.0.0:8080", "METRICS_ADDR": ":9090", "PROVIDER_TIMEOUT": "5s"})
+	w := mustLoad(t, []string{"--ui-addr=", "--metrics-addr="}, env)
+	if w.UIAddr != "" || w.MetricsAddr != "" || w.ProviderTimeout != 5*time.Second {
+		t.Errorf("UIAddr, MetricsAddr, ProviderTimeout = %q, %q, %s; want off, off and 5s", w.UIAddr, w.MetricsAddr, w.ProviderTimeout)
+	}
+	for _, flag := range []string{"provider-url", "redis-url", "provider-timeout"} {
+		_, err := load(t, []string{"--" + flag + "="}, env)
+		if want := "--" + flag + " is empty: leave it out"; err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, ErrInvalid) {
+			t.Errorf("--%s=: err %v, want a configuration error starting %q", flag, err, want)
+		}
 	}
 }
 

@@ -139,8 +139,15 @@ func parseArgs(args []string, getenv func(string) string, usage io.Writer) (*sou
 		return nil, plainf("unexpected argument %q: the worker takes only flags (see --help)", fs.Arg(0))
 	}
 	for _, s := range allSettings {
-		if src.flags[s].twice {
+		v := src.flags[s]
+		if v.twice {
 			return nil, plainf("--%s given twice: give it once", s.flag)
+		}
+		// An empty flag would mean the default and hide the variable: --provider-url="$URL"
+		// with URL unset in a script would call the real provider. A setting that is off by
+		// default may be turned off with an empty flag (--ui-addr=).
+		if v.set && v.value == "" && s.def != "" && !strings.HasPrefix(s.def, "off") && !s.boolean {
+			return nil, plainf("--%s is empty: leave it out to use %s or the default (%s)", s.flag, s.env, s.def)
 		}
 	}
 	return src, nil
