@@ -209,6 +209,54 @@ func TestDeadExportBackfillRoundTrip(t *testing.T) {
 			"enqueue backfill: 1 invalid row in "+all+": nothing was enqueued; fix them, or pass --skip-invalid to enqueue the 4 valid rows\n")
 }
 
+// A task enqueued with a key comes back from an export as the same task while its row is
+// unchanged (a duplicate while the task is in Redis, as for a task without a key), and as a
+// new task once the row is edited.
+func TestDeadExportBackfillKeepsTheKeyOfUnchangedRows(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	payload := `{"orderNumber":10101,"product":1061,"action":"CANCELLICENCE"}`
+	task, opts, err := tasks.Build(tasks.TypeLicenceModify, []byte(payload), tasks.Key("billing-row-777"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keyed = "licence:modify:billing-row-777"
+	client := asynq.NewClient(r.Opt)
+	defer client.Close()
+	if _, err := client.Enqueue(task, opts...); err != nil {
+		t.Fatal(err)
+	}
+	if err := inspect(t, r).ArchiveTask(tasks.QueueDefault, keyed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := deadletter.New(r.Client).Append(t.Context(), deadletter.Record{TaskID: keyed, Type: task.Type(), Queue: tasks.QueueDefault,
+		Payload: task.Payload(), Reason: deadletter.ReasonPermanent, ErrorCode: -4, Attempts: 1, FailedAt: failedAt}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "dead.jsonl")
+	enqueue(t, t.Context(), r, "", "dead", "export", path).expect(t, cli.ExitOK, "exported=1 file="+path+"\n", "")
+	enqueue(t, t.Context(), r, "", "backfill", path, "--queue", "default").expect(t, cli.ExitOK, "enqueued=0 duplicate=1 invalid=0 failed=0\n", "")
+
+	// Edited, the row is a new task with its content's ID.
+	row, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(row), `"product":1061`, `"product":1060`, 1)
+	if edited == string(row) {
+		t.Fatalf("test setup: no product to edit in %s", row)
+	}
+	fixed := filepath.Join(t.TempDir(), "fixed.jsonl")
+	if err := os.WriteFile(fixed, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, t.Context(), r, "", "backfill", fixed, "--queue", "default").expect(t, cli.ExitOK, "enqueued=1 duplicate=0 invalid=0 failed=0\n", "")
+	want := taskID(t, tasks.TypeLicenceModify, `{"orderNumber":10101,"product":1060,"action":"CANCELLICENCE"}`)
+	if info, ok := queued(t, inspect(t, r), tasks.QueueDefault)[want]; !ok || info.State != asynq.TaskStatePending {
+		t.Errorf("the edited row is not pending as %s: %+v", want, info)
+	}
+}
+
 func TestDeadReplay(t *testing.T) {
 	t.Parallel()
 	d := newDeadLetters(t)

@@ -39,6 +39,12 @@ func (b *builder) build(typ string, payload []byte) (*asynq.Task, []asynq.Option
 	return tasks.Build(typ, payload, b.opts...)
 }
 
+// buildKeyed is build with the idempotency key key in place of the content-derived ID.
+func (b *builder) buildKeyed(typ string, payload []byte, key string) (*asynq.Task, []asynq.Option, error) {
+	opts := append(slices.Clip(b.opts), tasks.Key(key))
+	return tasks.Build(typ, payload, opts...)
+}
+
 // validate reports what build would: the options were checked once for all rows, so a valid
 // payload is a valid task.
 func (b *builder) validate(typ string, payload []byte) error {

@@ -8,12 +8,16 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/ovqueue/ovqueue/internal/deadletter"
+	"github.com/ovqueue/ovqueue/tasks"
 )
 
 // ExportRow is a dead letter as a backfill row: {"type": ..., <payload fields>, then the
 // ExportFields that explain the failure}, without a line ending. A backfill reads it back and
-// ignores the ExportFields.
+// ignores the ExportFields, but for taskId and contentId: a task enqueued with a key has its
+// content's own ID as contentId, and a row whose content still derives it keeps the key.
 //
 // flat is false when the payload could not be spread into the row (it is not a JSON object, or
 // it has a field named like a row field): the row then carries it whole as "payload", which a
@@ -61,6 +65,13 @@ func ExportRow(r deadletter.Record) (line []byte, flat bool, err error) {
 	b = appendJSONString(b, r.FailedAt.UTC().Format(time.RFC3339Nano))
 	b = append(b, `,"taskId":`...)
 	b = appendJSONString(b, r.TaskID)
+	if id := contentID(r); id != "" && id != r.TaskID {
+		// Enqueued with a key: a backfill that finds the row's content unchanged keeps the key,
+		// so that the row is the same task (a duplicate while it is in Redis), as an unchanged
+		// row of a task without a key is.
+		b = append(b, `,"contentId":`...)
+		b = appendJSONString(b, id)
+	}
 	if r.ReplayedAt != nil {
 		b = append(b, `,"replayedAt":`...)
 		b = appendJSONString(b, r.ReplayedAt.UTC().Format(time.RFC3339Nano))
@@ -108,4 +119,24 @@ func payloadFields(payload json.RawMessage) ([]field, bool) {
 		return nil, false // trailing data
 	}
 	return fields, true
+}
+
+// contentID is the ID that the content of r's payload derives (as if it had no key), or ""
+// when the payload is not a valid task.
+func contentID(r deadletter.Record) string {
+	_, opts, err := tasks.Build(r.Type, r.Payload)
+	if err != nil {
+		return ""
+	}
+	return taskID(opts)
+}
+
+// taskID returns the task ID among asynq options.
+func taskID(opts []asynq.Option) string {
+	for _, o := range opts {
+		if o.Type() == asynq.TaskIDOpt {
+			return o.Value().(string)
+		}
+	}
+	return ""
 }

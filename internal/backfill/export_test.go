@@ -14,16 +14,25 @@ func TestExportRow(t *testing.T) {
 	t.Parallel()
 	failed := time.Date(2024, 2, 2, 13, 3, 0, 500, time.UTC)
 	replayed := failed.Add(time.Hour)
+	licence := json.RawMessage(`{"account":"default", "orderNumber":9,"product":1061,"action":"CANCELLICENCE"}`)
+	_, opts, err := tasks.Build(tasks.TypeLicenceModify, licence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	derived := taskID(opts)
 	tests := []struct {
 		name string
 		rec  deadletter.Record
 		want string
 		flat bool
 	}{
-		{"licence", deadletter.Record{TaskID: "licence:modify:9:abc", Type: tasks.TypeLicenceModify, Queue: "default",
-			Payload: json.RawMessage(`{"account":"default", "orderNumber":9,"product":1061,"action":"CANCELLICENCE"}`),
-			Reason:  deadletter.ReasonPermanent, ErrorCode: -4, ErrorMessage: `Invalid "product"`, ErrorItem: "product", Attempts: 1, FailedAt: failed},
-			`{"type":"licence:modify","account":"default","orderNumber":9,"product":1061,"action":"CANCELLICENCE","errorCode":-4,"errorMessage":"Invalid \"product\"","errorItem":"product","reason":"permanent","attempts":1,"failedAt":"2024-02-02T13:03:00.0000005Z","taskId":"licence:modify:9:abc"}`,
+		{"licence", deadletter.Record{TaskID: derived, Type: tasks.TypeLicenceModify, Queue: "default", Payload: licence,
+			Reason: deadletter.ReasonPermanent, ErrorCode: -4, ErrorMessage: `Invalid "product"`, ErrorItem: "product", Attempts: 1, FailedAt: failed},
+			`{"type":"licence:modify","account":"default","orderNumber":9,"product":1061,"action":"CANCELLICENCE","errorCode":-4,"errorMessage":"Invalid \"product\"","errorItem":"product","reason":"permanent","attempts":1,"failedAt":"2024-02-02T13:03:00.0000005Z","taskId":"` + derived + `"}`,
+			true},
+		{"licence with a key: its content's ID too", deadletter.Record{TaskID: "licence:modify:inv-9", Type: tasks.TypeLicenceModify, Queue: "default", Payload: licence,
+			Reason: deadletter.ReasonPermanent, ErrorCode: -4, Attempts: 1, FailedAt: failed},
+			`{"type":"licence:modify","account":"default","orderNumber":9,"product":1061,"action":"CANCELLICENCE","errorCode":-4,"errorMessage":"","reason":"permanent","attempts":1,"failedAt":"2024-02-02T13:03:00.0000005Z","taskId":"licence:modify:inv-9","contentId":"` + derived + `"}`,
 			true},
 		{"replayed, HTTP status", deadletter.Record{TaskID: "ovcallback:update:1:x", Type: tasks.TypeOVCallbackUpdate,
 			Payload: json.RawMessage(`{"orderNumber":"1"}`), Reason: deadletter.ReasonRetriesSpent, HTTPStatus: 503, Attempts: 11, FailedAt: failed, ReplayedAt: &replayed},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/ovqueue/ovqueue/provider"
@@ -15,7 +16,7 @@ import (
 // that an operator can see why a task failed. A backfill ignores them, so that a fixed export
 // can be fed back as it is.
 var ExportFields = []string{"errorCode", "errorMessage", "errorItem", "httpStatus", "reason",
-	"attempts", "failedAt", "taskId", "replayedAt"}
+	"attempts", "failedAt", "taskId", "replayedAt", "contentId"}
 
 // decoder turns rows into a task type and a payload for tasks.Build. One decoder serves one
 // goroutine: it keeps scratch space between rows.
@@ -29,11 +30,36 @@ type decoder struct {
 
 	fields map[string]json.RawMessage // JSONL scratch
 	buf    []byte                     // payload scratch
+
+	// origin is what the last decoded row says of the task it was exported from (taskId,
+	// contentId; see ExportRow), or nothing.
+	origin     origin
+	taskIDCol  int // CSV: the taskId column, or -1
+	contentCol int // CSV: the contentId column, or -1
+}
+
+// origin is the task an exported row came from: its ID, and the ID its content derives when
+// that differs (the task had a key).
+type origin struct {
+	taskID, contentID string
+}
+
+// key returns the key of the task the row came from when the row's content, which derives
+// id for a task of type typ, is unchanged since the export; "" otherwise.
+func (o origin) key(typ, id string) string {
+	if o.contentID == "" || o.contentID != id {
+		return ""
+	}
+	key, ok := strings.CutPrefix(o.taskID, typ+":")
+	if !ok {
+		return ""
+	}
+	return key
 }
 
 func newDecoder(format Format, header []string, account string) *decoder {
 	d := &decoder{format: format, header: header, account: account, accountCol: -1,
-		fields: make(map[string]json.RawMessage, 16)}
+		taskIDCol: -1, contentCol: -1, fields: make(map[string]json.RawMessage, 16)}
 	d.skip = make([]bool, len(header))
 	for i, h := range header {
 		switch {
@@ -41,6 +67,12 @@ func newDecoder(format Format, header []string, account string) *decoder {
 			d.typeCol, d.skip[i] = i, true
 		case slices.Contains(ExportFields, h):
 			d.skip[i] = true
+			switch h {
+			case "taskId":
+				d.taskIDCol = i
+			case "contentId":
+				d.contentCol = i
+			}
 		case h == "account":
 			d.accountCol = i
 		}
@@ -51,6 +83,7 @@ func newDecoder(format Format, header []string, account string) *decoder {
 // decode returns the row's task type and payload JSON. The payload aliases the decoder's
 // scratch space: it is valid until the next call. Errors are *provider.FieldError, joined.
 func (d *decoder) decode(r row) (typ string, payload []byte, err error) {
+	d.origin = origin{}
 	if r.err != nil {
 		return "", nil, r.err
 	}
@@ -73,7 +106,7 @@ func (d *decoder) decodeJSON(data []byte) (string, []byte, error) {
 // scanJSON is decodeJSON's fast path, for rows that scanObject handles and whose type is a
 // plain string.
 func (d *decoder) scanJSON(data []byte) (string, []byte, bool) {
-	var typ, account []byte
+	var typ, account, taskID, contentID []byte
 	hasType := false
 	b := append(d.buf[:0], '{')
 	scanned := scanObject(data, func(key, value []byte) {
@@ -82,6 +115,10 @@ func (d *decoder) scanJSON(data []byte) (string, []byte, bool) {
 			typ, hasType = value, true
 		case string(key) == "account":
 			account = value
+		case string(key) == "taskId":
+			taskID = value
+		case string(key) == "contentId":
+			contentID = value
 		case slices.Contains(ExportFields, string(key)):
 		default:
 			if len(b) > 1 {
@@ -96,6 +133,7 @@ func (d *decoder) scanJSON(data []byte) (string, []byte, bool) {
 	if !scanned {
 		return "", nil, false
 	}
+	d.origin = originOf(taskID, contentID)
 	b = d.appendAccount(b, account)
 	d.buf = append(b, '}')
 	if !hasType {
@@ -196,7 +234,22 @@ func (d *decoder) decodeJSONSlow(data []byte) (string, []byte, error) {
 	}
 	b = d.appendAccount(b, d.fields["account"])
 	d.buf = append(b, '}')
+	d.origin = originOf(d.fields["taskId"], d.fields["contentId"])
 	return typ, d.buf, nil
+}
+
+// originOf reads the taskId and contentId members of an exported row; anything but two
+// strings is no origin (the fields are ignored, as the other export fields are).
+func originOf(taskID, contentID json.RawMessage) origin {
+	if len(taskID) == 0 || len(contentID) == 0 {
+		return origin{}
+	}
+	t, err1 := jsonString(taskID)
+	c, err2 := jsonString(contentID)
+	if err1 != nil || err2 != nil {
+		return origin{}
+	}
+	return origin{taskID: t, contentID: c}
 }
 
 func (d *decoder) decodeCSV(cells []string) (string, []byte, error) {
@@ -221,6 +274,9 @@ func (d *decoder) decodeCSV(cells []string) (string, []byte, error) {
 		b = d.appendAccount(b, nil)
 	}
 	d.buf = append(b, '}')
+	if d.taskIDCol >= 0 && d.contentCol >= 0 {
+		d.origin = origin{taskID: cells[d.taskIDCol], contentID: cells[d.contentCol]}
+	}
 	typ := cells[d.typeCol]
 	if !utf8.ValidString(typ) {
 		errs = append(errs, &provider.FieldError{Field: "type", Problem: "not valid UTF-8 (save the file as UTF-8)"})

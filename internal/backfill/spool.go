@@ -81,14 +81,7 @@ type record struct {
 }
 
 // id is the record's task ID.
-func (r record) id() string {
-	for _, o := range r.opts {
-		if o.Type() == asynq.TaskIDOpt {
-			return o.Value().(string)
-		}
-	}
-	return ""
-}
+func (r record) id() string { return taskID(r.opts) }
 
 // next reads the next record; io.EOF after the last.
 func (s *spool) next() (record, error) {

@@ -179,6 +179,12 @@ func (r *runner) check(d *decoder, bu *builder, b batch, build bool) verdict {
 			} else if task, opts, berr := bu.build(typ, payload); berr != nil {
 				err = berr
 			} else if out.err == nil {
+				if key := d.origin.key(typ, taskID(opts)); key != "" {
+					// Exported from a task with a key, and unchanged: the same task.
+					if kt, kopts, kerr := bu.buildKeyed(typ, payload, key); kerr == nil {
+						task, opts = kt, kopts
+					}
+				}
 				out.records, out.err = appendRecord(out.records, row.line, task, opts)
 			}
 		}
