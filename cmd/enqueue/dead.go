@@ -195,6 +195,10 @@ func (c *deadCmd) export(ctx context.Context, path string) (err error) {
 		return cli.Failedf("export to %s: %w", displayOut(path), err)
 	}
 	if path == "-" {
+		// Standard output holds the rows: the summary goes to standard error, as JSON with --json.
+		if c.flags.json {
+			return writeJSONLine(c.stderr, map[string]any{"exported": n})
+		}
 		fmt.Fprintf(c.stderr, "exported=%d\n", n)
 		return nil
 	}

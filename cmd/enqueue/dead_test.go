@@ -182,7 +182,7 @@ func TestDeadExport(t *testing.T) {
 	}
 	enqueue(t, t.Context(), d.r, "", "dead", "export", failed, "--code", "-4").expect(t, cli.ExitOK, "exported=2 file="+failed+"\n", "")
 
-	enqueue(t, t.Context(), d.r, "", "dead", "export", "-", "--type", "licence:modify", "--json").expect(t, cli.ExitOK, want.String(), "exported=2\n")
+	enqueue(t, t.Context(), d.r, "", "dead", "export", "-", "--type", "licence:modify", "--json").expect(t, cli.ExitOK, want.String(), `{"exported":2}`+"\n")
 	enqueue(t, t.Context(), d.r, "", "dead", "export", filepath.Join(t.TempDir(), "new.jsonl"), "--json", "--code", "-42").
 		expect(t, cli.ExitOK, `~{"exported":0,"file":"`, "")
 }

@@ -137,6 +137,7 @@ const deadMore = `
 Output:
   list:    2024-02-02T13:03:00Z licence:modify:123456:0b9c6e1f2a3d4c5e type=licence:modify queue=default reason=permanent errorCode=-4 attempts=1 replayed=no errorMessage="Invalid product"
   export:  exported=12 file=fix.jsonl            ({"exported":12,"file":"fix.jsonl"} with --json)
+           to standard output (-): exported=12 on standard error ({"exported":12} with --json)
   replay:  replayed licence:modify:123456:0b9c6e1f2a3d4c5e queue=default state=pending from=archive
            duplicate ovcallback:update:77:9e8d7c6b5a4f3e2d queue=default state=pending
            replayed=1 duplicate=1 failed=0 skipped=3
