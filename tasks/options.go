@@ -47,9 +47,7 @@ func MaxRetry(n int) Option {
 }
 
 // Key replaces the content-derived task ID by "<type>:<key>": the caller's idempotency key.
-// A key is 1 to 100 characters of letters, digits and ._:- and does not end in ':' and 16
-// lower-case hex digits, the end of every content-derived ID, so that a key never names
-// another task's content.
+// A key is 1 to 100 characters of letters, digits and ._:-
 func Key(key string) Option {
 	return func(s *settings) error {
 		if err := validateKey(key); err != nil {
@@ -99,26 +97,7 @@ func validateKey(key string) error {
 			return &provider.FieldError{Field: "key", Problem: fmt.Sprintf("only letters, digits and ._:- allowed, got %q", key)}
 		}
 	}
-	if looksDerived(key) {
-		return &provider.FieldError{Field: "key", Problem: fmt.Sprintf("must not end in ':' and 16 hex digits, the end of a content-derived task ID, got %q", key)}
-	}
 	return nil
-}
-
-// looksDerived reports whether key ends like a content-derived ID (":" and 16 lower-case hex
-// digits): "<type>:<key>" could then be the ID of a task with other content, which would be
-// taken for a duplicate and never run.
-func looksDerived(key string) bool {
-	const n = 16
-	if len(key) <= n || key[len(key)-n-1] != ':' {
-		return false
-	}
-	for _, r := range key[len(key)-n:] {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // TaskID is a task's ID: "<type>:<orderNumber>:<first 16 hex digits of the SHA-256 of the

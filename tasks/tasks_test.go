@@ -127,29 +127,6 @@ func TestTaskIDAndDefaults(t *testing.T) {
 	}
 }
 
-// A key never gives the ID of a task built from content: that task would be reported as a
-// duplicate of the keyed one and never run.
-func TestKeyCannotNameAnotherTasksContent(t *testing.T) {
-	t.Parallel()
-	_, opts, err := tasks.NewOVCallbackTask(tasks.OVCallbackPayload{OrderNumber: "123", Action: provider.ActionSendCallbackEmail})
-	if err != nil {
-		t.Fatal(err)
-	}
-	derived := optsOf(opts)[asynq.TaskIDOpt].(string)
-	key := strings.TrimPrefix(derived, tasks.TypeOVCallbackUpdate+":") // "123:<16 hex>"
-	other := tasks.OVCallbackPayload{OrderNumber: "999", Action: provider.ActionReplacePhone, PhoneNumber: "1"}
-	_, _, err = tasks.NewOVCallbackTask(other, tasks.Key(key))
-	if err == nil || !strings.HasPrefix(err.Error(), "key: must not end in ':' and 16 hex digits") {
-		t.Fatalf("key %q: err %v", key, err)
-	}
-	// Keys that merely look alike are kept.
-	for _, ok := range []string{"inv:0123456789abcdef0", "inv:0123456789ABCDEF", "0123456789abcdef", "inv-0123456789abcdef", "a:0123456789abcdeg"} {
-		if _, _, err := tasks.NewOVCallbackTask(other, tasks.Key(ok)); err != nil {
-			t.Errorf("key %q refused: %v", ok, err)
-		}
-	}
-}
-
 func TestPayloadRoundTrip(t *testing.T) {
 	t.Parallel()
 	in := tasks.OVCallbackPayload{Account: "eu", OrderNumber: "55", Action: provider.ActionReplacePhone, PhoneNumber: "+1 555", Comments: "ok"}
