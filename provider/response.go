@@ -50,28 +50,39 @@ func (a answer) withoutPassword(password string) answer {
 
 // parseAnswer reads a form-encoded answer. It is lenient, as a reader of another party's
 // answers must be, because misreading a success as "no errorCode" repeats a call that already
-// happened:
+// happened, but not so lenient that a page about the API reads as an answer of it:
 //   - a UTF-8 byte-order mark and surrounding white space are ignored;
-//   - pairs may be separated by '&' or by line breaks (some gateways answer one per line);
+//   - a body that starts with '<' (an HTML or XML page) is no answer, whatever it shows;
+//   - pairs are separated by '&', or also by line breaks when every line is made of name=value
+//     pairs (some gateways answer one pair a line); otherwise a line break belongs to a value;
 //   - a value that is not valid form encoding (a bare '%') is taken as it is, and ';' is part of
 //     a value (url.ParseQuery drops such pairs, and the provider sends messages unencoded);
 //   - the first of a repeated name wins, except errorCode: two different errorCodes are no
 //     answer at all (an ambiguous answer must not be taken for a success).
 //
-// HasCode is false when there is no integer errorCode at all, or more than one.
+// HasCode is false when there is no integer errorCode, or two different ones.
 func parseAnswer(body []byte) answer {
 	text := strings.TrimSpace(strings.TrimPrefix(string(body), "\uFEFF"))
+	if strings.HasPrefix(text, "<") {
+		return answer{}
+	}
+	seps := "&"
+	if strings.Contains(text, "\n") && linesArePairs(text) {
+		seps = "&\n"
+	}
 	vals := map[string]string{}
 	conflict := false // two different errorCodes
 	for text != "" {
 		var pair string
-		i := strings.IndexAny(text, "&\n")
+		i := strings.IndexAny(text, seps)
 		if i < 0 {
 			pair, text = text, ""
 		} else {
 			pair, text = text[:i], text[i+1:]
 		}
-		pair = strings.TrimSuffix(pair, "\r")
+		if seps != "&" {
+			pair = strings.TrimSuffix(pair, "\r")
+		}
 		name, value, _ := strings.Cut(pair, "=")
 		name, value = formText(name), formText(value)
 		if first, seen := vals[name]; !seen && name != "" {
@@ -91,6 +102,36 @@ func parseAnswer(body []byte) answer {
 	a.Detail = vals["errorDetail"]
 	a.Result = vals["result"]
 	return a
+}
+
+// linesArePairs reports whether every non-empty line of text is made of name=value pairs
+// joined by '&', each name a plain identifier (letters, digits, '_').
+func linesArePairs(text string) bool {
+	for line := range strings.SplitSeq(text, "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" {
+			continue
+		}
+		for pair := range strings.SplitSeq(line, "&") {
+			name, _, ok := strings.Cut(pair, "=")
+			if !ok || !isIdentifier(name) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // formText decodes one form-encoded name or value; text that is not valid form encoding was

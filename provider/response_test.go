@@ -24,6 +24,13 @@ func TestParseAnswerReadsWhatGatewaysSend(t *testing.T) {
 		{"errorCode twice, failure first", "errorCode=-4&errorCode=0", answer{}},
 		{"spaces around the code", "  errorCode= 2 \n", answer{Code: 2, HasCode: true}},
 		{"HTML page", "<html><body>502 Bad Gateway</body></html>", answer{}},
+		{"HTML page showing a sample answer", "<html><body><h1>Maintenance</h1><pre>\nerrorCode=0\n</pre></body></html>", answer{}},
+		{"HTML lines around pairs", "<html>\nerrorCode=0\nerrorMessage=ok</html>", answer{}},
+		{"text with a pair on a line of its own", "Maintenance until 14:00\nerrorCode=0\n", answer{}},
+		{"a message of two lines, unencoded", "errorCode=-4&errorMessage=line one\nline two&errorItem=action",
+			answer{Code: -4, HasCode: true, Message: "line one\nline two", Item: "action"}},
+		{"pairs on lines and joined", "errorCode=-4&errorItem=action\nerrorMessage=bad",
+			answer{Code: -4, HasCode: true, Message: "bad", Item: "action"}},
 		{"code not a number", "errorCode=zero&errorMessage=x", answer{Message: "x"}},
 		{"empty", "", answer{}},
 	} {
