@@ -370,9 +370,12 @@ func TestClientReusesConnections(t *testing.T) {
 		}
 		wg.Wait()
 	}
+	// A connection goes back to the pool a moment after its caller has the answer, so a round
+	// may open one before the last round's is back. Go's default of 2 idle a host would open
+	// about concurrency-2 a round: over 40 here.
 	mu.Lock()
 	defer mu.Unlock()
-	if opened > concurrency {
-		t.Errorf("%d connections opened for %d calls by %d callers, want at most %d", opened, concurrency*rounds, concurrency, concurrency)
+	if limit := 2 * concurrency; opened > limit {
+		t.Errorf("%d connections opened for %d calls by %d callers, want at most %d", opened, concurrency*rounds, concurrency, limit)
 	}
 }

@@ -3,7 +3,6 @@ package provider
 import (
 	"errors"
 	"fmt"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/rs/zerolog"
@@ -70,24 +69,25 @@ func (c Credentials) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("loginName", c.loginName).Str("loginPassword", redacted)
 }
 
-// checkText applies the provider's rules for a text parameter: required or not, at most max
-// characters (not bytes), valid UTF-8.
-// checkLogin is checkText for a required part of a login, which also may not hold a control
-// character (a tab excepted, as in every field): a line break is most often a file of two
-// lines read as one value, and every call with it would be refused with -16, which may lock
-// the account. Where the character is, is not said: it would tell of a password.
+// checkLogin is checkText for a required part of a login, which also may not hold an ASCII
+// control character other than a tab: a line break inside is most often a file of two lines
+// read as one value, and every call with it would be refused with -16, which may lock the
+// account. (Configuration trims a line break at the end.) Where the character is, is not
+// said: it would tell of a password.
 func checkLogin(field, v string, max int) error {
 	if err := checkText(field, v, max, true); err != nil {
 		return err
 	}
 	for _, r := range v {
-		if unicode.IsControl(r) && r != '\t' {
+		if r < 0x20 && r != '\t' {
 			return &FieldError{Field: field, Problem: "must not contain control characters such as a line break (is it read from a file of more than one line?)"}
 		}
 	}
 	return nil
 }
 
+// checkText applies the provider's rules for a text parameter: required or not, at most max
+// characters (not bytes), valid UTF-8.
 func checkText(field, v string, max int, required bool) error {
 	if v == "" {
 		if required {

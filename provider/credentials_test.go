@@ -66,6 +66,7 @@ func TestNewCredentialsRules(t *testing.T) {
 		{"password of two lines", "a", "pp1\r\npp2", "loginPassword: must not contain control characters"},
 		{"NUL in password", "a", "pp\x00", "loginPassword: must not contain control characters"},
 		{"tab in password", "a", "p\tq", ""},
+		{"DEL and C1 in password", "a", "p\x7fq\u0085", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

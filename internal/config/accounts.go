@@ -106,7 +106,9 @@ func valueOrFile(src *source, s, file *setting) (string, *setting, error) {
 	case v != "" && path != "":
 		return "", nil, plainf("%s and %s: both are set; set only one", s.name(), file.name())
 	case path == "":
-		return v, s, nil
+		// A line break at the end is an artifact, as in a file: a secret made with
+		// `echo pw | base64` puts one into the variable.
+		return strings.TrimRight(v, "\r\n"), s, nil
 	}
 	data, err := readFile(file, path, maxSecretFileBytes)
 	if err != nil {
@@ -203,7 +205,8 @@ func parseAccount(raw json.RawMessage) (provider.Credentials, error) {
 			return provider.Credentials{}, fmt.Errorf("%s: must be a string", m.key)
 		}
 	}
-	creds, err := provider.NewCredentials(name, password)
+	// As for a variable or a file: a line break at the end is an artifact of how it was made.
+	creds, err := provider.NewCredentials(strings.TrimRight(name, "\r\n"), strings.TrimRight(password, "\r\n"))
 	if err != nil {
 		if fes := provider.FieldErrors(err); len(fes) > 0 {
 			return provider.Credentials{}, fes[0]

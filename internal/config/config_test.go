@@ -394,6 +394,34 @@ func TestLoadExactErrors(t *testing.T) {
 	}
 }
 
+// A line break at the end of a login is trimmed wherever it comes from (a secret made with
+// `echo pw | base64` has one); one inside stops the worker, naming the setting, not the value.
+func TestLoginLineBreaks(t *testing.T) {
+	t.Parallel()
+	w := mustLoad(t, nil, map[string]string{"PROVIDER_LOGIN_NAME": "alice\n", "PROVIDER_LOGIN_PASSWORD": loginPassword + "\r\n"})
+	if got := w.Accounts["default"].LoginName(); got != "alice" {
+		t.Errorf("login name from the variable = %q, want alice", got)
+	}
+	if got := sentPassword(t, w.Accounts["default"]); got != loginPassword {
+		t.Errorf("password from the variable = %q, want it without the line break", got)
+	}
+	w = mustLoad(t, nil, map[string]string{"PROVIDER_ACCOUNTS_FILE": writeFile(t,
+		`{"eu": {"loginName": "bob\n", "loginPassword": "`+loginPassword+`\n"}}`)})
+	if got := sentPassword(t, w.Accounts["eu"]); got != loginPassword || w.Accounts["eu"].LoginName() != "bob" {
+		t.Errorf("accounts file: login %q, password %q; want them without the line break", w.Accounts["eu"].LoginName(), got)
+	}
+	for name, env := range map[string]map[string]string{
+		"PROVIDER_LOGIN_PASSWORD":      {"PROVIDER_LOGIN_NAME": "alice", "PROVIDER_LOGIN_PASSWORD": "pw1\npw2"},
+		"PROVIDER_LOGIN_PASSWORD_FILE": {"PROVIDER_LOGIN_NAME": "alice", "PROVIDER_LOGIN_PASSWORD_FILE": writeFile(t, "pw1\npw2\n")},
+		"PROVIDER_ACCOUNTS_FILE":       {"PROVIDER_ACCOUNTS_FILE": writeFile(t, `{"eu": {"loginName": "bob", "loginPassword": "pw1\npw2"}}`)},
+	} {
+		_, err := load(t, nil, env)
+		if err == nil || !strings.HasPrefix(err.Error(), name+" (") || !strings.Contains(err.Error(), "control characters") || strings.Contains(err.Error(), "pw1") {
+			t.Errorf("%s with a line break inside: err %v", name, err)
+		}
+	}
+}
+
 func TestLoadFiles(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
