@@ -234,20 +234,21 @@ func TestLoadPrecedence(t *testing.T) {
 	}
 }
 
-// An empty flag turns off what is off by default (--ui-addr=), and is an error where it would
-// quietly put the default in place of the variable: --provider-url="$URL" with URL unset in a
-// script must not call the real provider.
+// An empty flag means "not set" when its variable is not set either, and is an error when it
+// is, rather than quietly hiding it: --provider-url="$URL" with URL unset in a script must not
+// call the real provider in place of PROVIDER_URL's.
 func TestLoadEmptyFlag(t *testing.T) {
 	t.Parallel()
-	env := with(account(), map[string]string{"UI_ADDR": "0.0.0.0:8080", "METRICS_ADDR": ":9090", "PROVIDER_TIMEOUT": "5s"})
-	w := mustLoad(t, []string{"--ui-addr=", "--metrics-addr="}, env)
-	if w.UIAddr != "" || w.MetricsAddr != "" || w.ProviderTimeout != 5*time.Second {
-		t.Errorf("UIAddr, MetricsAddr, ProviderTimeout = %q, %q, %s; want off, off and 5s", w.UIAddr, w.MetricsAddr, w.ProviderTimeout)
+	w := mustLoad(t, []string{"--ui-addr=", "--provider-timeout=", "--provider-url=", "--ui-readonly="}, account())
+	if w.UIAddr != "" || w.ProviderTimeout != 30*time.Second || w.ProviderURL != "https://secure.trust-provider.com/products/" || w.UIReadOnly {
+		t.Errorf("UIAddr, ProviderTimeout, ProviderURL, UIReadOnly = %q, %s, %q, %v; want the defaults", w.UIAddr, w.ProviderTimeout, w.ProviderURL, w.UIReadOnly)
 	}
-	for _, flag := range []string{"provider-url", "redis-url", "provider-timeout"} {
+	env := with(account(), map[string]string{"UI_ADDR": "127.0.0.1:8080", "PROVIDER_URL": "http://127.0.0.1:9/products/",
+		"UI_READONLY": "true", "PROVIDER_ACCOUNTS_FILE": writeFile(t, `{"eu": {"loginName": "bob", "loginPassword": "pw-bob"}}`)})
+	for flag, variable := range map[string]string{"provider-url": "PROVIDER_URL", "ui-addr": "UI_ADDR", "ui-readonly": "UI_READONLY", "provider-accounts-file": "PROVIDER_ACCOUNTS_FILE"} {
 		_, err := load(t, []string{"--" + flag + "="}, env)
-		if want := "--" + flag + " is empty: leave it out"; err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, ErrInvalid) {
-			t.Errorf("--%s=: err %v, want a configuration error starting %q", flag, err, want)
+		if want := "--" + flag + " is empty but " + variable + " is set"; err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, ErrInvalid) {
+			t.Errorf("--%s= with %s set: err %v, want a configuration error starting %q", flag, variable, err, want)
 		}
 	}
 }

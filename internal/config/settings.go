@@ -143,11 +143,12 @@ func parseArgs(args []string, getenv func(string) string, usage io.Writer) (*sou
 		if v.twice {
 			return nil, plainf("--%s given twice: give it once", s.flag)
 		}
-		// An empty flag would mean the default and hide the variable: --provider-url="$URL"
-		// with URL unset in a script would call the real provider. A setting that is off by
-		// default may be turned off with an empty flag (--ui-addr=).
-		if v.set && v.value == "" && s.def != "" && !strings.HasPrefix(s.def, "off") && !s.boolean {
-			return nil, plainf("--%s is empty: leave it out to use %s or the default (%s)", s.flag, s.env, s.def)
+		// An empty flag means "not set", and would quietly hide a variable that is set:
+		// --provider-url="$URL" with URL unset in a script would call the real provider in
+		// place of PROVIDER_URL's, and --provider-accounts-file= would drop every account but
+		// the default one. That is an error; an empty flag with no variable set is harmless.
+		if v.set && v.value == "" && s.env != "" && src.getenv(s.env) != "" {
+			return nil, plainf("--%s is empty but %s is set: leave the flag out, or unset %s", s.flag, s.env, s.env)
 		}
 	}
 	return src, nil
