@@ -92,7 +92,7 @@ func TestComposeConfig(t *testing.T) {
 	t.Run("redis persists and never evicts", func(t *testing.T) {
 		redis := y.at(t, "services", "redis")
 		cmd := redis.at(t, "command").words()
-		for _, pair := range [][2]string{{"--appendonly", "yes"}, {"--appendfsync", "everysec"}, {"--maxmemory", "2gb"}, {"--maxmemory-policy", "noeviction"}} {
+		for _, pair := range [][2]string{{"--appendonly", "yes"}, {"--appendfsync", "everysec"}, {"--maxmemory", "0"}, {"--maxmemory-policy", "noeviction"}} {
 			if !hasPair(cmd, pair[0], pair[1]) {
 				t.Errorf("redis command %q lacks %s %s", cmd, pair[0], pair[1])
 			}
