@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
@@ -21,8 +22,7 @@ import (
 
 func main() {
 	redis.SetLogger(logging.Redis) // one per process: run points it at its logger
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go secondSignal(ctx)
+	ctx, stop := stopOnSignal()
 	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	switch {
@@ -37,14 +37,32 @@ func main() {
 	}
 }
 
-// secondSignal ends the process at once on a second SIGINT or SIGTERM, once the first has
-// started the graceful shutdown: an operator who presses Ctrl-C again does not want to wait
-// out SHUTDOWN_TIMEOUT. Tasks in flight come back when their lease expires, as after a crash.
-func secondSignal(first context.Context) {
-	<-first.Done()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	s := <-sig
-	fmt.Fprintf(os.Stderr, "worker: second signal (%s): stopping now, without waiting for calls in flight; their tasks run again once their lease expires\n", s)
-	os.Exit(1)
+// stopOnSignal returns a context that ends at the first SIGINT or SIGTERM, which starts the
+// graceful shutdown. A second signal ends the process at once: an operator who presses Ctrl-C
+// again does not want to wait out SHUTDOWN_TIMEOUT. Tasks in flight then come back when their
+// lease expires, as after a crash. Both signals go to one channel registered before run
+// starts, so that neither can be missed. stop stops listening, once run has returned.
+func stopOnSignal() (ctx context.Context, stop func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stopped atomic.Bool
+	go func() {
+		if _, ok := <-sigs; !ok {
+			return
+		}
+		cancel()
+		s, ok := <-sigs
+		if !ok || stopped.Load() {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "worker: second signal (%s): stopping now, without waiting for calls in flight; their tasks run again once their lease expires\n", s)
+		os.Exit(1)
+	}()
+	return ctx, func() {
+		stopped.Store(true)
+		signal.Stop(sigs)
+		close(sigs) // no signal is sent to it after Stop returns
+		cancel()
+	}
 }

@@ -59,8 +59,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("REDIS_URL: unsupported connection type %T", cfg.Redis)
 	}
 	defer rdb.Close()
+	// go-redis does not give up a read when its context ends, so a signal is waited for beside
+	// the ping rather than through it.
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err = rdb.Ping(pingCtx).Err()
+	pinged := make(chan error, 1)
+	go func() { pinged <- rdb.Ping(pingCtx).Err() }()
+	select {
+	case err = <-pinged:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	cancel()
 	if err != nil {
 		if problem := redisurl.Refusal(err); problem != "" {

@@ -197,11 +197,13 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 	resp, err := c.do(ctx, creds)
 	took := time.Since(start)
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
-		// Cut short by the worker stopping (SHUTDOWN_TIMEOUT ran out) or by a cancel from the
-		// UI: this says nothing of the provider, and asynq puts the task back.
+		// Cut short by the worker stopping (SHUTDOWN_TIMEOUT ran out, or the lease was lost) or
+		// by a cancel from the UI: this says nothing of the provider. asynq has already decided
+		// what becomes of the task and ignores what is returned: back to its queue without
+		// spending its budget when the worker stops, a retry that spends it after a cancel.
 		h.obs.ProviderCall(c.endpoint, "interrupted", took)
 		h.callLine(zerolog.WarnLevel, t, id, account, attempt, c, "interrupted", took).
-			Msg("provider call cut short: the worker is stopping or the task was cancelled; the task runs again")
+			Msg("provider call cut short: the worker is stopping, or the task was cancelled")
 		return ctx.Err()
 	}
 	outcome := provider.Classify(err)
