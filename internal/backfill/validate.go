@@ -180,7 +180,8 @@ func (r *runner) check(d *decoder, bu *builder, b batch, build bool) verdict {
 				err = berr
 			} else if out.err == nil {
 				if key := d.origin.key(typ, taskID(opts)); key != "" {
-					// Exported from a task with a key, and unchanged: the same task.
+					// Exported from a task with a key, and unchanged: the same task. An ID that is
+					// no valid key (a plain asynq client's own) leaves the row its content's ID.
 					if kt, kopts, kerr := bu.buildKeyed(typ, payload, key); kerr == nil {
 						task, opts = kt, kopts
 					}
