@@ -50,50 +50,59 @@ func (a answer) withoutPassword(password string) answer {
 
 // parseAnswer reads a form-encoded answer. It is lenient, as a reader of another party's
 // answers must be, because misreading a success as "no errorCode" repeats a call that already
-// happened, but not so lenient that a page about the API reads as an answer of it:
+// happened, but never so lenient that a page about the API reads as an answer of it:
 //   - a UTF-8 byte-order mark and surrounding white space are ignored;
-//   - a body that starts with '<' (an HTML or XML page) is no answer, whatever it shows;
-//   - pairs are separated by '&', or also by line breaks when every line is made of name=value
-//     pairs (some gateways answer one pair a line); otherwise a line break belongs to a value;
+//   - the body must begin with a pair (name=value, the name made of letters, digits and
+//     "_-."): an HTML page, or text with a sample answer on a line of its own, is no answer;
+//   - pairs are separated by '&' or by line breaks (some gateways answer one pair a line);
+//     a piece that does not begin with a name and '=' belongs to the value before it, so
+//     that an unencoded value keeps its '&' and its line breaks;
 //   - a value that is not valid form encoding (a bare '%') is taken as it is, and ';' is part of
 //     a value (url.ParseQuery drops such pairs, and the provider sends messages unencoded);
+//   - errorCode is read from the first line of its value;
 //   - the first of a repeated name wins, except errorCode: two different errorCodes are no
 //     answer at all (an ambiguous answer must not be taken for a success).
 //
 // HasCode is false when there is no integer errorCode, or two different ones.
 func parseAnswer(body []byte) answer {
 	text := strings.TrimSpace(strings.TrimPrefix(string(body), "\uFEFF"))
-	if strings.HasPrefix(text, "<") {
+	if _, ok := pairName(text); !ok {
 		return answer{}
 	}
-	seps := "&"
-	if strings.Contains(text, "\n") && linesArePairs(text) {
-		seps = "&\n"
+	type pair struct{ name, value string }
+	var pairs []pair
+	for text != "" {
+		i := strings.IndexAny(text, "&\n")
+		piece, sep := text, ""
+		if i >= 0 {
+			piece, sep, text = text[:i], text[i:i+1], text[i+1:]
+		} else {
+			text = ""
+		}
+		if name, ok := pairName(piece); ok {
+			pairs = append(pairs, pair{name, piece[len(name)+1:] + sep})
+		} else {
+			pairs[len(pairs)-1].value += piece + sep // the body begins with a pair
+		}
 	}
 	vals := map[string]string{}
 	conflict := false // two different errorCodes
-	for text != "" {
-		var pair string
-		i := strings.IndexAny(text, seps)
-		if i < 0 {
-			pair, text = text, ""
-		} else {
-			pair, text = text[:i], text[i+1:]
+	for _, p := range pairs {
+		value := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(p.value, "&"), "\n"), "\r")
+		value = formText(value)
+		if p.name == "errorCode" {
+			value, _, _ = strings.Cut(value, "\n")
+			value = strings.TrimSpace(value)
 		}
-		if seps != "&" {
-			pair = strings.TrimSuffix(pair, "\r")
-		}
-		name, value, _ := strings.Cut(pair, "=")
-		name, value = formText(name), formText(value)
-		if first, seen := vals[name]; !seen && name != "" {
-			vals[name] = value
-		} else if name == "errorCode" && strings.TrimSpace(first) != strings.TrimSpace(value) {
+		if first, seen := vals[p.name]; !seen {
+			vals[p.name] = value
+		} else if p.name == "errorCode" && first != value {
 			conflict = true
 		}
 	}
 	var a answer
 	if raw, ok := vals["errorCode"]; ok && !conflict {
-		if n, err := strconv.Atoi(strings.TrimSpace(raw)); err == nil {
+		if n, err := strconv.Atoi(raw); err == nil {
 			a.Code, a.HasCode = n, true
 		}
 	}
@@ -104,34 +113,20 @@ func parseAnswer(body []byte) answer {
 	return a
 }
 
-// linesArePairs reports whether every non-empty line of text is made of name=value pairs
-// joined by '&', each name a plain identifier (letters, digits, '_').
-func linesArePairs(text string) bool {
-	for line := range strings.SplitSeq(text, "\n") {
-		line = strings.TrimSuffix(line, "\r")
-		if line == "" {
-			continue
-		}
-		for pair := range strings.SplitSeq(line, "&") {
-			name, _, ok := strings.Cut(pair, "=")
-			if !ok || !isIdentifier(name) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func isIdentifier(s string) bool {
-	if s == "" {
-		return false
-	}
+// pairName returns the name of the pair that s begins with: letters, digits and "_-." up to
+// an '=', beginning with a letter.
+func pairName(s string) (string, bool) {
 	for i, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || i > 0 && r >= '0' && r <= '9') {
-			return false
+		switch {
+		case r == '=':
+			return s[:i], i > 0
+		case r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.'):
+		default:
+			return "", false
 		}
 	}
-	return true
+	return "", false
 }
 
 // formText decodes one form-encoded name or value; text that is not valid form encoding was
