@@ -239,11 +239,17 @@ func TestSignalWhileWaitingForRedis(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(300*time.Millisecond, cancel)
 	var errOut syncbuf.Buffer
+	start := time.Now()
 	err = run(ctx, []string{"worker"}, envOf(map[string]string{
 		"PROVIDER_LOGIN_NAME": "a", "PROVIDER_LOGIN_PASSWORD": "b", "REDIS_URL": "redis://" + l.Addr().String() + "/0",
 	}), io.Discard, &errOut)
 	if err != nil {
 		t.Fatalf("run = %v, want nil: a signal during start is no failure", err)
+	}
+	// The signal is acted on, not the ping's 5 s timeout waited out (go-redis does not give up
+	// a read when its context ends).
+	if took := time.Since(start); took >= 5*time.Second {
+		t.Errorf("run returned %s after start, not at the signal", took.Round(time.Millisecond))
 	}
 	if !strings.Contains(errOut.String(), "stopped before starting") {
 		t.Errorf("log does not say why the worker stopped:\n%s", errOut.String())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -65,12 +66,15 @@ func ExportRow(r deadletter.Record) (line []byte, flat bool, err error) {
 	b = appendJSONString(b, r.FailedAt.UTC().Format(time.RFC3339Nano))
 	b = append(b, `,"taskId":`...)
 	b = appendJSONString(b, r.TaskID)
-	if id := contentID(r); id != "" && id != r.TaskID {
-		// Enqueued with a key: a backfill that finds the row's content unchanged keeps the key,
-		// so that the row is the same task (a duplicate while it is in Redis), as an unchanged
-		// row of a task without a key is.
-		b = append(b, `,"contentId":`...)
-		b = appendJSONString(b, id)
+	// A task enqueued with a key (an ID this product gives, other than its content's) has its
+	// content's ID written too: a backfill that finds the row's content unchanged keeps the key,
+	// so that the row is the same task (a duplicate while it is in Redis), as an unchanged row
+	// of a task without a key is. A plain asynq client's ID (a UUID) has no key to keep.
+	if strings.HasPrefix(r.TaskID, r.Type+":") {
+		if id := contentID(r); id != "" && id != r.TaskID {
+			b = append(b, `,"contentId":`...)
+			b = appendJSONString(b, id)
+		}
 	}
 	if r.ReplayedAt != nil {
 		b = append(b, `,"replayedAt":`...)

@@ -245,7 +245,11 @@ func TestLoadEmptyFlag(t *testing.T) {
 	}
 	env := with(account(), map[string]string{"UI_ADDR": "127.0.0.1:8080", "PROVIDER_URL": "http://127.0.0.1:9/products/",
 		"UI_READONLY": "true", "PROVIDER_ACCOUNTS_FILE": writeFile(t, `{"eu": {"loginName": "bob", "loginPassword": "pw-bob"}}`)})
-	for flag, variable := range map[string]string{"provider-url": "PROVIDER_URL", "ui-addr": "UI_ADDR", "ui-readonly": "UI_READONLY", "provider-accounts-file": "PROVIDER_ACCOUNTS_FILE"} {
+	// What is off by default may be turned off with an empty flag: that hides nothing risky.
+	if w := mustLoad(t, []string{"--ui-addr=", "--metrics-addr="}, with(env, map[string]string{"METRICS_ADDR": ":9090"})); w.UIAddr != "" || w.MetricsAddr != "" {
+		t.Errorf("--ui-addr= --metrics-addr=: UIAddr %q, MetricsAddr %q; want both off", w.UIAddr, w.MetricsAddr)
+	}
+	for flag, variable := range map[string]string{"provider-url": "PROVIDER_URL", "ui-readonly": "UI_READONLY", "provider-accounts-file": "PROVIDER_ACCOUNTS_FILE"} {
 		_, err := load(t, []string{"--" + flag + "="}, env)
 		if want := "--" + flag + " is empty but " + variable + " is set"; err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, ErrInvalid) {
 			t.Errorf("--%s= with %s set: err %v, want a configuration error starting %q", flag, variable, err, want)

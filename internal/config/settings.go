@@ -146,8 +146,9 @@ func parseArgs(args []string, getenv func(string) string, usage io.Writer) (*sou
 		// An empty flag means "not set", and would quietly hide a variable that is set:
 		// --provider-url="$URL" with URL unset in a script would call the real provider in
 		// place of PROVIDER_URL's, and --provider-accounts-file= would drop every account but
-		// the default one. That is an error; an empty flag with no variable set is harmless.
-		if v.set && v.value == "" && s.env != "" && src.getenv(s.env) != "" {
+		// the default one. That is an error; an empty flag with no variable set is harmless,
+		// and so is one that turns off what is off by default (--ui-addr=, --metrics-addr=).
+		if v.set && v.value == "" && s.env != "" && src.getenv(s.env) != "" && !strings.HasPrefix(s.def, "off") {
 			return nil, plainf("--%s is empty but %s is set: leave the flag out, or unset %s", s.flag, s.env, s.env)
 		}
 	}
