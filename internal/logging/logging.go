@@ -116,8 +116,19 @@ func (a Asynq) Debug(args ...any) { a.log(zerolog.DebugLevel, args, false) }
 // Info logs at info level.
 func (a Asynq) Info(args ...any) { a.log(zerolog.InfoLevel, args, false) }
 
-// Warn logs at warn level, holding back repeats.
-func (a Asynq) Warn(args ...any) { a.log(zerolog.WarnLevel, args, true) }
+// Warn logs at warn level, holding back repeats. asynq's "Retry exhausted for task id=..." is
+// logged at debug level: it comes with every dead letter, permanent failures included, whose
+// own line ("dead-lettered", with the reason) says what happened and why.
+func (a Asynq) Warn(args ...any) {
+	if len(args) == 1 && strings.HasPrefix(fmt.Sprint(args[0]), retryExhausted) {
+		a.log(zerolog.DebugLevel, args, false)
+		return
+	}
+	a.log(zerolog.WarnLevel, args, true)
+}
+
+// retryExhausted begins the line asynq logs as it archives a task.
+const retryExhausted = "Retry exhausted for task id="
 
 // Error logs at error level, holding back repeats.
 func (a Asynq) Error(args ...any) { a.log(zerolog.ErrorLevel, args, true) }

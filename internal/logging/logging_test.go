@@ -72,3 +72,26 @@ func TestConsoleWithoutColourOffTerminal(t *testing.T) {
 		}
 	}
 }
+
+// asynq's "Retry exhausted" comes with every dead letter, permanent ones included, which have a
+// line of their own: it is debug, not warn. Other warnings stay warnings.
+func TestAsynqRetryExhaustedIsDebug(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	a := NewAsynq(New(&buf, zerolog.InfoLevel, "json"))
+	a.Warn("Retry exhausted for task id=licence:modify:9:0a1b2c3d4e5f6789")
+	if buf.Len() != 0 {
+		t.Errorf("logged at info level: %s", buf.String())
+	}
+	a.Warn("Failed to write server state data: UNKNOWN: redis eval error")
+	if !strings.Contains(buf.String(), `"level":"warn"`) {
+		t.Errorf("another warning was not logged as one: %q", buf.String())
+	}
+	buf.Reset()
+	debug := NewAsynq(New(&buf, zerolog.DebugLevel, "json"))
+	debug.Warn("Retry exhausted for task id=x")
+	if !strings.Contains(buf.String(), `"level":"debug"`) {
+		t.Errorf("not logged at debug level: %q", buf.String())
+	}
+	a.Warn() // no arguments: nothing to say, and no panic
+}
