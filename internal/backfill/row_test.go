@@ -216,3 +216,71 @@ func TestFormat(t *testing.T) {
 		t.Errorf("ParseFormat(xml) = %v", err)
 	}
 }
+
+// Every way a row is read (JSONL's fast and slow paths, CSV) finds the task an exported row came
+// from, and a row without one has none: what a row before it said does not carry over.
+func TestDecoderReadsOrigin(t *testing.T) {
+	t.Parallel()
+	const keyed = `"taskId":"licence:modify:inv-1","contentId":"licence:modify:1:0123456789abcdef"`
+	want := origin{taskID: "licence:modify:inv-1", contentID: "licence:modify:1:0123456789abcdef"}
+	tests := []struct {
+		name   string
+		format Format
+		in     string
+		want   []origin
+	}{
+		{"JSONL", JSONL, `{"type":"licence:modify","orderNumber":1,` + keyed + "}\n" +
+			`{"type":"licence:modify","orderNumber":2}` + "\n",
+			[]origin{want, {}}},
+		{"JSONL, slow path (an escaped name)", JSONL, `{"typ\u0065":"licence:modify","orderNumber":1,` + keyed + "}\n" +
+			`{"typ\u0065":"licence:modify","orderNumber":2}` + "\n",
+			[]origin{want, {}}},
+		{"JSONL, not strings", JSONL, `{"type":"licence:modify","orderNumber":1,"taskId":1,"contentId":"x"}` + "\n",
+			[]origin{{}}},
+		{"JSONL, taskId alone", JSONL, `{"type":"licence:modify","orderNumber":1,"taskId":"licence:modify:inv-1"}` + "\n",
+			[]origin{{}}},
+		{"CSV", CSV, "type,orderNumber,taskId,contentId\nlicence:modify,1,licence:modify:inv-1,licence:modify:1:0123456789abcdef\nlicence:modify,2,,\n",
+			[]origin{want, {}}},
+		{"CSV, taskId alone", CSV, "type,orderNumber,taskId\nlicence:modify,1,licence:modify:inv-1\n",
+			[]origin{{}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rows, header, err := newRowReader("in", tt.format, strings.NewReader(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := newDecoder(tt.format, header, "")
+			var got []origin
+			for {
+				r, err := rows.next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := d.decode(r); err != nil {
+					t.Fatalf("line %d: %v", r.line, err)
+				}
+				got = append(got, d.origin)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("origins %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	// The key is kept only for the row's own type and an unchanged content.
+	for _, tc := range []struct {
+		typ, id, want string
+	}{
+		{"licence:modify", "licence:modify:1:0123456789abcdef", "inv-1"},
+		{"licence:modify", "licence:modify:1:fedcba9876543210", ""}, // edited
+		{"ovcallback:update", "licence:modify:1:0123456789abcdef", ""},
+	} {
+		if got := want.key(tc.typ, tc.id); got != tc.want {
+			t.Errorf("key(%s, %s) = %q, want %q", tc.typ, tc.id, got, tc.want)
+		}
+	}
+}
