@@ -34,8 +34,8 @@ twice is reported as a duplicate, with the existing task's ID and state, and exi
 
 const callbackMore = `
 Output:
-  enqueued ovcallback:update:1234567:6f1d0c3a9b2e4d5f queue=default state=pending
-  duplicate ovcallback:update:1234567:6f1d0c3a9b2e4d5f queue=default state=pending
+  enqueued ovcallback:update:1234567:428fd13ff1e2708a queue=default state=pending
+  duplicate ovcallback:update:1234567:428fd13ff1e2708a queue=default state=pending
   With --json: {"result":"enqueued","id":"...","queue":"default","state":"pending"}
 
 Examples:
@@ -57,8 +57,8 @@ a duplicate, with the existing task's ID and state, and exits 0.
 
 const licenceMore = `
 Output:
-  enqueued licence:modify:123456:0b9c6e1f2a3d4c5e queue=default state=pending
-  duplicate licence:modify:123456:0b9c6e1f2a3d4c5e queue=default state=archived
+  enqueued licence:modify:123456:1a2adb2bce3e9788 queue=default state=pending
+  duplicate licence:modify:123456:1a2adb2bce3e9788 queue=default state=archived
   With --json: {"result":"enqueued","id":"...","queue":"default","state":"pending"}
 
 Examples:
@@ -135,10 +135,10 @@ message, kept in Redis for good (asynq's own archive forgets after 10,000 tasks 
 
 const deadMore = `
 Output:
-  list:    2024-02-02T13:03:00Z licence:modify:123456:0b9c6e1f2a3d4c5e type=licence:modify queue=default reason=permanent errorCode=-4 attempts=1 replayed=no errorMessage="Invalid product"
+  list:    2024-02-02T13:03:00Z licence:modify:123456:1a2adb2bce3e9788 type=licence:modify queue=default reason=permanent errorCode=-4 attempts=1 replayed=no errorMessage="Invalid product"
   export:  exported=12 file=fix.jsonl            ({"exported":12,"file":"fix.jsonl"} with --json)
            to standard output (-): exported=12 on standard error ({"exported":12} with --json)
-  replay:  replayed licence:modify:123456:0b9c6e1f2a3d4c5e queue=default state=pending from=archive
+  replay:  replayed licence:modify:123456:1a2adb2bce3e9788 queue=default state=pending from=archive
            duplicate ovcallback:update:77:9e8d7c6b5a4f3e2d queue=default state=pending
            replayed=1 duplicate=1 failed=0 skipped=3
            (with --json, one object a task, then the summary object)
