@@ -23,9 +23,9 @@ func ExampleNewLicenceTask() {
 	}
 	fmt.Println(task.Type())
 	fmt.Println(string(task.Payload()))
-	// Then: client.Enqueue(task, opts...) with an *asynq.Client on the workers' Redis, or
-	// tasks.OpenEnqueuer(redisURL) and its Enqueue(ctx, task, opts...), to have duplicates reported
-	// in any queue.
+	// Then: tasks.OpenEnqueuer(redisURL) and its Enqueue(ctx, task, opts...), which reports a
+	// duplicate in any queue (a plain *asynq.Client checks only the task's own queue, so the
+	// provider could be called twice).
 	_ = opts
 	// Output:
 	// licence:modify
