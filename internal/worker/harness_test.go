@@ -29,6 +29,7 @@ type setup struct {
 	agent       string
 	accounts    map[string]provider.Credentials
 	refresh     time.Duration // how long the fleet trusts an account's state (default: ratelimit's)
+	shutdown    time.Duration // SHUTDOWN_TIMEOUT (default 5s)
 }
 
 // env is one test's Redis, fake provider, and the means to start workers on them.
@@ -64,7 +65,7 @@ func defaultCreds(t testing.TB) map[string]provider.Credentials {
 }
 
 // start runs a worker until the test ends.
-func (e *env) start(s setup) {
+func (e *env) start(s setup) *worker.Worker {
 	e.t.Helper()
 	if s.cooldown == 0 {
 		s.cooldown = 500 * time.Millisecond
@@ -77,6 +78,9 @@ func (e *env) start(s setup) {
 	}
 	if s.accounts == nil {
 		s.accounts = defaultCreds(e.t)
+	}
+	if s.shutdown == 0 {
+		s.shutdown = 5 * time.Second
 	}
 	pc, err := provider.New(e.fake.URL, provider.WithTimeout(time.Second), provider.WithUserAgent(s.agent))
 	if err != nil {
@@ -99,7 +103,7 @@ func (e *env) start(s setup) {
 	w, err := worker.New(worker.Options{
 		Redis: e.redis.Client, Handlers: h, DeadLetters: e.dead,
 		Retry:       retry.Policy{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond},
-		Concurrency: s.concurrency, PollInterval: 50 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+		Concurrency: s.concurrency, PollInterval: 50 * time.Millisecond, ShutdownTimeout: s.shutdown,
 		Logger: log,
 	})
 	if err != nil {
@@ -112,6 +116,7 @@ func (e *env) start(s setup) {
 		w.Shutdown()
 		stopListening()
 	})
+	return w
 }
 
 // enqueue puts a task in Redis and returns its ID and queue.

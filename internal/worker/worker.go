@@ -43,10 +43,12 @@ type Options struct {
 
 // Worker is one process's asynq server.
 type Worker struct {
-	srv    *asynq.Server
-	mux    *asynq.ServeMux
-	log    zerolog.Logger
-	logger logging.Asynq // asynq's: Shutdown flushes what it held back
+	srv     *asynq.Server
+	mux     *asynq.ServeMux
+	log     zerolog.Logger
+	logger  logging.Asynq // asynq's: Shutdown flushes what it held back
+	dl      *deadLetterer
+	timeout time.Duration // ShutdownTimeout
 }
 
 // New builds the server; Start starts it.
@@ -56,8 +58,9 @@ func New(o Options) (*Worker, error) {
 	}
 	mux := asynq.NewServeMux()
 	o.Handlers.Register(mux)
-	w := &Worker{mux: mux, log: o.Logger, logger: logging.NewAsynq(o.Logger)}
-	dl := &deadLetterer{store: o.DeadLetters, log: o.Logger, after: o.OnDeadLetter}
+	w := &Worker{mux: mux, log: o.Logger, logger: logging.NewAsynq(o.Logger), timeout: o.ShutdownTimeout}
+	dl := newDeadLetterer(o.DeadLetters, o.Logger, o.OnDeadLetter)
+	w.dl = dl
 	w.srv = asynq.NewServerFromRedisClient(o.Redis, asynq.Config{
 		Concurrency:              o.Concurrency,
 		Queues:                   QueueWeights,
@@ -79,8 +82,11 @@ func (w *Worker) Start() error {
 }
 
 // Shutdown stops taking tasks, waits for calls in flight up to the shutdown timeout, and
-// returns tasks still running to their queue.
+// returns tasks still running to their queue. A dead letter that Redis has not taken by the
+// end of the shutdown timeout is given up; see deadLetterer.append.
 func (w *Worker) Shutdown() {
+	stop := time.AfterFunc(w.timeout, w.dl.giveUp)
+	defer stop.Stop()
 	w.srv.Shutdown()
 	w.logger.Flush()
 }
@@ -113,7 +119,24 @@ type deadLetterer struct {
 	store *deadletter.Store
 	log   zerolog.Logger
 	after func(deadletter.Record)
+
+	stop     context.Context // ends when the worker stops waiting for tasks in flight
+	giveUp   context.CancelFunc
+	firstTry time.Duration // the wait after the first failed append; it doubles up to maxWait
+	maxWait  time.Duration
 }
+
+func newDeadLetterer(store *deadletter.Store, log zerolog.Logger, after func(deadletter.Record)) *deadLetterer {
+	stop, giveUp := context.WithCancel(context.Background())
+	return &deadLetterer{store: store, log: log, after: after, stop: stop, giveUp: giveUp,
+		firstTry: appendFirstWait, maxWait: appendMaxWait}
+}
+
+// The waits between tries of an append that Redis refused.
+var (
+	appendFirstWait = 250 * time.Millisecond
+	appendMaxWait   = 5 * time.Second
+)
 
 func (d *deadLetterer) HandleError(ctx context.Context, t *asynq.Task, err error) {
 	retried, _ := asynq.GetRetryCount(ctx)
@@ -127,10 +150,13 @@ func (d *deadLetterer) HandleError(ctx context.Context, t *asynq.Task, err error
 	id, _ := asynq.GetTaskID(ctx)
 	queue, _ := asynq.GetQueueName(ctx)
 	rec := Record(id, queue, t, err, retried)
-	entry, aerr := d.append(context.WithoutCancel(ctx), rec)
+	entry, aerr := d.append(rec)
 	if aerr != nil {
-		// The task is still in asynq's archive; say loudly that the durable copy is missing.
-		d.log.Error().Err(aerr).Str("task", id).Msg("could not append to the dead-letter record; the task is in asynq's archive only")
+		// Redis was still unavailable when the worker had to stop. asynq cannot archive the
+		// task either while it is: the task stays active, its lease runs out, and it runs again
+		// on a worker (and is dead-lettered then). Only if Redis comes back in the instant
+		// between this give-up and asynq's archive is the task archived without a record.
+		d.log.Error().Err(aerr).Str("task", id).Msg("could not append to the dead-letter record before the worker stopped; the task runs again once its lease ends, unless asynq archives it first")
 		return
 	}
 	d.log.Warn().Str("task", id).Str("type", t.Type()).Str("queue", queue).Str("reason", rec.Reason).
@@ -141,23 +167,35 @@ func (d *deadLetterer) HandleError(ctx context.Context, t *asynq.Task, err error
 	}
 }
 
-// append writes the record, trying again for about half a minute while Redis is unavailable
-// (asynq, which archives the task next, waits for Redis too).
-func (d *deadLetterer) append(ctx context.Context, rec deadletter.Record) (string, error) {
-	var err error
-	wait := 500 * time.Millisecond
-	for try := 0; try < 6; try++ {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		var entry string
-		entry, err = d.store.Append(actx, rec)
+// append writes the record, trying again for as long as Redis refuses it: asynq archives the
+// task as soon as this returns, and archives it as soon as Redis is back, so giving up earlier
+// would leave the task archived without its durable record. While this waits, asynq keeps the
+// task active and its lease alive (or, when Redis stays away past the lease, runs it again
+// later). It gives up only when the worker is stopping and its shutdown timeout has passed,
+// after a last try.
+func (d *deadLetterer) append(rec deadletter.Record) (string, error) {
+	wait := d.firstTry
+	for tries := 1; ; tries++ {
+		// Not bound to d.stop: a task that failed just as the shutdown timeout ran out still
+		// gets one full try.
+		actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		entry, err := d.store.Append(actx, rec)
 		cancel()
 		if err == nil {
 			return entry, nil
 		}
-		time.Sleep(wait)
-		wait *= 2
+		if tries == 1 || tries%10 == 0 {
+			d.log.Warn().Err(err).Str("task", rec.TaskID).Int("tries", tries).Msg("could not append to the dead-letter record yet; trying again until Redis takes it")
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-d.stop.Done():
+			t.Stop()
+			return "", err
+		}
+		wait = min(2*wait, d.maxWait)
 	}
-	return "", err
 }
 
 // Record describes a task that is being dead-lettered with err.

@@ -1,0 +1,89 @@
+package worker_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/ovqueue/ovqueue/internal/worker"
+	"github.com/ovqueue/ovqueue/provider/providertest"
+)
+
+// While Redis refuses every command, a dead letter waits for it: asynq archives the task once
+// Redis is back, and the durable record must have it by then, however long the outage.
+func TestDeadLetterWaitsOutARedisOutage(t *testing.T) {
+	e := newEnv(t)
+	if e.redis.Mini == nil {
+		t.Skip("needs the embedded Redis, to make it refuse commands")
+	}
+	worker.SetAppendWaits(t, 10*time.Millisecond, 50*time.Millisecond)
+	e.start(setup{})
+	e.fake.Script("7003", providertest.Answer{Delay: 600 * time.Millisecond, Code: -16})
+	id, q := e.enqueue(licence(7003, 700))
+	e.waitState(q, id, 5*time.Second, asynq.TaskStateActive)
+	time.Sleep(200 * time.Millisecond)
+	e.redis.Mini.SetError("LOADING Redis is loading the dataset in memory")
+	// Dozens of tries at these waits: more than any fixed number of tries would allow.
+	waitFor(t, 5*time.Second, func() bool { return strings.Contains(e.logs.String(), "could not append to the dead-letter record yet") })
+	time.Sleep(2 * time.Second)
+	e.redis.Mini.SetError("")
+
+	e.waitState(q, id, 20*time.Second, asynq.TaskStateArchived)
+	recs := e.deadLetters()
+	if len(recs) != 1 || recs[0].TaskID != id || recs[0].ErrorCode != -16 {
+		t.Fatalf("dead letters %+v, want one for %s with -16; logs:\n%s", recs, id, e.logs.String())
+	}
+}
+
+// A worker that must stop while Redis refuses a dead letter gives it up after its shutdown
+// timeout instead of hanging, and leaves the task active (its lease runs out and it runs
+// again) rather than archived without a record.
+func TestShutdownGivesUpADeadLetterRedisRefuses(t *testing.T) {
+	e := newEnv(t)
+	if e.redis.Mini == nil {
+		t.Skip("needs the embedded Redis, to make it refuse commands")
+	}
+	worker.SetAppendWaits(t, 10*time.Millisecond, 50*time.Millisecond)
+	w := e.start(setup{shutdown: time.Second})
+	e.fake.Script("7004", providertest.Answer{Delay: 600 * time.Millisecond, Code: -16})
+	id, q := e.enqueue(licence(7004, 700))
+	e.waitState(q, id, 5*time.Second, asynq.TaskStateActive)
+	time.Sleep(200 * time.Millisecond)
+	e.redis.Mini.SetError("LOADING Redis is loading the dataset in memory")
+	waitFor(t, 5*time.Second, func() bool { return strings.Contains(e.logs.String(), "could not append to the dead-letter record yet") })
+
+	done := make(chan struct{})
+	go func() { w.Shutdown(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Shutdown still waits 30s after its 1s timeout; logs:\n%s", e.logs.String())
+	}
+	if !strings.Contains(e.logs.String(), "before the worker stopped") {
+		t.Fatalf("no line about the dead letter given up; logs:\n%s", e.logs.String())
+	}
+	e.redis.Mini.SetError("")
+	info, err := e.insp.GetTaskInfo(q, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State != asynq.TaskStateActive {
+		t.Fatalf("task %s is %s, want active (asynq's lease recovery runs it again)", id, info.State)
+	}
+	if recs := e.deadLetters(); len(recs) != 0 {
+		t.Fatalf("dead letters %+v, want none", recs)
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %s", timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
