@@ -161,6 +161,17 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 			Err: &provider.FieldError{Field: "account", Problem: fmt.Sprintf("no login configured for account %q on this worker", account)}}
 	}
 
+	if retried > budget {
+		// A run ended by the task's timeout or a cancel (from the UI) spends a retry without
+		// reaching this handler's budget check: asynq counts it as a failure itself. Such a
+		// run at the last retry leaves the task past its budget, with no reserve left, so that
+		// asynq would archive it on the next rate-limit wait. Its budget is spent: say so now,
+		// without calling.
+		_ = h.cfg.Fleet.Forget(context.WithoutCancel(ctx), account, id)
+		return &Dead{Reason: deadletter.ReasonRetriesSpent, Attempts: retried,
+			Err: fmt.Errorf("retry budget of %d spent: the last run was ended by the task's timeout or cancelled", budget)}
+	}
+
 	st, err := h.cfg.Fleet.Check(ctx, account, id)
 	if err != nil {
 		// Redis trouble says nothing of the task: try again soon without spending its budget.
@@ -196,9 +207,10 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 	start := time.Now()
 	resp, err := c.do(ctx, creds)
 	took := time.Since(start)
-	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		// Cut short by the worker stopping (SHUTDOWN_TIMEOUT ran out, or the lease was lost) or
-		// by a cancel from the UI: this says nothing of the provider. asynq has already decided
+		// by a cancel from the UI: this says nothing of the provider. (An answer that arrived
+		// as the context ended is an answer: a -42 must still start the cooldown.) asynq has already decided
 		// what becomes of the task and ignores what is returned: back to its queue without
 		// spending its budget when the worker stops, a retry that spends it after a cancel.
 		h.obs.ProviderCall(c.endpoint, "interrupted", took)
@@ -223,7 +235,8 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 		h.finish(ctx, t, id, account, st, res)
 		return nil
 	case provider.RateLimited:
-		cool, cerr := h.cfg.Fleet.StartCooldown(ctx, account)
+		// Not bound to ctx: the worker may be stopping, and the fleet must hear of the limit.
+		cool, cerr := h.cfg.Fleet.StartCooldown(context.WithoutCancel(ctx), account)
 		if cerr != nil {
 			h.cfg.Logger.Warn().Err(cerr).Str("account", account).Msg("could not start the fleet-wide cooldown")
 			cool = h.cfg.Fleet.Cooldown()

@@ -3,7 +3,9 @@ package handler
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/ovqueue/ovqueue/internal/deadletter"
 	"github.com/ovqueue/ovqueue/internal/ratelimit"
+	"github.com/ovqueue/ovqueue/internal/redistest"
 	"github.com/ovqueue/ovqueue/internal/retry"
 	"github.com/ovqueue/ovqueue/provider"
 	"github.com/ovqueue/ovqueue/provider/providertest"
@@ -84,5 +87,55 @@ func TestRedisOutageDoesNotSpendBudget(t *testing.T) {
 	var dead *Dead
 	if !errors.As(err, &dead) || dead.Reason != deadletter.ReasonInvalidPayload || !errors.Is(err, asynq.SkipRetry) {
 		t.Fatalf("err = %v, want an invalid-payload dead letter", err)
+	}
+}
+
+// answerThenCancel answers every call with body, and cancels the caller's context as it does:
+// the answer arrives just as the worker stops.
+type answerThenCancel struct {
+	body   string
+	cancel context.CancelFunc
+}
+
+func (a answerThenCancel) RoundTrip(r *http.Request) (*http.Response, error) {
+	a.cancel()
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
+		Body: io.NopCloser(strings.NewReader(a.body)), Request: r}, nil
+}
+
+// TestCallLimitAnsweredAsTheWorkerStops: a -42 that arrived is an answer, even if the task's
+// context ended meanwhile; the account must cool down fleet-wide, not be called again by the
+// next worker as if nothing had been said.
+func TestCallLimitAnsweredAsTheWorkerStops(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pc, err := provider.New("https://provider.invalid/products/", provider.WithHTTPClient(&http.Client{
+		Transport: answerThenCancel{body: "errorCode=-42&errorMessage=Call+limit+reached%21", cancel: cancel}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, _ := provider.NewCredentials(providertest.DefaultLoginName, providertest.DefaultLoginPassword)
+	h, err := New(Config{Client: pc, Accounts: map[string]provider.Credentials{tasks.DefaultAccount: creds},
+		Fleet: ratelimit.New(r.Client, time.Minute, 0), Logger: zerolog.Nop(), RateLimitMaxWait: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, _, err := tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: 1, Product: 700, Action: provider.ActionCancelLicence})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = h.Licence().ProcessTask(ctx, task)
+	var later *retry.Later
+	if !errors.As(err, &later) || retry.IsFailure(err) {
+		t.Fatalf("err = %v, want a rescheduling after the cooldown", err)
+	}
+	st, err := ratelimit.New(r.Client, time.Minute, 0).Check(context.Background(), tasks.DefaultAccount, "another-task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Cooldown <= 0 {
+		t.Fatal("another worker sees no cooldown: the -42 was taken for an interrupted call")
 	}
 }

@@ -226,3 +226,31 @@ func TestRateLimitedPastMaxWait(t *testing.T) {
 		t.Errorf("%d calls: want a few, spaced by the cooldown", n)
 	}
 }
+
+// A run ended from outside (the UI's cancel, or the task's timeout) spends a retry that the
+// handler never sees. At the last retry that leaves the task past its budget, and the next
+// run must dead-letter it without calling: before, it called, and a -42 then archived it as
+// if the call limit had spent its budget.
+func TestRunPastTheBudgetIsDeadLetteredWithoutACall(t *testing.T) {
+	e := newEnv(t)
+	e.start(setup{})
+	e.fake.Script("7001", providertest.Answer{Delay: 3 * time.Second}, providertest.Answer{Code: -42})
+	id, q := e.enqueue(licence(7001, 700, tasks.MaxRetry(0)))
+	e.waitState(q, id, 5*time.Second, asynq.TaskStateActive)
+	waitFor(t, 5*time.Second, func() bool { return len(e.fake.CallsFor("7001")) == 1 })
+	if err := e.insp.CancelProcessing(id); err != nil { // the UI's "cancel"
+		t.Fatal(err)
+	}
+	info := e.waitState(q, id, 20*time.Second, asynq.TaskStateArchived, asynq.TaskStateCompleted)
+	if info.State != asynq.TaskStateArchived {
+		t.Fatalf("task %s, want archived: its budget of 0 was spent by the cancelled run", info.State)
+	}
+	if n := len(e.fake.CallsFor("7001")); n != 1 {
+		t.Errorf("the provider saw %d calls, want 1: a task past its budget must not call again", n)
+	}
+	recs := e.deadLetters()
+	if len(recs) != 1 || recs[0].Reason != deadletter.ReasonRetriesSpent || recs[0].ErrorCode != 0 ||
+		!strings.Contains(recs[0].ErrorMessage, "retry budget of 0 spent") {
+		t.Fatalf("dead letters %+v, want one: retries-exhausted, budget spent, no provider code", recs)
+	}
+}
