@@ -223,6 +223,12 @@ func parseDuration(src *source, s *setting) (time.Duration, error) {
 }
 
 // parseRate reads a number of calls a second: 0 (off) or more, decimals allowed.
+// The range of PROVIDER_RATE: one call a day to a million a second.
+const (
+	minProviderRate = 1.0 / 86400
+	maxProviderRate = 1e6
+)
+
 func parseRate(src *source, s *setting) (float64, error) {
 	raw := src.raw(s)
 	if raw == "" {
@@ -232,8 +238,13 @@ func parseRate(src *source, s *setting) (float64, error) {
 	if err != nil || math.IsNaN(r) || math.IsInf(r, 0) {
 		return 0, failf(s, "must be a number of calls a second such as 5 or 0.5, got %q", raw)
 	}
-	if r < 0 {
+	switch {
+	case r < 0:
 		return 0, failf(s, "must be 0 (off) or more, got %q", raw)
+	case r > 0 && r < minProviderRate:
+		return 0, failf(s, "must be 0 (off) or at least one call a day (%.7f), got %q", minProviderRate, raw)
+	case r > maxProviderRate:
+		return 0, failf(s, "must be at most %d calls a second, got %q", int(maxProviderRate), raw)
 	}
 	return r, nil
 }

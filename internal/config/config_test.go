@@ -311,6 +311,8 @@ func TestLoadBadValue(t *testing.T) {
 		{"PROVIDER_RATE negative", map[string]string{"PROVIDER_RATE": "-1"}, nil, []string{"0 (off) or more"}},
 		{"PROVIDER_RATE NaN", map[string]string{"PROVIDER_RATE": "NaN"}, nil, []string{`"NaN"`}},
 		{"PROVIDER_RATE Inf", map[string]string{"PROVIDER_RATE": "+Inf"}, nil, []string{`"+Inf"`}},
+		{"PROVIDER_RATE below one a day", map[string]string{"PROVIDER_RATE": "1e-10"}, nil, []string{"one call a day", `"1e-10"`}},
+		{"PROVIDER_RATE huge", map[string]string{"PROVIDER_RATE": "1e12"}, nil, []string{"at most 1000000", `"1e12"`}},
 		{"RATE_LIMIT_COOLDOWN", map[string]string{"RATE_LIMIT_COOLDOWN": "a minute"}, nil, []string{"Go duration"}},
 		{"RATE_LIMIT_COOLDOWN zero", map[string]string{"RATE_LIMIT_COOLDOWN": "0"}, nil, []string{"greater than 0"}},
 		{"RATE_LIMIT_MAX_WAIT", map[string]string{"RATE_LIMIT_MAX_WAIT": "6"}, nil, []string{"Go duration such as 6h"}},

@@ -46,7 +46,7 @@ var (
 	setProviderTimeout = &setting{flag: "provider-timeout", env: "PROVIDER_TIMEOUT", typ: "duration", def: "30s",
 		help: "one provider call"}
 	setProviderRate = &setting{flag: "provider-rate", env: "PROVIDER_RATE", typ: "number", def: "0",
-		help: "most calls a second per account, across all workers (0.5 allowed); 0 is off"}
+		help: "most calls a second per account, across all workers (0.5 allowed; one a day, 0.0000116, at least); 0 is off"}
 	setCooldown = &setting{flag: "rate-limit-cooldown", env: "RATE_LIMIT_COOLDOWN", typ: "duration", def: "60s",
 		help: "how long an account cools down, fleet-wide, after the call limit (-42 or HTTP 429)"}
 	setMaxWait = &setting{flag: "rate-limit-max-wait", env: "RATE_LIMIT_MAX_WAIT", typ: "duration", def: "6h",

@@ -5,6 +5,7 @@ package retry
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -29,6 +30,10 @@ func (p Policy) Ceiling(n int) time.Duration {
 	}
 	d := p.Base
 	for i := 0; i < n && d < p.Cap; i++ {
+		if d > math.MaxInt64/2 { // a cap near the largest duration: doubling would wrap
+			d = math.MaxInt64
+			break
+		}
 		d *= 2
 	}
 	if p.Cap > 0 && d > p.Cap {
@@ -40,6 +45,9 @@ func (p Policy) Ceiling(n int) time.Duration {
 func jitter(d time.Duration) time.Duration {
 	if d <= 0 {
 		return 0
+	}
+	if d == math.MaxInt64 {
+		return time.Duration(rand.Int64()) // [0, MaxInt64]; d+1 would wrap
 	}
 	return time.Duration(rand.Int64N(int64(d) + 1))
 }

@@ -3,6 +3,7 @@ package retry
 import (
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -21,6 +22,29 @@ func TestCeilingDoublesUpToCap(t *testing.T) {
 	}
 	if got := p.Ceiling(10_000); got != time.Hour {
 		t.Errorf("Ceiling(10000) = %s, want the cap", got)
+	}
+}
+
+// The largest settings the configuration takes must not wrap around to a wait of zero (a retry
+// storm) or panic inside asynq's processor.
+func TestBackoffAtTheLargestDurations(t *testing.T) {
+	t.Parallel()
+	huge := time.Duration(math.MaxInt64)
+	for _, p := range []Policy{{Base: 30 * time.Second, Cap: 2_500_000 * time.Hour}, {Base: huge, Cap: huge}, {Base: time.Second, Cap: huge}} {
+		prev := time.Duration(0)
+		for n := range 70 {
+			c := p.Ceiling(n)
+			if c < prev || c > p.Cap {
+				t.Fatalf("%+v: Ceiling(%d) = %d after %d: not growing up to the cap", p, n, c, prev)
+			}
+			prev = c
+			if d := p.Backoff(n); d < 0 || d > c {
+				t.Fatalf("%+v: Backoff(%d) = %d outside [0, %d]", p, n, d, c)
+			}
+		}
+		if prev != p.Cap {
+			t.Errorf("%+v: Ceiling(69) = %d, want the cap", p, prev)
+		}
 	}
 }
 
