@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -77,11 +78,16 @@ func ProcessAt(t time.Time) Option {
 	}
 }
 
-// Timeout bounds one run of the task (default DefaultTimeout).
+// Timeout bounds one run of the task (default DefaultTimeout): at least a second. asynq keeps
+// whole seconds, so a fraction is rounded up (it would drop a timeout under a second, and the
+// task would run under asynq's default of 30 minutes).
 func Timeout(d time.Duration) Option {
 	return func(s *settings) error {
-		if d <= 0 {
-			return &provider.FieldError{Field: "timeout", Problem: fmt.Sprintf("must be positive, got %s", d)}
+		if d < time.Second {
+			return &provider.FieldError{Field: "timeout", Problem: fmt.Sprintf("must be at least 1s (asynq counts whole seconds), got %s", d)}
+		}
+		if r := d.Truncate(time.Second); r != d && r < math.MaxInt64-time.Second {
+			d = r + time.Second
 		}
 		s.timeout = d
 		return nil

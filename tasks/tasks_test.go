@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/ovqueue/ovqueue/provider"
@@ -120,9 +121,21 @@ func TestTaskIDAndDefaults(t *testing.T) {
 	}
 	for name, opt := range map[string]tasks.Option{
 		"queue": tasks.Queue("urgent"), "key": tasks.Key("has space"), "maxRetry": tasks.MaxRetry(-1),
+		"timeout": tasks.Timeout(500 * time.Millisecond),
 	} {
 		if _, _, err := tasks.NewLicenceTask(p, opt); err == nil || !strings.HasPrefix(err.Error(), name+":") {
 			t.Errorf("option %s: err %v", name, err)
+		}
+	}
+
+	// asynq keeps a timeout in whole seconds: a fraction is rounded up, never down to nothing.
+	for d, want := range map[time.Duration]time.Duration{time.Second: time.Second, 1500 * time.Millisecond: 2 * time.Second, time.Minute: time.Minute} {
+		_, opts, err := tasks.NewLicenceTask(p, tasks.Timeout(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := optsOf(opts)[asynq.TimeoutOpt]; got != want {
+			t.Errorf("Timeout(%s): asynq's timeout %v, want %s", d, got, want)
 		}
 	}
 }
