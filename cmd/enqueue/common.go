@@ -158,15 +158,7 @@ func (r *redisFlag) conn(getenv func(string) string, warn io.Writer, poolSize in
 	if warning != "" {
 		fmt.Fprintf(warn, "enqueue: warning: %s: %s\n", from, warning)
 	}
-	switch o := opt.(type) {
-	case asynq.RedisClientOpt:
-		o.PoolSize = max(o.PoolSize, poolSize)
-		opt = o
-	case asynq.RedisFailoverClientOpt:
-		o.PoolSize = max(o.PoolSize, poolSize)
-		opt = o
-	}
-	return opt, shown, from, nil
+	return redisurl.WithPoolSize(opt, poolSize), shown, from, nil
 }
 
 // open opens a connection pool on the Redis that conn describes and makes sure it answers, so

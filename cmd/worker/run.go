@@ -54,7 +54,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer dev.Close()
 	}
 
-	rdb, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
+	// Every task in flight may write to Redis at once (its result, a dead letter, the fleet's
+	// limits), beside asynq's own loops, the UI and the metrics; a pool smaller than that
+	// (go-redis keeps 10 a CPU) would make them queue for a connection.
+	rdb, ok := redisurl.WithPoolSize(cfg.Redis, cfg.Concurrency+16).MakeRedisClient().(redis.UniversalClient)
 	if !ok {
 		return fmt.Errorf("REDIS_URL: unsupported connection type %T", cfg.Redis)
 	}

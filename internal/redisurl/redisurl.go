@@ -244,3 +244,17 @@ func Redact(raw string) string {
 	}
 	return raw[:start] + login[:colon+1] + "xxxxx" + raw[at:]
 }
+
+// WithPoolSize makes room in opt's connection pool for at least n connections at once (go-redis
+// keeps 10 a CPU by default), for a program that uses more than that at the same moment.
+func WithPoolSize(opt asynq.RedisConnOpt, n int) asynq.RedisConnOpt {
+	switch o := opt.(type) {
+	case asynq.RedisClientOpt:
+		o.PoolSize = max(o.PoolSize, n)
+		return o
+	case asynq.RedisFailoverClientOpt:
+		o.PoolSize = max(o.PoolSize, n)
+		return o
+	}
+	return opt
+}

@@ -163,3 +163,30 @@ func FuzzPasswordNeverShown(f *testing.F) {
 		}
 	})
 }
+
+func TestWithPoolSize(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{"redis://127.0.0.1:6379/2", "redis-sentinel://127.0.0.1:26379?master=m"} {
+		opt, _, err := Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := func(o asynq.RedisConnOpt) int {
+			switch o := o.(type) {
+			case asynq.RedisClientOpt:
+				return o.PoolSize
+			case asynq.RedisFailoverClientOpt:
+				return o.PoolSize
+			}
+			t.Fatalf("%s: %T", raw, o)
+			return 0
+		}
+		if got := size(WithPoolSize(opt, 120)); got != 120 {
+			t.Errorf("%s: pool %d, want 120", raw, got)
+		}
+		big := WithPoolSize(opt, 500)
+		if got := size(WithPoolSize(big, 120)); got != 500 {
+			t.Errorf("%s: a larger pool shrank to %d", raw, got)
+		}
+	}
+}
