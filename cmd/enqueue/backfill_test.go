@@ -174,6 +174,17 @@ func TestBackfillCSVQuoting(t *testing.T) {
 enqueue backfill: 2 invalid rows in `+path+" (dry run: 1 row valid, nothing was enqueued)\n")
 }
 
+// A quote never closed swallows the rows after it: the input is refused, at the line where
+// the row began, and nothing is enqueued, --skip-invalid or not.
+func TestBackfillCSVQuoteNeverClosed(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	path := write(t, "open.csv", "type,orderNumber,product,action\nlicence:modify,1,1061,CANCELLICENCE\nlicence:modify,\"2,1061,CANCELLICENCE\nlicence:modify,3,1061,CANCELLICENCE\nlicence:modify,4\"x,1061,CANCELLICENCE\n")
+	enqueue(t, t.Context(), r, "", "backfill", "--skip-invalid", path).expect(t, cli.ExitFailed, "enqueued=0 duplicate=0 invalid=0 failed=0\n",
+		"enqueue backfill: "+path+`:3: csv: a quoted cell of the row that begins here runs on to line 5: column 17 there: extraneous or missing " in quoted-field: nothing was enqueued`+"\n")
+	expectTasks(t, r, tasks.QueueBackfill, nil)
+}
+
 func TestBackfillDryRun(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)

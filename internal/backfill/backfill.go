@@ -103,6 +103,9 @@ func Run(ctx context.Context, in *Input, opt Options) (Summary, error) {
 			s.Line = v.read
 			return s, fmt.Errorf("%w while validating, after line %d of %s: nothing was enqueued", ErrInterrupted, v.read, in.Name())
 		}
+		if errors.As(err, new(*InputError)) { // every row is validated before any is enqueued
+			return s, fmt.Errorf("%w: nothing was enqueued", err)
+		}
 		return s, err
 	}
 	if opt.DryRun {

@@ -75,11 +75,10 @@ func newBufReader(r io.Reader) *bufio.Reader {
 // newRowReader reads rows of the given format from r. For CSV it reads and checks the header
 // row at once; it returns the header (nil for JSONL).
 func newRowReader(name string, format Format, r io.Reader) (rowReader, []string, error) {
-	br := newBufReader(r)
 	if format == CSV {
-		return newCSVReader(name, br)
+		return newCSVReader(name, r)
 	}
-	return &jsonlReader{name: name, br: br}, nil, nil
+	return &jsonlReader{name: name, br: newBufReader(r)}, nil, nil
 }
 
 // jsonlReader reads JSON Lines: one row per non-blank line.
@@ -136,20 +135,50 @@ func (r *jsonlReader) readLine() (data []byte, tooLong bool, err error) {
 
 // csvReader reads CSV rows after a header row.
 type csvReader struct {
-	name   string
-	cr     *csv.Reader
-	header []string
+	name     string
+	cr       *csv.Reader
+	lim      *rowLimiter
+	header   []string
+	lastLine int // where the last row read began
+}
+
+// rowLimiter ends the input when one CSV row grows well past MaxRowBytes (a row a little
+// longer is a bad row). encoding/csv keeps a row in memory until it ends, and a quote that is
+// never closed makes the rest of the file one row.
+type rowLimiter struct {
+	r        io.Reader
+	read     int64 // bytes read from r
+	rowStart int64 // where the row being read begins (csv.Reader.InputOffset before it)
+}
+
+// errRowTooLong: a CSV row longer than MaxRowBytes.
+var errRowTooLong = errors.New("row too long")
+
+// MaxRowBytes bounds one CSV row, quoted line breaks included.
+const MaxRowBytes = MaxLineBytes
+
+func (l *rowLimiter) Read(p []byte) (int, error) {
+	// What is read ahead of the csv.Reader (one buffer, and a byte order mark) is not its row.
+	const slack = 64<<10 + 3
+	if l.read-l.rowStart > MaxRowBytes+slack {
+		return 0, errRowTooLong
+	}
+	n, err := l.r.Read(p)
+	l.read += int64(n)
+	return n, err
 }
 
 func newCSVReader(name string, r io.Reader) (*csvReader, []string, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1 // checked here, so that the message names both counts
+	lim := &rowLimiter{r: r}
+	cr := csv.NewReader(newBufReader(lim)) // csv uses this bufio.Reader as it is: it is large enough
+	cr.FieldsPerRecord = -1                // checked here, so that the message names both counts
+	c := &csvReader{name: name, cr: cr, lim: lim}
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return &csvReader{name: name, cr: cr}, nil, nil // an empty file: no rows
+		return c, nil, nil // an empty file: no rows
 	}
 	if err != nil {
-		return nil, nil, csvError(name, err)
+		return nil, nil, c.inputError(err)
 	}
 	for i := range header {
 		header[i] = strings.TrimSpace(header[i])
@@ -157,7 +186,8 @@ func newCSVReader(name string, r io.Reader) (*csvReader, []string, error) {
 	if err := checkHeader(header); err != nil {
 		return nil, nil, &InputError{Name: name, Line: 1, Err: err}
 	}
-	return &csvReader{name: name, cr: cr, header: header}, header, nil
+	c.header, c.lastLine = header, 1
+	return c, header, nil
 }
 
 // checkHeader rejects a header that no row could be read with.
@@ -180,6 +210,7 @@ func (r *csvReader) next() (row, error) {
 	if r.header == nil {
 		return row{}, io.EOF
 	}
+	r.lim.rowStart = r.cr.InputOffset()
 	cells, err := r.cr.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -193,19 +224,29 @@ func (r *csvReader) next() (row, error) {
 		if errors.As(err, &pe) && pe.StartLine == pe.Line {
 			return row{line: pe.StartLine, err: &provider.FieldError{Field: "row", Problem: fmt.Sprintf("csv: column %d: %v", pe.Column, pe.Err)}}, nil
 		}
-		return row{}, csvError(r.name, err)
+		return row{}, r.inputError(err)
 	}
 	line, _ := r.cr.FieldPos(0)
+	r.lastLine = line
+	if r.cr.InputOffset()-r.lim.rowStart > MaxRowBytes+2 { // +2: the line ending
+		return row{line: line, err: &provider.FieldError{Field: "row", Problem: fmt.Sprintf("longer than %d bytes", MaxRowBytes)}}, nil
+	}
 	if len(cells) != len(r.header) {
 		return row{line: line, err: &provider.FieldError{Field: "row", Problem: fmt.Sprintf("has %d cells, the header has %d", len(cells), len(r.header))}}, nil
 	}
 	return row{line: line, cells: cells}, nil
 }
 
-func csvError(name string, err error) error {
+// inputError describes a problem that ends the input, at the line where its row began.
+func (r *csvReader) inputError(err error) error {
 	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return &InputError{Name: name, Line: pe.Line, Err: fmt.Errorf("csv: column %d: %w", pe.Column, pe.Err)}
+	switch {
+	case errors.Is(err, errRowTooLong):
+		return &InputError{Name: r.name, Err: fmt.Errorf("csv: the row after line %d is longer than %d bytes: a quote that is never closed?", r.lastLine, MaxRowBytes)}
+	case errors.As(err, &pe) && pe.StartLine != pe.Line:
+		return &InputError{Name: r.name, Line: pe.StartLine, Err: fmt.Errorf("csv: a quoted cell of the row that begins here runs on to line %d: column %d there: %w", pe.Line, pe.Column, pe.Err)}
+	case errors.As(err, &pe):
+		return &InputError{Name: r.name, Line: pe.Line, Err: fmt.Errorf("csv: column %d: %w", pe.Column, pe.Err)}
 	}
-	return &InputError{Name: name, Err: err}
+	return &InputError{Name: r.name, Err: err}
 }

@@ -124,7 +124,8 @@ func TestReadCSV(t *testing.T) {
 		{"no type column", "Type,a\nt,1\n", "", nil, `in:1: header: no "type" column`},
 		{"duplicate column", "type,a,a\n", "", nil, `in:1: header: column "a" appears twice (columns 2 and 3)`},
 		{"empty column name", "type,,a\n", "", nil, "in:1: header: column 2 has no name"},
-		{"quote left open: rows after it may be swallowed", "type,a\nt,\"x\ny\n", "", nil, "in:3: csv: column"},
+		{"quote left open: rows after it may be swallowed; the error names the row's line", "type,a\nt,1\nt,\"x\ny\nt,\"z\n", "", nil,
+			`in:3: csv: a quoted cell of the row that begins here runs on to line 5: column 3 there: extraneous or missing " in quoted-field`},
 		{"bad quotes within a line are bad rows", "type,a,b\nt,1\"2,3\nt,\"4\"5,6\nt,7,8\n", "",
 			[]string{`2 row: csv: column 4: bare " in non-quoted-field`, `3 row: csv: column 5: extraneous or missing " in quoted-field`, `4 t {"a":"7","b":"8"}`}, ""},
 	}
@@ -144,6 +145,48 @@ func TestReadCSV(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// A CSV row is bounded like a JSONL line: a row a little too long is a bad row, and one that
+// runs on and on (a quote never closed) ends the input once it passes the bound, rather than
+// being read into memory to the end of the file.
+func TestReadCSVRowLength(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		rows int    // rows read
+		bad  string // the bad row, as "LINE problem"
+		err  string // an InputError
+	}{
+		{"a row just under the bound", "type,a\nt,\"" + strings.Repeat("x\n", (MaxRowBytes-10)/2) + "\"\nt,1\n", 2, "", ""},
+		{"a row just over the bound is a bad row", "type,a\nt," + strings.Repeat("x", MaxRowBytes) + "\nt,1\n", 2,
+			fmt.Sprintf("2 row: longer than %d bytes", MaxRowBytes), ""},
+		{"a quote never closed stops at the bound", "type,a\nt,1\nt,\"x\n" + strings.Repeat("t,2\n", MaxRowBytes/2), 0, "",
+			fmt.Sprintf("in: csv: the row after line 2 is longer than %d bytes: a quote that is never closed?", MaxRowBytes)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := readAll(t, CSV, tt.in, "")
+			if tt.err != "" {
+				var ie *InputError
+				if !errors.As(err, &ie) || err.Error() != tt.err {
+					t.Fatalf("err = %.200v, want an InputError %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%.200v", err)
+			}
+			if len(got) != tt.rows {
+				t.Fatalf("%d rows, want %d", len(got), tt.rows)
+			}
+			if tt.bad != "" && got[0] != tt.bad {
+				t.Errorf("first row %.200q, want %q", got[0], tt.bad)
 			}
 		})
 	}
