@@ -26,7 +26,9 @@ func TestDeadLetterWaitsOutARedisOutage(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	e.redis.Mini.SetError("LOADING Redis is loading the dataset in memory")
 	// Dozens of tries at these waits: more than any fixed number of tries would allow.
-	waitFor(t, 5*time.Second, func() bool { return strings.Contains(e.logs.String(), "could not append to the dead-letter record yet") })
+	waitFor(t, 5*time.Second, func() bool {
+		return strings.Contains(e.logs.String(), "could not append to the dead-letter record yet")
+	})
 	time.Sleep(2 * time.Second)
 	e.redis.Mini.SetError("")
 
@@ -52,7 +54,9 @@ func TestShutdownGivesUpADeadLetterRedisRefuses(t *testing.T) {
 	e.waitState(q, id, 5*time.Second, asynq.TaskStateActive)
 	time.Sleep(200 * time.Millisecond)
 	e.redis.Mini.SetError("LOADING Redis is loading the dataset in memory")
-	waitFor(t, 5*time.Second, func() bool { return strings.Contains(e.logs.String(), "could not append to the dead-letter record yet") })
+	waitFor(t, 5*time.Second, func() bool {
+		return strings.Contains(e.logs.String(), "could not append to the dead-letter record yet")
+	})
 
 	done := make(chan struct{})
 	go func() { w.Shutdown(); close(done) }()
