@@ -132,10 +132,14 @@ func flagErrors(err error, fields map[string]string) error {
 
 // redisFlag is --redis-url, which defaults to REDIS_URL. Its value is never printed with a
 // password.
-type redisFlag struct{ url string }
+type redisFlag struct {
+	url string
+	set bool // given, maybe empty
+}
 
 func (r *redisFlag) register(fs *flag.FlagSet) {
-	fs.StringVar(&r.url, "redis-url", "", "the workers' Redis, any `URL` asynq takes: redis://, rediss://, redis-socket://, redis-sentinel:// (default $REDIS_URL, else "+defaultRedisURL+")")
+	fs.Func("redis-url", "the workers' Redis, any `URL` asynq takes: redis://, rediss://, redis-socket://, redis-sentinel:// (default $REDIS_URL, else "+defaultRedisURL+")",
+		func(s string) error { r.url, r.set = s, true; return nil })
 }
 
 // conn parses the URL (from the flag, else REDIS_URL, else the default) into asynq's
@@ -144,6 +148,10 @@ func (r *redisFlag) register(fs *flag.FlagSet) {
 // messages. A URL that works but may not do what was meant is said on warn.
 func (r *redisFlag) conn(getenv func(string) string, warn io.Writer, poolSize int) (opt asynq.RedisConnOpt, shown, from string, err error) {
 	raw, from := r.url, "--redis-url"
+	if r.set && raw == "" && getenv("REDIS_URL") != "" {
+		// --redis-url="$URL" with URL unset would quietly go to another Redis.
+		return nil, "", from, cli.Usagef("--redis-url is empty but REDIS_URL is set: leave the flag out, or unset REDIS_URL")
+	}
 	if raw == "" {
 		raw, from = getenv("REDIS_URL"), "REDIS_URL"
 	}

@@ -81,6 +81,11 @@ func (a *app) dead(ctx context.Context, args []string) (string, error) {
 	case sub == "export" && len(positional) > 1, sub != "export" && len(positional) > 0:
 		return name, cli.Usagef("unexpected argument %q", positional[len(positional)-1])
 	}
+	if cli.IsSet(c.fs, "type") && c.flags.typ == "" {
+		// An unset shell variable: without this, a replay of one type would replay them all.
+		return name, cli.Usagef("--type is empty: name a task type (%s, %s), or leave --type out for every type",
+			tasks.TypeOVCallbackUpdate, tasks.TypeLicenceModify)
+	}
 	switch c.flags.typ {
 	case "", tasks.TypeOVCallbackUpdate, tasks.TypeLicenceModify:
 	default:

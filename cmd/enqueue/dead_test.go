@@ -302,6 +302,9 @@ func TestDeadReplayDuplicatesAndFilters(t *testing.T) {
 	// refused: misrouted tasks of that type are in the record.
 	enqueue(t, t.Context(), d.r, "", "dead", "list", "--type", "licence").expect(t, cli.ExitOK, "",
 		"enqueue dead list: warning: --type \"licence\" is not a type the workers run (ovcallback:update, licence:modify); only misrouted tasks can have it\nno dead letters match\n")
+	// An empty --type (an unset shell variable) is refused, not read as "every type".
+	enqueue(t, t.Context(), d.r, "", "dead", "replay", "--type", "").expect(t, cli.ExitUsage, "",
+		"~--type is empty: name a task type (ovcallback:update, licence:modify), or leave --type out for every type")
 	// Only what the filters match was touched: the archived licence change is still archived.
 	info, err := inspect(t, d.r).GetTaskInfo(tasks.QueueDefault, d.archived.TaskID)
 	if err != nil || info.State != asynq.TaskStateArchived {

@@ -169,6 +169,18 @@ func TestRedisURL(t *testing.T) {
 	}
 }
 
+// An empty --redis-url while REDIS_URL is set is an error, as it is for the worker: a script's
+// --redis-url="$URL" with URL unset must not write into whatever Redis the shell points at.
+func TestEmptyRedisURLFlag(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	enqueue(t, t.Context(), r, "", "licence", "--order", "1", "--product", "700", "--action", "CANCELLICENCE", "--redis-url=").
+		expect(t, cli.ExitUsage, "", "~--redis-url is empty but REDIS_URL is set: leave the flag out, or unset REDIS_URL")
+	if n := len(queued(t, inspect(t, r), tasks.QueueDefault)); n != 0 {
+		t.Errorf("%d tasks enqueued into REDIS_URL's Redis", n)
+	}
+}
+
 // A Redis ACL login (user and password) works, as it does for the worker.
 func TestRedisURLWithUser(t *testing.T) {
 	t.Parallel()
