@@ -155,6 +155,12 @@ func (c *deadCmd) list(ctx context.Context) error {
 // export writes the matching records as backfill rows to path ("-": stdout). It never
 // overwrites a file: fixed rows are someone's work.
 func (c *deadCmd) export(ctx context.Context, path string) (err error) {
+	var unreadable *deadletter.UnreadableError // entries skipped: the file is kept, the command fails
+	defer func() {
+		if err == nil && unreadable != nil {
+			err = cli.Failed(unreadable)
+		}
+	}()
 	var out io.Writer = c.stdout
 	if path != "-" {
 		// Assigned, not declared: the deferred clean-up below must see the function's err.
@@ -193,6 +199,11 @@ func (c *deadCmd) export(ctx context.Context, path string) (err error) {
 		_, err = w.Write(append(line, '\n'))
 		return err
 	})
+	// Entries that are not records were skipped: the export of the others stands, and the
+	// command fails once it has said what it wrote.
+	if errors.As(err, &unreadable) {
+		err = nil
+	}
 	if ferr := w.Flush(); err == nil {
 		err = ferr
 	}

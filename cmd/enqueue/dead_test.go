@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ovqueue/ovqueue/internal/backfill"
 	"github.com/ovqueue/ovqueue/internal/cli"
 	"github.com/ovqueue/ovqueue/internal/deadletter"
@@ -386,4 +388,48 @@ func TestDeadReplayDoubles(t *testing.T) {
 func backfillExportRow(r deadletter.Record) (string, bool, error) {
 	b, flat, err := backfill.ExportRow(r)
 	return string(b), flat, err
+}
+
+// An entry of the stream that is not a record (a foreign XADD, a damaged copy) is skipped and
+// reported: the dead letters after it stay within reach of list, export and replay.
+func TestDeadLettersAfterAnUnreadableEntry(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	store := deadletter.New(r.Client)
+	good := func(order string) deadletter.Record {
+		payload := `{"orderNumber":"` + order + `","action":"sendCallbackEmail"}`
+		return deadletter.Record{TaskID: taskID(t, tasks.TypeOVCallbackUpdate, payload), Type: tasks.TypeOVCallbackUpdate,
+			Queue: tasks.QueueDefault, Payload: json.RawMessage(payload), Reason: deadletter.ReasonRetriesSpent,
+			ErrorCode: -14, ErrorMessage: "busy", Attempts: 11, FailedAt: failedAt}
+	}
+	first, second := good("81"), good("82")
+	if _, err := store.Append(t.Context(), first); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := r.Client.XAdd(t.Context(), &redis.XAddArgs{Stream: deadletter.Key, Values: []string{"record", "garbage{"}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Append(t.Context(), second); err != nil {
+		t.Fatal(err)
+	}
+	skipped := "~1 entry of " + deadletter.Key + " could not be read and was skipped: dead letter " + bad + ": invalid character"
+
+	o := enqueue(t, t.Context(), r, "", "dead", "list")
+	o.expect(t, cli.ExitFailed, "~"+first.TaskID, skipped)
+	if !strings.Contains(o.stdout, first.TaskID) || !strings.Contains(o.stdout, second.TaskID) {
+		t.Errorf("list:\n%s\nwant both %s and %s", o.stdout, first.TaskID, second.TaskID)
+	}
+
+	path := filepath.Join(t.TempDir(), "dead.jsonl")
+	enqueue(t, t.Context(), r, "", "dead", "export", path).expect(t, cli.ExitFailed, "exported=2 file="+path+"\n", skipped)
+	b, err := os.ReadFile(path)
+	if err != nil || strings.Count(string(b), "\n") != 2 {
+		t.Errorf("export kept %q, %v; want the two records", b, err)
+	}
+
+	enqueue(t, t.Context(), r, "", "dead", "replay").expect(t, cli.ExitFailed,
+		"replayed "+first.TaskID+" queue=default state=pending from=record\n"+
+			"replayed "+second.TaskID+" queue=default state=pending from=record\n"+
+			"replayed=2 duplicate=0 failed=0 skipped=0\n", skipped)
 }

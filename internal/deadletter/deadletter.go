@@ -73,16 +73,24 @@ func (s *Store) Len(ctx context.Context) (int64, error) { return s.rdb.XLen(ctx,
 
 // Scan calls fn for every record, oldest first, reading pageSize at a time so that memory
 // stays flat whatever the record's size. A non-nil error from fn stops the scan and is returned.
+// An entry that is not a record is skipped, and the scan ends with an *UnreadableError.
 func (s *Store) Scan(ctx context.Context, fn func(Record) error) error {
 	const pageSize = 500
 	start := "-"
+	var unreadable *UnreadableError
+	done := func() error {
+		if unreadable != nil {
+			return unreadable
+		}
+		return nil
+	}
 	for {
 		msgs, err := s.rdb.XRangeN(ctx, Key, start, "+", pageSize).Result()
 		if err != nil {
 			return fmt.Errorf("read dead letters: %w", err)
 		}
 		if len(msgs) == 0 {
-			return nil
+			return done()
 		}
 		ids := make([]string, len(msgs))
 		for i, m := range msgs {
@@ -95,7 +103,14 @@ func (s *Store) Scan(ctx context.Context, fn func(Record) error) error {
 		for i, m := range msgs {
 			r, err := decode(m)
 			if err != nil {
-				return err
+				// Not the workers' writing (a foreign XADD, a damaged copy): skip it rather than
+				// hide every dead letter after it for good, and say so at the end.
+				if unreadable == nil {
+					unreadable = &UnreadableError{FirstID: m.ID, First: err}
+				}
+				unreadable.Count++
+				unreadable.LastID = m.ID
+				continue
 			}
 			if v, ok := replayed[i].(string); ok {
 				if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
@@ -104,13 +119,13 @@ func (s *Store) Scan(ctx context.Context, fn func(Record) error) error {
 			}
 			if err := fn(r); err != nil {
 				if errors.Is(err, ErrStop) {
-					return nil
+					return done()
 				}
 				return err
 			}
 		}
 		if len(msgs) < pageSize {
-			return nil
+			return done()
 		}
 		start = "(" + msgs[len(msgs)-1].ID
 	}
@@ -132,6 +147,21 @@ func decode(m redis.XMessage) (Record, error) {
 	}
 	r.EntryID = m.ID
 	return r, nil
+}
+
+// UnreadableError is what Scan returns, once it has passed every other record to its callback,
+// when entries of the stream could not be read as records: they were skipped.
+type UnreadableError struct {
+	Count           int
+	FirstID, LastID string // the first and last skipped entries' IDs
+	First           error  // why the first of them could not be read
+}
+
+func (e *UnreadableError) Error() string {
+	if e.Count == 1 {
+		return fmt.Sprintf("1 entry of %s could not be read and was skipped: %v", Key, e.First)
+	}
+	return fmt.Sprintf("%d entries of %s could not be read and were skipped (from %s to %s); the first: %v", e.Count, Key, e.FirstID, e.LastID, e.First)
 }
 
 // ErrStop may be returned by a Scan callback to end the scan early without an error.
