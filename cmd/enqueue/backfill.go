@@ -24,7 +24,7 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 	concurrency := cli.Int(backfill.DefaultConcurrency)
 	fs.Var(&concurrency, "concurrency", fmt.Sprintf("enqueue `N` rows at once, 1 to %d", maxConcurrency))
 	var rate cli.Int
-	fs.Var(&rate, "rate", "enqueue at most `N` rows a second (default: as fast as Redis takes them)")
+	fs.Var(&rate, "rate", "enqueue at most `N` rows a second; rows already in Redis do not wait (default: as fast as Redis takes them)")
 	positional, done, err := a.parse(fs, args, backfillUsage, backfillMore)
 	if done || err != nil {
 		return err

@@ -489,6 +489,19 @@ func TestRunRateEndsWithTheRows(t *testing.T) {
 	}
 }
 
+// Rows already in Redis cost no enqueue and wait for no turn: continuing a backfill that was
+// stopped half-way runs through the rows it already did at once, not at --rate. At one row a
+// second, the 40 duplicates here would take 40 s; the 2 new rows take about one.
+func TestRunRateSkipsDuplicates(t *testing.T) {
+	t.Parallel()
+	f := &fakeEnqueuer{existing: func(order int) bool { return order <= 40 }}
+	start := time.Now()
+	got := run(t, t.Context(), licenceRows(t, 42), backfill.Options{Enqueuer: f, Rate: 1, Concurrency: 4})
+	if elapsed := time.Since(start); got.err != nil || got.summary.Duplicate != 40 || got.summary.Enqueued != 2 || elapsed > 20*time.Second {
+		t.Errorf("40 duplicates and 2 new rows at --rate 1 took %s (summary %+v, err %v)", elapsed, got.summary, got.err)
+	}
+}
+
 // A row already enqueued as live traffic, in queue default, is a duplicate for a backfill bound
 // for queue backfill: asynq alone would take it again there, and the provider would be called
 // twice.

@@ -126,24 +126,11 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 	defer stopReader()
 	take := func() (record, *tasks.Enqueued, bool) {
 		if limiter != nil {
-			// Idle workers must not each reserve a turn: after the last row they would hold
-			// the run for a turn apiece.
+			// One worker at a time waits for a turn, and only once it has a row that needs
+			// one: idle workers must not each reserve a turn (after the last row they would
+			// hold the run for a turn apiece), and a row already in Redis costs no enqueue.
 			gate.Lock()
 			defer gate.Unlock()
-			mu.Lock()
-			stopped := stop
-			mu.Unlock()
-			if stopped {
-				return record{}, nil, false
-			}
-			if limiter.Wait(ctx) != nil { // only ctx makes it fail
-				mu.Lock()
-				defer mu.Unlock()
-				if !stop {
-					stop, out.interrupted = true, true
-				}
-				return record{}, nil, false
-			}
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -174,6 +161,18 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 		var found *tasks.Enqueued
 		if cur.found != nil {
 			found = &cur.found[pos]
+		}
+		if limiter != nil && (found == nil || !found.Duplicate) {
+			// The gate keeps this row the next one while the lock is let go.
+			mu.Unlock()
+			err := limiter.Wait(ctx) // only ctx makes it fail
+			mu.Lock()
+			if err != nil {
+				if !stop {
+					stop, out.interrupted = true, true
+				}
+				return record{}, nil, false
+			}
 		}
 		pos++
 		out.line = rec.line
