@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -162,6 +163,10 @@ func (c *deadCmd) export(ctx context.Context, path string) (err error) {
 		}
 	}()
 	var out io.Writer = c.stdout
+	if strings.EqualFold(filepath.Ext(path), ".csv") {
+		// A backfill reads a file by its extension: this one would be read as CSV, and fail.
+		return cli.Usagef("%s: the export is JSON Lines; name it .jsonl (a backfill reads a .csv file as CSV)", path)
+	}
 	if path != "-" {
 		// Assigned, not declared: the deferred clean-up below must see the function's err.
 		var f *os.File

@@ -168,6 +168,13 @@ func TestDeadExport(t *testing.T) {
 	if again, _ := os.ReadFile(path); string(again) != string(got) {
 		t.Error("the export was overwritten")
 	}
+	// JSON Lines in a .csv file would be read back as CSV by a backfill.
+	csvPath := filepath.Join(t.TempDir(), "fix.CSV")
+	enqueue(t, t.Context(), d.r, "", "dead", "export", csvPath).expect(t, cli.ExitUsage, "",
+		"~the export is JSON Lines; name it .jsonl")
+	if _, err := os.Stat(csvPath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s: %v, want no file", csvPath, err)
+	}
 
 	// An export that fails once its file exists (here the read of the record: Ctrl-C) leaves
 	// no file behind, so the same command can simply be run again.

@@ -129,7 +129,7 @@ func Run(ctx context.Context, in *Input, opt Options) (Summary, error) {
 		errs = append(errs, tag(ErrInvalidRows, "%s in %s skipped", count(s.Invalid, "invalid row"), in.Name()))
 	}
 	if s.Failed > 0 {
-		errs = append(errs, tag(ErrFailedRows, "%s failed to enqueue; re-run the same command to retry: rows already enqueued are reported as duplicates", count(s.Failed, "row")))
+		errs = append(errs, tag(ErrFailedRows, "%s failed to enqueue (one that timed out may have been written all the same); re-run the same command to retry: rows already enqueued are reported as duplicates", count(s.Failed, "row")))
 	}
 	switch {
 	case e.stopped:
