@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -59,13 +60,35 @@ func (s *Store) Append(ctx context.Context, r Record) (string, error) {
 	r.ReplayedAt = nil
 	b, err := json.Marshal(r)
 	if err != nil {
-		return "", fmt.Errorf("dead letter %s: %w", r.TaskID, err)
+		return "", fmt.Errorf("dead letter %s: %w: %w", r.TaskID, errUnencodable, err)
 	}
 	id, err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: Key, Values: []any{"record", b}}).Result()
 	if err != nil {
 		return "", fmt.Errorf("dead letter %s: %w", r.TaskID, err)
 	}
 	return id, nil
+}
+
+var errUnencodable = errors.New("cannot encode the record")
+
+// Unavailable reports whether err, from Append, means that Redis could not take the record
+// now but may soon: it could not be reached (a connection error, a timeout), or it answered
+// that it is loading, read-only (a replica during a failover), out of memory or busy. Other
+// answers (a key of another type, an ACL that denies the command) will not change by waiting.
+func Unavailable(err error) bool {
+	if err == nil || errors.Is(err, errUnencodable) {
+		return false
+	}
+	var reply redis.Error
+	if !errors.As(err, &reply) {
+		return true // no answer from Redis
+	}
+	code, _, _ := strings.Cut(reply.Error(), " ")
+	switch code {
+	case "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY", "OOM", "NOREPLICAS":
+		return true
+	}
+	return false
 }
 
 // Len is the number of records.

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ovqueue/ovqueue/internal/deadletter"
 	"github.com/ovqueue/ovqueue/internal/redistest"
 )
@@ -57,5 +60,38 @@ func TestAppendScanAndReplayMarks(t *testing.T) {
 	seen := 0
 	if err := s.Scan(t.Context(), func(deadletter.Record) error { seen++; return deadletter.ErrStop }); err != nil || seen != 1 {
 		t.Fatalf("ErrStop: seen %d, err %v", seen, err)
+	}
+}
+
+// Unavailable tells an append that may succeed soon (Redis away, loading, read-only) from one
+// that waiting will not change.
+func TestUnavailable(t *testing.T) {
+	t.Parallel()
+	rec := deadletter.Record{TaskID: "t:1:x", Type: "t", Payload: json.RawMessage(`{}`)}
+
+	m := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
+	defer c.Close()
+	s := deadletter.New(c)
+	m.SetError("LOADING Redis is loading the dataset in memory")
+	if _, err := s.Append(t.Context(), rec); !deadletter.Unavailable(err) {
+		t.Errorf("LOADING: Unavailable(%v) = false", err)
+	}
+	m.SetError("")
+	if err := c.Set(t.Context(), deadletter.Key, "a string", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(t.Context(), rec); err == nil || deadletter.Unavailable(err) {
+		t.Errorf("WRONGTYPE: Unavailable(%v) = true", err)
+	}
+	m.Close()
+	if _, err := s.Append(t.Context(), rec); err == nil || !deadletter.Unavailable(err) {
+		t.Errorf("server gone: Unavailable(%v) = false", err)
+	}
+
+	bad := rec
+	bad.Payload = json.RawMessage(`{not json`)
+	if _, err := s.Append(t.Context(), bad); err == nil || deadletter.Unavailable(err) {
+		t.Errorf("a record that cannot be encoded: Unavailable(%v) = true", err)
 	}
 }

@@ -169,7 +169,7 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 		// without calling.
 		_ = h.cfg.Fleet.Forget(context.WithoutCancel(ctx), account, id)
 		return &Dead{Reason: deadletter.ReasonRetriesSpent, Attempts: retried,
-			Err: fmt.Errorf("retry budget of %d spent: the last run was ended by the task's timeout or cancelled", budget)}
+			Err: fmt.Errorf("retry budget of %d spent: the last run was ended by the task's timeout or cancelled (enqueue dead replay runs it again with a fresh budget)", budget)}
 	}
 
 	st, err := h.cfg.Fleet.Check(ctx, account, id)
@@ -207,12 +207,13 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 	start := time.Now()
 	resp, err := c.do(ctx, creds)
 	took := time.Since(start)
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil && provider.Classify(err) != provider.RateLimited {
 		// Cut short by the worker stopping (SHUTDOWN_TIMEOUT ran out, or the lease was lost) or
 		// by a cancel from the UI: this says nothing of the provider. (An answer that arrived
-		// as the context ended is an answer: a -42 must still start the cooldown.) asynq has already decided
-		// what becomes of the task and ignores what is returned: back to its queue without
-		// spending its budget when the worker stops, a retry that spends it after a cancel.
+		// as the context ended is an answer: a -42, or an HTTP 429 whose body was cut short,
+		// must still start the cooldown.) asynq has already decided what becomes of the task
+		// and ignores what is returned: back to its queue without spending its budget when the
+		// worker stops, a retry that spends it after a cancel.
 		h.obs.ProviderCall(c.endpoint, "interrupted", took)
 		h.callLine(zerolog.WarnLevel, t, id, account, attempt, c, "interrupted", took).
 			Msg("provider call cut short: the worker is stopping, or the task was cancelled")

@@ -90,29 +90,51 @@ func TestRedisOutageDoesNotSpendBudget(t *testing.T) {
 	}
 }
 
-// answerThenCancel answers every call with body, and cancels the caller's context as it does:
-// the answer arrives just as the worker stops.
+// answerThenCancel answers every call with status and body, and cancels the caller's context
+// as it does: the answer arrives just as the worker stops. With cutBody the body's read ends
+// with the cancellation, as a body still on its way does.
 type answerThenCancel struct {
-	body   string
-	cancel context.CancelFunc
+	status  int
+	body    string
+	cutBody bool
+	cancel  context.CancelFunc
 }
 
 func (a answerThenCancel) RoundTrip(r *http.Request) (*http.Response, error) {
 	a.cancel()
-	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
-		Body: io.NopCloser(strings.NewReader(a.body)), Request: r}, nil
+	var body io.Reader = strings.NewReader(a.body)
+	if a.cutBody {
+		body = io.MultiReader(body, errReader{context.Canceled})
+	}
+	return &http.Response{StatusCode: a.status, Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
+		Body: io.NopCloser(body), Request: r}, nil
 }
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // TestCallLimitAnsweredAsTheWorkerStops: a -42 that arrived is an answer, even if the task's
 // context ended meanwhile; the account must cool down fleet-wide, not be called again by the
 // next worker as if nothing had been said.
 func TestCallLimitAnsweredAsTheWorkerStops(t *testing.T) {
 	t.Parallel()
+	t.Run("-42", func(t *testing.T) {
+		t.Parallel()
+		testCallLimitAnsweredAsTheWorkerStops(t, answerThenCancel{status: http.StatusOK, body: "errorCode=-42&errorMessage=Call+limit+reached%21"})
+	})
+	t.Run("HTTP 429, body cut short", func(t *testing.T) {
+		t.Parallel()
+		testCallLimitAnsweredAsTheWorkerStops(t, answerThenCancel{status: http.StatusTooManyRequests, body: "Too many", cutBody: true})
+	})
+}
+
+func testCallLimitAnsweredAsTheWorkerStops(t *testing.T, answer answerThenCancel) {
 	r := redistest.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pc, err := provider.New("https://provider.invalid/products/", provider.WithHTTPClient(&http.Client{
-		Transport: answerThenCancel{body: "errorCode=-42&errorMessage=Call+limit+reached%21", cancel: cancel}}))
+	answer.cancel = cancel
+	pc, err := provider.New("https://provider.invalid/products/", provider.WithHTTPClient(&http.Client{Transport: answer}))
 	if err != nil {
 		t.Fatal(err)
 	}

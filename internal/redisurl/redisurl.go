@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -248,12 +249,18 @@ func Redact(raw string) string {
 // WithPoolSize makes room in opt's connection pool for at least n connections at once (go-redis
 // keeps 10 a CPU by default), for a program that uses more than that at the same moment.
 func WithPoolSize(opt asynq.RedisConnOpt, n int) asynq.RedisConnOpt {
+	size := func(set int) int {
+		if set == 0 {
+			set = 10 * runtime.GOMAXPROCS(0) // go-redis's default, which 0 stands for
+		}
+		return max(set, n)
+	}
 	switch o := opt.(type) {
 	case asynq.RedisClientOpt:
-		o.PoolSize = max(o.PoolSize, n)
+		o.PoolSize = size(o.PoolSize)
 		return o
 	case asynq.RedisFailoverClientOpt:
-		o.PoolSize = max(o.PoolSize, n)
+		o.PoolSize = size(o.PoolSize)
 		return o
 	}
 	return opt

@@ -3,6 +3,7 @@ package redisurl
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -181,8 +182,13 @@ func TestWithPoolSize(t *testing.T) {
 			t.Fatalf("%s: %T", raw, o)
 			return 0
 		}
-		if got := size(WithPoolSize(opt, 120)); got != 120 {
-			t.Errorf("%s: pool %d, want 120", raw, got)
+		want := max(120, 10*runtime.GOMAXPROCS(0))
+		if got := size(WithPoolSize(opt, 120)); got != want {
+			t.Errorf("%s: pool %d, want %d", raw, got, want)
+		}
+		// Never below go-redis's own default of 10 a CPU, which an unset size stands for.
+		if got := size(WithPoolSize(opt, 1)); got != 10*runtime.GOMAXPROCS(0) {
+			t.Errorf("%s: pool %d for 1, want go-redis's default %d", raw, got, 10*runtime.GOMAXPROCS(0))
 		}
 		big := WithPoolSize(opt, 500)
 		if got := size(WithPoolSize(big, 120)); got != 500 {

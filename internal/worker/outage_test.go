@@ -7,6 +7,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/ovqueue/ovqueue/internal/deadletter"
 	"github.com/ovqueue/ovqueue/internal/worker"
 	"github.com/ovqueue/ovqueue/provider/providertest"
 )
@@ -65,7 +66,7 @@ func TestShutdownGivesUpADeadLetterRedisRefuses(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("Shutdown still waits 30s after its 1s timeout; logs:\n%s", e.logs.String())
 	}
-	if !strings.Contains(e.logs.String(), "before the worker stopped") {
+	if !strings.Contains(e.logs.String(), "dead letter not recorded") {
 		t.Fatalf("no line about the dead letter given up; logs:\n%s", e.logs.String())
 	}
 	e.redis.Mini.SetError("")
@@ -89,5 +90,26 @@ func waitFor(t *testing.T, timeout time.Duration, ok func() bool) {
 			t.Fatalf("condition not met after %s", timeout)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// An answer that waiting will not change (here WRONGTYPE: the record's key holds a string)
+// must not hold the task and its worker slot until the worker stops: after a few tries the
+// record is given up, in full, on an error line, and the worker goes on with other tasks.
+func TestDeadLetterRefusedForGoodDoesNotStallTheWorker(t *testing.T) {
+	e := newEnv(t)
+	worker.SetAppendWaits(t, 10*time.Millisecond, 50*time.Millisecond)
+	if err := e.redis.Client.Set(t.Context(), deadletter.Key, "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.start(setup{concurrency: 1})
+	e.fake.Script("7005", providertest.Answer{Code: -16})
+	dead, q := e.enqueue(licence(7005, 700))
+	e.waitState(q, dead, 10*time.Second, asynq.TaskStateArchived)
+	ok, q := e.enqueue(licence(7006, 700))
+	e.waitState(q, ok, 10*time.Second, asynq.TaskStateCompleted)
+	logs := e.logs.String()
+	if !strings.Contains(logs, "dead letter not recorded") || !strings.Contains(logs, `"payload":"{`) || !strings.Contains(logs, "WRONGTYPE") {
+		t.Fatalf("no error line carrying the record; logs:\n%s", logs)
 	}
 }

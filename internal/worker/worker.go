@@ -138,6 +138,10 @@ var (
 	appendMaxWait   = 5 * time.Second
 )
 
+// refusedTries is how often an append is tried that Redis answers with an error that is not
+// about its being away (see deadletter.Unavailable).
+const refusedTries = 3
+
 func (d *deadLetterer) HandleError(ctx context.Context, t *asynq.Task, err error) {
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
@@ -152,11 +156,14 @@ func (d *deadLetterer) HandleError(ctx context.Context, t *asynq.Task, err error
 	rec := Record(id, queue, t, err, retried)
 	entry, aerr := d.append(rec)
 	if aerr != nil {
-		// Redis was still unavailable when the worker had to stop. asynq cannot archive the
-		// task either while it is: the task stays active, its lease runs out, and it runs again
-		// on a worker (and is dead-lettered then). Only if Redis comes back in the instant
-		// between this give-up and asynq's archive is the task archived without a record.
-		d.log.Error().Err(aerr).Str("task", id).Msg("could not append to the dead-letter record before the worker stopped; the task runs again once its lease ends, unless asynq archives it first")
+		// Either Redis refuses the record for good (a key of another type, an ACL), and asynq
+		// archives the task next; or Redis was still away when the worker had to stop, and
+		// the task stays active until its lease runs out: then asynq's recovery runs it again
+		// (and it is dead-lettered then), or, for a task past its retry budget, archives it.
+		// Either way the record may never be written: this line carries it.
+		d.log.Error().Err(aerr).Str("task", id).Str("type", t.Type()).Str("queue", queue).Str("reason", rec.Reason).
+			Int("errorCode", rec.ErrorCode).Str("errorMessage", logging.Mask(rec.ErrorMessage)).Int("attempts", rec.Attempts).
+			Str("payload", logging.Mask(string(rec.Payload))).Msg("dead letter not recorded: Redis did not take it; the record is this line")
 		return
 	}
 	d.log.Warn().Str("task", id).Str("type", t.Type()).Str("queue", queue).Str("reason", rec.Reason).
@@ -167,12 +174,13 @@ func (d *deadLetterer) HandleError(ctx context.Context, t *asynq.Task, err error
 	}
 }
 
-// append writes the record, trying again for as long as Redis refuses it: asynq archives the
+// append writes the record, trying again for as long as Redis is away: asynq archives the
 // task as soon as this returns, and archives it as soon as Redis is back, so giving up earlier
 // would leave the task archived without its durable record. While this waits, asynq keeps the
-// task active and its lease alive (or, when Redis stays away past the lease, runs it again
-// later). It gives up only when the worker is stopping and its shutdown timeout has passed,
-// after a last try.
+// task active and its lease alive (or, when Redis stays away past the lease, leaves the task
+// to its recovery). It gives up when the worker is stopping and its shutdown timeout has
+// passed, after a last try, and after a few tries when Redis answers with an error that
+// waiting will not change.
 func (d *deadLetterer) append(rec deadletter.Record) (string, error) {
 	wait := d.firstTry
 	for tries := 1; ; tries++ {
@@ -183,6 +191,11 @@ func (d *deadLetterer) append(rec deadletter.Record) (string, error) {
 		cancel()
 		if err == nil {
 			return entry, nil
+		}
+		// An answer that waiting will not change (WRONGTYPE, NOPERM) must not hold the task,
+		// and its worker slot, until the worker stops: after a few tries, give up.
+		if !deadletter.Unavailable(err) && tries >= refusedTries {
+			return "", err
 		}
 		if tries == 1 || tries%10 == 0 {
 			d.log.Warn().Err(err).Str("task", rec.TaskID).Int("tries", tries).Msg("could not append to the dead-letter record yet; trying again until Redis takes it")
