@@ -157,6 +157,9 @@ func (r *redisFlag) conn(getenv func(string) string, warn io.Writer, poolSize in
 	}
 	if raw == "" {
 		raw, from = defaultRedisURL, "the default Redis URL (no --redis-url or REDIS_URL)"
+		if r.set {
+			from = "the default Redis URL (--redis-url is empty and REDIS_URL unset)"
+		}
 	}
 	shown = redisurl.Redact(raw)
 	opt, warning, err := redisurl.Parse(raw)

@@ -139,7 +139,7 @@ type csvReader struct {
 	cr       *csv.Reader
 	lim      *rowLimiter
 	header   []string
-	lastLine int // where the last row read began
+	lastLine int // where the last row read ended
 }
 
 // rowLimiter ends the input when one CSV row grows well past MaxRowBytes (a row a little
@@ -149,6 +149,7 @@ type rowLimiter struct {
 	r        io.Reader
 	read     int64 // bytes read from r
 	rowStart int64 // where the row being read begins (csv.Reader.InputOffset before it)
+	tripped  bool  // the bound was passed: every later read fails too
 }
 
 // errRowTooLong: a CSV row longer than MaxRowBytes.
@@ -160,7 +161,10 @@ const MaxRowBytes = MaxLineBytes
 func (l *rowLimiter) Read(p []byte) (int, error) {
 	// What is read ahead of the csv.Reader (one buffer, and a byte order mark) is not its row.
 	const slack = 64<<10 + 3
-	if l.read-l.rowStart > MaxRowBytes+slack {
+	if l.tripped || l.read-l.rowStart > MaxRowBytes+slack {
+		// Sticky: encoding/csv reports a quote error it met first instead of this, and bufio
+		// forgets a read error once returned; the input must end here all the same.
+		l.tripped = true
 		return 0, errRowTooLong
 	}
 	n, err := l.r.Read(p)
@@ -212,6 +216,9 @@ func (r *csvReader) next() (row, error) {
 	}
 	r.lim.rowStart = r.cr.InputOffset()
 	cells, err := r.cr.Read()
+	if r.lim.tripped {
+		return row{}, r.inputError(errRowTooLong)
+	}
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return row{}, io.EOF
@@ -222,19 +229,29 @@ func (r *csvReader) next() (row, error) {
 		// neither enqueued nor reported: that ends the input.
 		var pe *csv.ParseError
 		if errors.As(err, &pe) && pe.StartLine == pe.Line {
+			r.lastLine = pe.Line
 			return row{line: pe.StartLine, err: &provider.FieldError{Field: "row", Problem: fmt.Sprintf("csv: column %d: %v", pe.Column, pe.Err)}}, nil
 		}
 		return row{}, r.inputError(err)
 	}
 	line, _ := r.cr.FieldPos(0)
-	r.lastLine = line
-	if r.cr.InputOffset()-r.lim.rowStart > MaxRowBytes+2 { // +2: the line ending
+	r.lastLine, _ = r.cr.FieldPos(len(cells) - 1)
+	// The cells and their separators: blank lines before the row are not part of it.
+	if n := len(cells) - 1; n+cellBytes(cells) > MaxRowBytes {
 		return row{line: line, err: &provider.FieldError{Field: "row", Problem: fmt.Sprintf("longer than %d bytes", MaxRowBytes)}}, nil
 	}
 	if len(cells) != len(r.header) {
 		return row{line: line, err: &provider.FieldError{Field: "row", Problem: fmt.Sprintf("has %d cells, the header has %d", len(cells), len(r.header))}}, nil
 	}
 	return row{line: line, cells: cells}, nil
+}
+
+func cellBytes(cells []string) int {
+	n := 0
+	for _, c := range cells {
+		n += len(c)
+	}
+	return n
 }
 
 // inputError describes a problem that ends the input, at the line where its row began.

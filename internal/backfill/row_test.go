@@ -165,6 +165,9 @@ func TestReadCSVRowLength(t *testing.T) {
 		{"a row just under the bound", "type,a\nt,\"" + strings.Repeat("x\n", (MaxRowBytes-10)/2) + "\"\nt,1\n", 2, "", ""},
 		{"a row just over the bound is a bad row", "type,a\nt," + strings.Repeat("x", MaxRowBytes) + "\nt,1\n", 2,
 			fmt.Sprintf("2 row: longer than %d bytes", MaxRowBytes), ""},
+		{"blank lines before a row are not part of it", "type,a\n" + strings.Repeat("\n", MaxRowBytes+100) + "t,2\n", 1, "", ""},
+		{"a stray quote early in an endless line does not hide the bound", "type,a\nt,x\"y" + strings.Repeat("z", 2*MaxRowBytes) + "\nt,1\n", 0, "",
+			fmt.Sprintf("in: csv: the row after line 1 is longer than %d bytes: a quote that is never closed?", MaxRowBytes)},
 		{"a quote never closed stops at the bound", "type,a\nt,1\nt,\"x\n" + strings.Repeat("t,2\n", MaxRowBytes/2), 0, "",
 			fmt.Sprintf("in: csv: the row after line 2 is longer than %d bytes: a quote that is never closed?", MaxRowBytes)},
 	}

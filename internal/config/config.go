@@ -222,13 +222,14 @@ func parseDuration(src *source, s *setting) (time.Duration, error) {
 	return d, nil
 }
 
-// parseRate reads a number of calls a second: 0 (off) or more, decimals allowed.
 // The range of PROVIDER_RATE: one call a day to a million a second.
 const (
 	minProviderRate = 1.0 / 86400
 	maxProviderRate = 1e6
 )
 
+// parseRate reads a number of calls a second: 0 (off), or within the range above, decimals
+// allowed.
 func parseRate(src *source, s *setting) (float64, error) {
 	raw := src.raw(s)
 	if raw == "" {
