@@ -94,6 +94,9 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 	if cerr := in.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
+	if errors.Is(runErr, backfill.ErrTempDir) {
+		return cli.Usage(errors.Join(runErr, err)) // exit 2: a matter of configuration
+	}
 	if runErr != nil {
 		return cli.Failed(errors.Join(runErr, err))
 	}

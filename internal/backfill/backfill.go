@@ -62,6 +62,9 @@ var (
 	ErrInterrupted = errors.New("interrupted")
 	// ErrStopped: the run stopped because too many enqueues failed in a row.
 	ErrStopped = errors.New("stopped")
+	// ErrTempDir: the temporary file could not be created ($TMPDIR missing or read-only), so
+	// nothing was read: a matter of configuration.
+	ErrTempDir = errors.New("TMPDIR")
 )
 
 // Run validates every row of in, then (unless DryRun, or rows are invalid and not

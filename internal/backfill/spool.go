@@ -35,7 +35,7 @@ const maxCachedOptions = 64
 func newSpool() (*spool, error) {
 	f, err := os.CreateTemp("", "enqueue-backfill-*.spool")
 	if err != nil {
-		return nil, fmt.Errorf("create a temporary file for the built tasks in %s (set TMPDIR to a writable directory): %w", os.TempDir(), err)
+		return nil, fmt.Errorf("%w: cannot create a temporary file for the built tasks in %s (set TMPDIR to a writable directory): %w", ErrTempDir, os.TempDir(), err)
 	}
 	s := &spool{f: f, path: f.Name(), w: bufio.NewWriterSize(f, 256<<10), cache: map[string]asynq.Option{}}
 	if os.Remove(s.path) == nil {
