@@ -103,7 +103,7 @@ func Run(ctx context.Context, in *Input, opt Options) (Summary, error) {
 	s.Rows, s.Valid, s.Invalid = v.rows, v.rows-v.invalid, v.invalid
 	if err != nil {
 		if ctx.Err() != nil && !errors.As(err, new(*InputError)) {
-			s.Line = v.read
+			s.Line, s.Validating = v.read, true
 			return s, fmt.Errorf("%w while validating, after line %d of %s: nothing was enqueued", ErrInterrupted, v.read, in.Name())
 		}
 		if errors.As(err, new(*InputError)) { // every row is validated before any is enqueued

@@ -2,6 +2,7 @@ package backfill_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -355,6 +356,9 @@ func TestRunInterrupted(t *testing.T) {
 	if !strings.Contains(got.err.Error(), want) {
 		t.Errorf("err %q lacks %q", got.err, want)
 	}
+	if b, _ := json.Marshal(got.summary); strings.Contains(string(b), "stoppedWhileValidating") {
+		t.Errorf("summary %s: stopped while enqueueing, not validating", b)
+	}
 }
 
 func TestRunInterruptedWhileValidating(t *testing.T) {
@@ -365,6 +369,10 @@ func TestRunInterruptedWhileValidating(t *testing.T) {
 	got := run(t, ctx, licenceRows(t, 3000), backfill.Options{Enqueuer: f})
 	if !errors.Is(got.err, backfill.ErrInterrupted) || !strings.Contains(got.err.Error(), "nothing was enqueued") || len(f.enqueued()) != 0 {
 		t.Errorf("err %v, enqueued %d", got.err, len(f.enqueued()))
+	}
+	// The JSON summary says so too: its stoppedAfterLine alone reads like an enqueue's.
+	if b, err := json.Marshal(got.summary); err != nil || !strings.Contains(string(b), `"stoppedWhileValidating":true`) {
+		t.Errorf("summary %s, %v: want stoppedWhileValidating", b, err)
 	}
 }
 

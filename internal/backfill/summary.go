@@ -18,6 +18,9 @@ type Summary struct {
 	// Line is the last line handled when the run stopped before the end of the input
 	// (interrupted, or too many failures in a row); 0 when it read the whole input.
 	Line int
+	// Validating: the run stopped while validating (Line is the last line read), so
+	// nothing was enqueued.
+	Validating bool
 }
 
 // String is the summary line, "enqueued=N duplicate=D invalid=I failed=F", a dry run's too
@@ -27,7 +30,8 @@ func (s Summary) String() string {
 }
 
 // MarshalJSON writes the summary line's keys, plus "dryRun" and "valid" for a dry run and
-// "stoppedAfterLine" when the run stopped early.
+// "stoppedAfterLine" when the run stopped early ("stoppedWhileValidating" too when it stopped
+// before enqueueing anything).
 func (s Summary) MarshalJSON() ([]byte, error) {
 	type summary struct {
 		DryRun           bool `json:"dryRun,omitempty"`
@@ -37,9 +41,10 @@ func (s Summary) MarshalJSON() ([]byte, error) {
 		Invalid          int  `json:"invalid"`
 		Failed           int  `json:"failed"`
 		StoppedAfterLine int  `json:"stoppedAfterLine,omitempty"`
+		Validating       bool `json:"stoppedWhileValidating,omitempty"`
 	}
 	out := summary{DryRun: s.DryRun, Enqueued: s.Enqueued, Duplicate: s.Duplicate, Invalid: s.Invalid,
-		Failed: s.Failed, StoppedAfterLine: s.Line}
+		Failed: s.Failed, StoppedAfterLine: s.Line, Validating: s.Validating}
 	if s.DryRun {
 		out.Valid = &s.Valid
 	}
