@@ -93,7 +93,8 @@ func TestSIGTERMDuringSlowCalls(t *testing.T) {
 	})
 
 	// A second signal does not wait out SHUTDOWN_TIMEOUT: the worker stops at once, exit 1,
-	// and the task it was running comes back, as after a crash.
+	// and the task it was running is left active, as after a crash, for its lease to expire
+	// (the kill -9 test shows such a task coming back).
 	t.Run("second signal", func(t *testing.T) {
 		t.Parallel()
 		const order = 470

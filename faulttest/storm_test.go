@@ -42,8 +42,6 @@ func TestCallLimitStormAcrossTwoWorkers(t *testing.T) {
 		}
 		return nil
 	})
-	ids := e.enqueueLicences(first, n)
-
 	// Each worker calls through its own path on the fake, so that calls tell who made them.
 	workers := []string{"a", "b"}
 	procs := make([]*workerProc, len(workers))
@@ -55,6 +53,9 @@ func TestCallLimitStormAcrossTwoWorkers(t *testing.T) {
 			"RETRY_BASE":          "50ms", // were a -42 a transient failure, it would come back at once
 		})
 	}
+	// Enqueued once both workers are up, so that the storm (which starts with the first call)
+	// finds both waiting, however slowly the second started.
+	ids := e.enqueueLicences(first, n)
 	e.waitCompleted(tasks.QueueDefault, n, 60*time.Second)
 	mu.Lock()
 	t.Logf("all %d tasks completed %s after the storm ended", n, time.Since(stormStart.Add(storm)).Round(100*time.Millisecond))

@@ -1,6 +1,8 @@
 package tasks_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -89,12 +91,19 @@ func TestTaskIDAndDefaults(t *testing.T) {
 	if !strings.HasPrefix(id, "licence:modify:123:") || len(id) != len("licence:modify:123:")+16 {
 		t.Errorf("id %q", id)
 	}
-	if o[asynq.QueueOpt] != tasks.QueueDefault || o[asynq.MaxRetryOpt] != tasks.DefaultMaxRetry+tasks.RetryReserve ||
-		o[asynq.RetentionOpt] != tasks.Retention || o[asynq.TimeoutOpt] != tasks.DefaultTimeout {
+	// The defaults as DESIGN and README state them, written out: not read from the constants.
+	if o[asynq.QueueOpt] != "default" || o[asynq.MaxRetryOpt] != 10+1 ||
+		o[asynq.RetentionOpt] != 24*time.Hour || o[asynq.TimeoutOpt] != 5*time.Minute {
 		t.Errorf("defaults %v", o)
 	}
-	if got := string(task.Payload()); got != `{"account":"default","orderNumber":123,"product":1060,"action":"CANCELLICENCE"}` {
+	const canonical = `{"account":"default","orderNumber":123,"product":1060,"action":"CANCELLICENCE"}`
+	if got := string(task.Payload()); got != canonical {
 		t.Errorf("canonical payload %s", got)
+	}
+	// <type>:<orderNumber>:<first 16 hex digits of the SHA-256 of the canonical payload>.
+	sum := sha256.Sum256([]byte(canonical))
+	if want := "licence:modify:123:" + hex.EncodeToString(sum[:])[:16]; id != want {
+		t.Errorf("id %q, want %q", id, want)
 	}
 
 	// The same content from a differently-typed row has the same ID; other content another.

@@ -56,7 +56,8 @@ func TestLicence(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
 	insp := inspect(t, r)
-	at := "2030-03-01 00:00"
+	future := time.Now().UTC().Add(48 * time.Hour) // scheduled, whenever the test runs
+	at := future.Format("2006-01-02") + " 00:00"
 	payload := `{"account":"eu","orderNumber":123456,"product":1061,"action":"CANCELLICENCE","cancelType":"ON EXPIRATION"}`
 	id := taskID(t, tasks.TypeLicenceModify, payload)
 	for _, cmd := range []string{"licence", "license"} {
@@ -77,7 +78,7 @@ func TestLicence(t *testing.T) {
 		t.Errorf("task %s retry %d at %s", info.Payload, info.MaxRetry, info.NextProcessAt)
 	}
 	// Change account details, with --at in RFC 3339.
-	enqueue(t, t.Context(), r, "", "licence", "--order", "9", "--product", "700", "--codeguard-email", "ops@example.com", "--at", "2030-01-01T10:00:00+02:00", "--json").
+	enqueue(t, t.Context(), r, "", "licence", "--order", "9", "--product", "700", "--codeguard-email", "ops@example.com", "--at", future.Format("2006-01-02")+"T10:00:00+02:00", "--json").
 		expect(t, cli.ExitOK, `~"queue":"default","state":"scheduled"}`, "")
 }
 

@@ -479,7 +479,7 @@ func TestRunTasksInRedis(t *testing.T) {
 			t.Fatalf("row %d: task %s: %v", order, id, err)
 		}
 		if info.State != asynq.TaskStateScheduled || !info.NextProcessAt.Equal(at) || info.MaxRetry != 4+tasks.RetryReserve ||
-			info.Timeout != tasks.DefaultTimeout || info.Retention != tasks.Retention || string(info.Payload) != string(task.Payload()) {
+			info.Timeout != 5*time.Minute || info.Retention != 24*time.Hour || string(info.Payload) != string(task.Payload()) {
 			t.Errorf("row %d: task %+v", order, info)
 		}
 	}

@@ -120,12 +120,12 @@ func (e *env) start(s setup) *worker.Worker {
 }
 
 // enqueue puts a task in Redis and returns its ID and queue.
-func (e *env) enqueue(task *asynq.Task, opts []asynq.Option, err error) (string, string) {
+func (e *env) enqueue(b built) (string, string) {
 	e.t.Helper()
-	if err != nil {
-		e.t.Fatal(err)
+	if b.err != nil {
+		e.t.Fatal(b.err)
 	}
-	info, err := e.client.Enqueue(task, opts...)
+	info, err := e.client.Enqueue(b.task, b.opts...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -175,6 +175,27 @@ func result(t *testing.T, info *asynq.TaskInfo) handler.Result {
 	return r
 }
 
-func licence(order int64, product int, opts ...tasks.Option) (*asynq.Task, []asynq.Option, error) {
-	return tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: tasks.Int(order), Product: tasks.Int(product), Action: provider.ActionCancelLicence}, opts...)
+func licence(order int64, product int, opts ...tasks.Option) built {
+	task, aopts, err := tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: tasks.Int(order), Product: tasks.Int(product), Action: provider.ActionCancelLicence}, opts...)
+	return built{task, aopts, err}
+}
+
+// licenceDetail is a licence task that changes a Qualys detail rather than cancelling.
+func licenceDetail(order int64, product int, opts ...tasks.Option) built {
+	task, aopts, err := tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: tasks.Int(order), Product: tasks.Int(product), QualysCompanyName: "Example Ltd"}, opts...)
+	return built{task, aopts, err}
+}
+
+// built is a task as a tasks constructor returned it.
+type built struct {
+	task *asynq.Task
+	opts []asynq.Option
+	err  error
+}
+
+// with is e for a subtest: its helpers fail t, not the test that made e.
+func (e *env) with(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
 }

@@ -21,11 +21,8 @@ func TestDeadLetterWaitsOutARedisOutage(t *testing.T) {
 	}
 	worker.SetAppendWaits(t, 10*time.Millisecond, 50*time.Millisecond)
 	e.start(setup{})
-	e.fake.Script("7003", providertest.Answer{Delay: 600 * time.Millisecond, Code: -16})
+	refuseAsItAnswers(e, "7003")
 	id, q := e.enqueue(licence(7003, 700))
-	e.waitState(q, id, 5*time.Second, asynq.TaskStateActive)
-	time.Sleep(200 * time.Millisecond)
-	e.redis.Mini.SetError("LOADING Redis is loading the dataset in memory")
 	// Dozens of tries at these waits: more than any fixed number of tries would allow.
 	waitFor(t, 5*time.Second, func() bool {
 		return strings.Contains(e.logs.String(), "could not append to the dead-letter record yet")
@@ -50,11 +47,8 @@ func TestShutdownGivesUpADeadLetterRedisRefuses(t *testing.T) {
 	}
 	worker.SetAppendWaits(t, 10*time.Millisecond, 50*time.Millisecond)
 	w := e.start(setup{shutdown: time.Second})
-	e.fake.Script("7004", providertest.Answer{Delay: 600 * time.Millisecond, Code: -16})
+	refuseAsItAnswers(e, "7004")
 	id, q := e.enqueue(licence(7004, 700))
-	e.waitState(q, id, 5*time.Second, asynq.TaskStateActive)
-	time.Sleep(200 * time.Millisecond)
-	e.redis.Mini.SetError("LOADING Redis is loading the dataset in memory")
 	waitFor(t, 5*time.Second, func() bool {
 		return strings.Contains(e.logs.String(), "could not append to the dead-letter record yet")
 	})
@@ -80,6 +74,19 @@ func TestShutdownGivesUpADeadLetterRedisRefuses(t *testing.T) {
 	if recs := e.deadLetters(); len(recs) != 0 {
 		t.Fatalf("dead letters %+v, want none", recs)
 	}
+}
+
+// refuseAsItAnswers makes the fake answer order's call with -16, and Redis refuse every
+// command from the moment that call arrives (after the worker's checks, before its dead
+// letter), until the test clears it.
+func refuseAsItAnswers(e *env, order string) {
+	e.fake.SetHook(func(c providertest.Call) *providertest.Answer {
+		if c.Form.Get("orderNumber") != order {
+			return nil
+		}
+		e.redis.Mini.SetError("LOADING Redis is loading the dataset in memory")
+		return &providertest.Answer{Code: -16}
+	})
 }
 
 func waitFor(t *testing.T, timeout time.Duration, ok func() bool) {

@@ -18,24 +18,29 @@ func raw(s string) *string { return &s }
 
 // TestErrorPolicy drives a real asynq server against the fake provider and checks that every
 // row of DESIGN.md's error policy ends in the state it names, with the calls it implies.
+// policyCase is one answer sequence of TestErrorPolicy and what must become of its task.
+type policyCase struct {
+	name     string
+	product  int
+	detail   bool // a detail change (qualysCompanyName) instead of CANCELLICENCE
+	budget   int
+	script   []providertest.Answer
+	state    asynq.TaskState
+	calls    int
+	retried  int    // asynq's retry count at the end: the budget spent
+	reason   string // dead-letter reason, for archived tasks
+	code     int    // errorCode in the result or the dead letter
+	item     string
+	result   string // the provider's result parameter, for completed tasks
+	lastErr  string // substring of asynq's last error, for archived tasks
+	attempts int
+}
+
 func TestErrorPolicy(t *testing.T) {
 	t.Parallel()
 	a := func(code int) providertest.Answer { return providertest.Answer{Code: code} }
-	tests := []struct {
-		name     string
-		product  int
-		budget   int
-		script   []providertest.Answer
-		state    asynq.TaskState
-		calls    int
-		retried  int    // asynq's retry count at the end: the budget spent
-		reason   string // dead-letter reason, for archived tasks
-		code     int    // errorCode in the result or the dead letter
-		item     string
-		lastErr  string // substring of asynq's last error, for archived tasks
-		attempts int
-	}{
-		{name: "success", product: 1060, budget: 3, state: asynq.TaskStateCompleted, calls: 1, attempts: 1},
+	tests := []policyCase{
+		{name: "success", product: 1060, budget: 3, script: []providertest.Answer{{Result: "queued"}}, state: asynq.TaskStateCompleted, calls: 1, result: "queued", attempts: 1},
 		{name: "positive code is success", product: 1060, budget: 3, script: []providertest.Answer{a(1)}, state: asynq.TaskStateCompleted, calls: 1, code: 1, attempts: 1},
 		{name: "-20 on cancel is success", product: 1060, budget: 3, script: []providertest.Answer{a(-20)}, state: asynq.TaskStateCompleted, calls: 1, code: -20, attempts: 1},
 		{name: "-14 then success", product: 700, budget: 3, script: []providertest.Answer{a(-14), a(-14)}, state: asynq.TaskStateCompleted, calls: 3, retried: 2, attempts: 3},
@@ -52,23 +57,11 @@ func TestErrorPolicy(t *testing.T) {
 		{name: "http 429 does not spend the budget", product: 700, budget: 1, script: []providertest.Answer{{HTTPStatus: 429, Body: raw("slow down")}}, state: asynq.TaskStateCompleted, calls: 2, retried: 0, attempts: 2},
 		{name: "http 404 is permanent", product: 700, budget: 3, script: []providertest.Answer{{HTTPStatus: 404, Body: raw("nope")}},
 			state: asynq.TaskStateArchived, calls: 1, reason: deadletter.ReasonPermanent, lastErr: "HTTP 404", attempts: 1},
-		{name: "-20 on a SiteLock detail change is permanent", product: 1060, budget: 3, script: []providertest.Answer{a(-20)}, state: asynq.TaskStateCompleted, calls: 1, code: -20, attempts: 1},
+		{name: "-20 on a detail change is permanent", product: 341, detail: true, budget: 3, script: []providertest.Answer{a(-20)},
+			state: asynq.TaskStateArchived, calls: 1, reason: deadletter.ReasonPermanent, code: -20, lastErr: "errorCode -20", attempts: 1},
 	}
 	for _, c := range []int{-1, -2, -3, -4, -15, -16, -17, -18, -76, -91, -115} {
-		tests = append(tests, struct {
-			name     string
-			product  int
-			budget   int
-			script   []providertest.Answer
-			state    asynq.TaskState
-			calls    int
-			retried  int
-			reason   string
-			code     int
-			item     string
-			lastErr  string
-			attempts int
-		}{name: "permanent " + strconv.Itoa(c), product: 341, budget: 3, script: []providertest.Answer{{Code: c, Item: "product"}},
+		tests = append(tests, policyCase{name: "permanent " + strconv.Itoa(c), product: 341, budget: 3, script: []providertest.Answer{{Code: c, Item: "product"}},
 			state: asynq.TaskStateArchived, calls: 1, reason: deadletter.ReasonPermanent, code: c, item: "product",
 			lastErr: "errorCode " + strconv.Itoa(c), attempts: 1})
 	}
@@ -80,11 +73,16 @@ func TestErrorPolicy(t *testing.T) {
 	for i, tt := range tests {
 		order := int64(1000 + i)
 		e.fake.Script(strconv.FormatInt(order, 10), tt.script...)
-		id, q := e.enqueue(licence(order, tt.product, tasks.MaxRetry(tt.budget)))
+		task := licence(order, tt.product, tasks.MaxRetry(tt.budget))
+		if tt.detail {
+			task = licenceDetail(order, tt.product, tasks.MaxRetry(tt.budget))
+		}
+		id, q := e.enqueue(task)
 		ids[i] = started{id, q}
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			e := e.with(t) // a timeout fails this case, not the whole table
 			info := e.waitState(ids[i].queue, ids[i].id, 20*time.Second, asynq.TaskStateCompleted, asynq.TaskStateArchived)
 			if info.State != tt.state {
 				t.Fatalf("state %s, want %s (last error %q)", info.State, tt.state, info.LastErr)
@@ -97,8 +95,14 @@ func TestErrorPolicy(t *testing.T) {
 			}
 			if tt.state == asynq.TaskStateCompleted {
 				r := result(t, info)
-				if r.ErrorCode != tt.code || r.Attempts != tt.attempts {
-					t.Errorf("result %+v, want code %d attempts %d", r, tt.code, tt.attempts)
+				if r.ErrorCode != tt.code || r.Attempts != tt.attempts || r.Result != tt.result || r.Duration == "" || r.DurationMs < 0 {
+					t.Errorf("result %+v, want code %d attempts %d result %q and a duration", r, tt.code, tt.attempts, tt.result)
+				}
+				if cancelled := tt.code == -20; r.AlreadyCancelled != cancelled {
+					t.Errorf("result %+v: alreadyCancelled %v, want %v", r, r.AlreadyCancelled, cancelled)
+				}
+				if info.Retention != 24*time.Hour {
+					t.Errorf("retention %s, want 24h", info.Retention)
 				}
 				return
 			}
@@ -123,6 +127,10 @@ func TestErrorPolicy(t *testing.T) {
 			}
 		})
 	}
+	// A -20 to a cancel is logged as such.
+	if logs := e.logs.String(); !strings.Contains(logs, "provider call: licence already cancelled") {
+		t.Errorf("no \"licence already cancelled\" line; logs:\n%s", logs)
+	}
 }
 
 // TestPoisonAndMisrouted checks tasks that must never reach the provider.
@@ -143,11 +151,12 @@ func TestPoisonAndMisrouted(t *testing.T) {
 	}
 	ids := make([]string, len(cases))
 	for i, c := range cases {
-		id, _ := e.enqueue(asynq.NewTask(c.typ, []byte(c.payload)), []asynq.Option{asynq.MaxRetry(5), asynq.TaskID("poison-" + strconv.Itoa(i))}, nil)
+		id, _ := e.enqueue(built{asynq.NewTask(c.typ, []byte(c.payload)), []asynq.Option{asynq.MaxRetry(5), asynq.TaskID("poison-" + strconv.Itoa(i))}, nil})
 		ids[i] = id
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			e := e.with(t)
 			info := e.waitState("default", ids[i], 10*time.Second, asynq.TaskStateArchived, asynq.TaskStateCompleted)
 			if info.State != asynq.TaskStateArchived || info.Retried != 0 || !strings.Contains(info.LastErr, c.want) {
 				t.Fatalf("state %s retried %d last error %q, want archived at once with %q", info.State, info.Retried, info.LastErr, c.want)
