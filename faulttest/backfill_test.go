@@ -171,3 +171,44 @@ func TestBackfillWhenRedisFails(t *testing.T) {
 		}
 	})
 }
+
+// TestBackfillCtrlC sends SIGINT to the enqueue binary in the middle of a backfill: it stops
+// taking rows, finishes those in flight, says how far it got, and exits 1; every row up to
+// that line is in Redis and none after; the same command again enqueues exactly the rest.
+func TestBackfillCtrlC(t *testing.T) {
+	t.Parallel()
+	const rows = 5000
+	const first = 700000
+	e := newEnv(t)
+	file := writeRows(t, first, rows)
+	cmd, stdout, stderr := startBackfill(t, e.redis.URL(), file, "--rate", "500")
+	waitUntil(t, "200 rows in Redis", 30*time.Second, func() (bool, string) {
+		n := e.queue(tasks.QueueBackfill).Pending
+		return n >= 200, fmt.Sprintf("%d pending", n)
+	})
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	r := finish(t, cmd, stdout, stderr, 30*time.Second)
+	s := r.summary(t)
+	t.Logf("interrupted: exit %d, %+v", r.code, s)
+	if r.code != 1 {
+		t.Errorf("exit code %d after SIGINT, want 1", r.code)
+	}
+	if s.StoppedAfterLine < 200 || s.StoppedAfterLine >= rows || s.Enqueued != s.StoppedAfterLine || s.Failed != 0 {
+		t.Fatalf("summary %+v: want it stopped part-way, every row up to its line enqueued", s)
+	}
+	if want := fmt.Sprintf("interrupted after line %d of %s", s.StoppedAfterLine, file); !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, tail(r.stderr, 5))
+	}
+	if n := e.queue(tasks.QueueBackfill).Pending; n != s.Enqueued {
+		t.Errorf("%d tasks in Redis, the summary says %d enqueued", n, s.Enqueued)
+	}
+
+	cmd, stdout, stderr = startBackfill(t, e.redis.URL(), file)
+	r2 := finish(t, cmd, stdout, stderr, 60*time.Second)
+	s2 := r2.summary(t)
+	if r2.code != 0 || s2.Duplicate != s.Enqueued || s2.Enqueued != rows-s.Enqueued {
+		t.Errorf("second run: exit %d, %+v; want the %d rows done as duplicates and the other %d enqueued", r2.code, s2, s.Enqueued, rows-s.Enqueued)
+	}
+}
