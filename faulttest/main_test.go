@@ -10,12 +10,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // binDir holds the binaries built for this run; TestMain removes it.
 var binDir string
 
 func TestMain(m *testing.M) {
+	removeStaleBinDirs()
 	dir, err := os.MkdirTemp("", "ovqueue-faulttest-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "faulttest:", err)
@@ -25,6 +27,18 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// removeStaleBinDirs removes the binary directories of runs that were killed before TestMain
+// could (a -timeout panic, a kill): those a day old, so that a run going on beside this one
+// keeps its own.
+func removeStaleBinDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "ovqueue-faulttest-*"))
+	for _, d := range dirs {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() && time.Since(fi.ModTime()) > 24*time.Hour {
+			_ = os.RemoveAll(d)
+		}
+	}
 }
 
 // Each binary is built once, on first use, so that a run that skips builds nothing.
