@@ -67,8 +67,10 @@ func TestTwoWorkersShareProviderRate(t *testing.T) {
 	if byAgent["worker-a"] == 0 || byAgent["worker-b"] == 0 {
 		t.Fatalf("calls by worker %v: both must have called", byAgent)
 	}
-	// Evenly spaced at 100ms: any second holds at most 10 calls, 11 at its edges.
-	if got := maxInWindow(calls, time.Second); got > rate+1 {
+	// Evenly spaced at 100ms: any second holds at most 10 calls, 11 at its edges, and one
+	// more when a call admitted on time reaches the fake late (a slow machine); without the
+	// fleet-wide limit the 30 calls would come at once.
+	if got := maxInWindow(calls, time.Second); got > rate+2 {
 		t.Errorf("%d calls within one second across both workers, PROVIDER_RATE is %d (by worker %v)", got, rate, byAgent)
 	}
 }
@@ -127,7 +129,8 @@ func holdCallsDuringCooldown(t *testing.T, rate float64, n int) {
 	}
 	// Calls already past the cooldown check when the -42 came back may still land just after
 	// it; none may start later within the cooldown.
-	const inFlight = 250 * time.Millisecond
+	// 500ms: generous for a slow CI machine, and still a third of the cooldown.
+	const inFlight = 500 * time.Millisecond
 	var during []string
 	var after int
 	byAgent := map[string]int{}
