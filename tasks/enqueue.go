@@ -22,7 +22,10 @@ type Enqueued struct {
 // task is bound for: asynq alone would take the same task ID once per queue, and the provider
 // would be called twice. It is safe for concurrent use.
 //
-// Tasks that bypass it (a plain asynq.Client) are only checked against their own queue.
+// The look-up and the write are two steps: the same task enqueued into two different queues at
+// the same moment (by two callers, or two backfills) can be taken in both. Into the same queue
+// it cannot: asynq checks that as it writes. Tasks that bypass the Enqueuer (a plain
+// asynq.Client) are only checked against their own queue.
 type Enqueuer struct {
 	rdb    redis.UniversalClient
 	client *asynq.Client
@@ -34,14 +37,19 @@ type Enqueuer struct {
 // the workers read it: a user name for Redis ACLs is kept, and a redis-sentinel URL always means
 // database 0 (asynq ignores a /N there; the workers warn of it, this does not). Close it when
 // done. The error never holds the URL's password.
+//
+// It does not contact Redis: a server that is down or refuses the login is reported by the
+// first Enqueue or Lookup. Every call gives up when its context ends, even while Redis does
+// not answer; a client given to NewEnqueuer does so only if it was made with go-redis's
+// ContextTimeoutEnabled.
 func OpenEnqueuer(url string) (*Enqueuer, error) {
 	opt, _, err := redisurl.Parse(url)
 	if err != nil {
 		return nil, fmt.Errorf("tasks: Redis URL: %w", err)
 	}
-	rdb, ok := opt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return nil, errors.New("tasks: this kind of Redis connection is not supported")
+	rdb, err := redisurl.NewClient(opt) // a command ends with its context
+	if err != nil {
+		return nil, fmt.Errorf("tasks: %w", err)
 	}
 	e := NewEnqueuer(rdb)
 	e.owned = true

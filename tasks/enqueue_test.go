@@ -3,6 +3,7 @@ package tasks_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -213,6 +214,45 @@ func TestEnqueuerRedisDown(t *testing.T) {
 	}
 	if _, err := e.Lookup(t.Context(), res.ID); err == nil {
 		t.Error("Lookup with Redis down: no error")
+	}
+}
+
+// A Redis that takes the connection and never answers: the caller's deadline ends the call,
+// not go-redis's read timeouts and retries (which take 20 s here).
+func TestOpenEnqueuerHonoursTheDeadline(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, unanswered, until the test ends
+		}
+	}()
+	e, err := tasks.OpenEnqueuer("redis://" + l.Addr().String() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	task, opts := licence(t, 21)
+	for name, call := range map[string]func(context.Context) error{
+		"Enqueue": func(ctx context.Context) error { _, err := e.Enqueue(ctx, task, opts...); return err },
+		"Lookup":  func(ctx context.Context) error { _, err := e.Lookup(ctx, idOf(opts)); return err },
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		start := time.Now()
+		err := call(ctx)
+		cancel()
+		// A bound for "did not wait out the read timeout" (3 s), not a speed measurement.
+		if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took > 2500*time.Millisecond {
+			t.Errorf("%s against a silent Redis with a 200ms deadline: %v after %s", name, err, took)
+		}
 	}
 }
 

@@ -265,3 +265,25 @@ func WithPoolSize(opt asynq.RedisConnOpt, n int) asynq.RedisConnOpt {
 	}
 	return opt
 }
+
+// NewClient makes the go-redis client of opt, as asynq's MakeRedisClient does, but for one
+// thing: a command gives up when its context ends (go-redis's ContextTimeoutEnabled), rather
+// than after its read timeout and retries, so that a caller's deadline bounds it.
+func NewClient(opt asynq.RedisConnOpt) (redis.UniversalClient, error) {
+	switch o := opt.(type) {
+	case asynq.RedisClientOpt:
+		return redis.NewClient(&redis.Options{
+			Network: o.Network, Addr: o.Addr, Username: o.Username, Password: o.Password, DB: o.DB,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+			PoolSize: o.PoolSize, TLSConfig: o.TLSConfig, ContextTimeoutEnabled: true,
+		}), nil
+	case asynq.RedisFailoverClientOpt:
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: o.MasterName, SentinelAddrs: o.SentinelAddrs, SentinelUsername: o.SentinelUsername,
+			SentinelPassword: o.SentinelPassword, Username: o.Username, Password: o.Password, DB: o.DB,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+			PoolSize: o.PoolSize, TLSConfig: o.TLSConfig, ContextTimeoutEnabled: true,
+		}), nil
+	}
+	return nil, fmt.Errorf("this kind of Redis connection (%T) is not supported", opt)
+}
