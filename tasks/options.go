@@ -63,7 +63,7 @@ func Key(key string) Option {
 func ProcessIn(d time.Duration) Option {
 	return func(s *settings) error {
 		if d < 0 {
-			return &provider.FieldError{Field: "in", Problem: fmt.Sprintf("must not be negative, got %s", d)}
+			return &provider.FieldError{Field: "processIn", Problem: fmt.Sprintf("must not be negative, got %s", d)}
 		}
 		s.processIn, s.processAt = d, time.Time{}
 		return nil
@@ -73,6 +73,9 @@ func ProcessIn(d time.Duration) Option {
 // ProcessAt schedules the task for t.
 func ProcessAt(t time.Time) Option {
 	return func(s *settings) error {
+		if t.IsZero() { // an unset time.Time, surely not "now"
+			return &provider.FieldError{Field: "processAt", Problem: "the zero time: give a time, or leave the option out to run now"}
+		}
 		s.processAt, s.processIn = t, 0
 		return nil
 	}

@@ -130,7 +130,8 @@ func TestTaskIDAndDefaults(t *testing.T) {
 	}
 	for name, opt := range map[string]tasks.Option{
 		"queue": tasks.Queue("urgent"), "key": tasks.Key("has space"), "maxRetry": tasks.MaxRetry(-1),
-		"timeout": tasks.Timeout(500 * time.Millisecond),
+		"timeout": tasks.Timeout(500 * time.Millisecond), "processIn": tasks.ProcessIn(-time.Second),
+		"processAt": tasks.ProcessAt(time.Time{}),
 	} {
 		if _, _, err := tasks.NewLicenceTask(p, opt); err == nil || !strings.HasPrefix(err.Error(), name+":") {
 			t.Errorf("option %s: err %v", name, err)

@@ -106,7 +106,7 @@ func parseAt(s string) (time.Time, error) {
 }
 
 // optionFlags names the flag behind each field that a task option reports.
-var optionFlags = map[string]string{"account": "account", "queue": "queue", "key": "key", "maxRetry": "max-retry", "in": "in"}
+var optionFlags = map[string]string{"account": "account", "queue": "queue", "key": "key", "maxRetry": "max-retry", "processIn": "in", "processAt": "at"}
 
 // flagErrors rewrites the field errors in err so that each names the flag a person typed:
 // "--time: must be ...". fields maps payload field names to flag names, on top of the common
