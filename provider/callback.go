@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,7 +22,10 @@ const (
 )
 
 // CallbackActions lists the actions of !UpdateUserOvCallback in the provider's order.
-var CallbackActions = []string{
+// Validation reads its own copy: changing this slice changes nothing.
+var CallbackActions = slices.Clone(callbackActions)
+
+var callbackActions = []string{
 	ActionScheduledCallback, ActionManualCallback, ActionReplacePhone,
 	ActionReplaceEmailAddress, ActionSendCallbackEmail,
 }
@@ -52,8 +56,8 @@ func (r OVCallbackRequest) Validate() error {
 	}
 	v.text("action", r.Action, 100, true)
 	if r.Action != "" && !isCallbackAction(r.Action) {
-		msg := fmt.Sprintf("must be one of %s, got %q", strings.Join(CallbackActions, ", "), r.Action)
-		for _, a := range CallbackActions {
+		msg := fmt.Sprintf("must be one of %s, got %q", strings.Join(callbackActions, ", "), r.Action)
+		for _, a := range callbackActions {
 			if strings.EqualFold(a, r.Action) {
 				msg += fmt.Sprintf(" (the provider spells it %q)", a)
 			}
@@ -106,7 +110,7 @@ func setIf(f url.Values, key, value string) {
 }
 
 func isCallbackAction(a string) bool {
-	for _, x := range CallbackActions {
+	for _, x := range callbackActions {
 		if a == x {
 			return true
 		}

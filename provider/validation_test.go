@@ -158,3 +158,16 @@ func TestEveryDocumentedProductHasAFamily(t *testing.T) {
 		t.Error("1063 must not be a product")
 	}
 }
+
+// An importer that changes the exported list of actions changes nothing of the validation.
+func TestCallbackActionsCannotBeChangedFromOutside(t *testing.T) { // not parallel: it changes a package variable
+	saved := CallbackActions[0]
+	CallbackActions[0] = "Bogus"
+	defer func() { CallbackActions[0] = saved }()
+	if err := (OVCallbackRequest{OrderNumber: "1", Action: "Bogus"}).Validate(); err == nil {
+		t.Error("an action added to CallbackActions from outside passes validation")
+	}
+	if err := (OVCallbackRequest{OrderNumber: "1", Action: saved, PreferredTimeUTC: "2024-02-02 13:03"}).Validate(); err != nil {
+		t.Errorf("%s, taken out of CallbackActions from outside, is refused: %v", saved, err)
+	}
+}

@@ -154,9 +154,9 @@ func (e *Enqueuer) Lookup(ctx context.Context, ids ...string) ([]Enqueued, error
 	}
 	for start := 0; start < len(ids); start += maxLookup {
 		part := ids[start:min(start+maxLookup, len(ids))]
-		args := make([]any, 0, 1+len(Queues)+len(part))
-		args = append(args, len(Queues))
-		for _, q := range Queues {
+		args := make([]any, 0, 1+len(queues)+len(part))
+		args = append(args, len(queues))
+		for _, q := range queues {
 			args = append(args, q)
 		}
 		for _, id := range part {

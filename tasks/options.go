@@ -27,7 +27,7 @@ type settings struct {
 // Queue puts the task on one of the served Queues (default QueueDefault).
 func Queue(name string) Option {
 	return func(s *settings) error {
-		if !slices.Contains(Queues, name) {
+		if !slices.Contains(queues, name) {
 			return &provider.FieldError{Field: "queue", Problem: fmt.Sprintf("must be %q or %q (the queues workers serve), got %q", QueueDefault, QueueBackfill, name)}
 		}
 		s.queue = name

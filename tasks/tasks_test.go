@@ -172,3 +172,17 @@ func TestPayloadRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// An importer that changes the exported list of queues changes nothing of what is accepted.
+func TestQueuesCannotBeChangedFromOutside(t *testing.T) { // not parallel: it changes a package variable
+	saved := tasks.Queues[1]
+	tasks.Queues[1] = "critical"
+	defer func() { tasks.Queues[1] = saved }()
+	p := tasks.LicencePayload{OrderNumber: 1, Product: 700, Action: provider.ActionCancelLicence}
+	if _, _, err := tasks.NewLicenceTask(p, tasks.Queue("critical")); err == nil {
+		t.Error("a queue added to tasks.Queues from outside is accepted")
+	}
+	if _, _, err := tasks.NewLicenceTask(p, tasks.Queue(saved)); err != nil {
+		t.Errorf("queue %s, taken out of tasks.Queues from outside, is refused: %v", saved, err)
+	}
+}

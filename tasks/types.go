@@ -1,6 +1,9 @@
 package tasks
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Task type names. They are stored in Redis with every task: never rename them.
 const (
@@ -17,8 +20,11 @@ const (
 	QueueBackfill = "backfill"
 )
 
-// Queues lists every queue the workers serve.
-var Queues = []string{QueueDefault, QueueBackfill}
+// Queues lists every queue the workers serve. The package reads its own copy: changing this
+// slice changes nothing.
+var Queues = slices.Clone(queues)
+
+var queues = []string{QueueDefault, QueueBackfill}
 
 // DefaultAccount is the account alias of a payload that names none.
 const DefaultAccount = "default"
