@@ -64,8 +64,8 @@ func (v *validator) note(field, value string, max int) {
 // but spaces is missing, an optional one is refused (the provider would store the blanks; an
 // empty field is left out instead), and no control character other than those in allowed is
 // sent (a newline in an order number would also split every log line and listing that shows
-// the task ID). A tab is allowed everywhere: it comes with values pasted from spreadsheets, and tasks
-// queued before this rule may hold one.
+// the task ID). A tab is allowed everywhere: it comes with values pasted from spreadsheets,
+// and tasks queued before this rule may hold one.
 func (v *validator) field(field, value string, max int, required bool, allowed string) {
 	if err := checkText(field, value, max, required); err != nil {
 		v.errs = append(v.errs, err)
