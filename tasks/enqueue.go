@@ -187,7 +187,7 @@ func (e *Enqueuer) Lookup(ctx context.Context, ids ...string) ([]Enqueued, error
 // look-up more than asynq's own enqueue; to enqueue many tasks, look their IDs up together
 // with Lookup and enqueue those not found with EnqueueNew.
 func (e *Enqueuer) Enqueue(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (Enqueued, error) {
-	if id, queue := target(opts); id != "" {
+	if id, queue := Destination(opts); id != "" {
 		found, err := e.Lookup(ctx, id)
 		if err != nil {
 			return Enqueued{ID: id, Queue: queue}, fmt.Errorf("enqueue %s: %w", id, err)
@@ -204,7 +204,7 @@ func (e *Enqueuer) Enqueue(ctx context.Context, task *asynq.Task, opts ...asynq.
 // a duplicate (asynq checks that as it writes); one enqueued in another queue since then is
 // not.
 func (e *Enqueuer) EnqueueNew(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (Enqueued, error) {
-	id, queue := target(opts)
+	id, queue := Destination(opts)
 	info, err := e.client.EnqueueContext(ctx, task, opts...)
 	if err == nil {
 		return Enqueued{ID: info.ID, Queue: info.Queue, State: info.State.String()}, nil
@@ -222,8 +222,9 @@ func (e *Enqueuer) EnqueueNew(ctx context.Context, task *asynq.Task, opts ...asy
 	return res, nil
 }
 
-// target is the task ID and queue that opts set.
-func target(opts []asynq.Option) (id, queue string) {
+// Destination is the task ID and queue that a constructor's options give its task (queue
+// QueueDefault when they name none), for looking tasks up with Lookup before EnqueueNew.
+func Destination(opts []asynq.Option) (id, queue string) {
 	queue = QueueDefault
 	for _, o := range opts {
 		switch o.Type() {

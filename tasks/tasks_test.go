@@ -186,3 +186,19 @@ func TestQueuesCannotBeChangedFromOutside(t *testing.T) { // not parallel: it ch
 		t.Errorf("queue %s, taken out of tasks.Queues from outside, is refused: %v", saved, err)
 	}
 }
+
+// Destination reads back the ID and queue a constructor set, for a Lookup before EnqueueNew.
+func TestDestination(t *testing.T) {
+	t.Parallel()
+	p := tasks.LicencePayload{OrderNumber: 1, Product: 700, Action: provider.ActionCancelLicence}
+	_, opts, err := tasks.NewLicenceTask(p, tasks.Key("inv-1"), tasks.Queue(tasks.QueueBackfill))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, queue := tasks.Destination(opts); id != "licence:modify:inv-1" || queue != "backfill" {
+		t.Errorf("Destination = %q, %q; want licence:modify:inv-1, backfill", id, queue)
+	}
+	if id, queue := tasks.Destination(nil); id != "" || queue != "default" {
+		t.Errorf("Destination(nil) = %q, %q; want no ID, queue default", id, queue)
+	}
+}

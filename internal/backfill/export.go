@@ -137,10 +137,6 @@ func contentID(r deadletter.Record) string {
 
 // taskID returns the task ID among asynq options.
 func taskID(opts []asynq.Option) string {
-	for _, o := range opts {
-		if o.Type() == asynq.TaskIDOpt {
-			return o.Value().(string)
-		}
-	}
-	return ""
+	id, _ := tasks.Destination(opts)
+	return id
 }
