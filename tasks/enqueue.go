@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/ovqueue/ovqueue/internal/redisurl"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Enqueued is the outcome of one enqueue, or of one look-up.
@@ -16,6 +18,10 @@ type Enqueued struct {
 	Queue     string
 	State     string // "pending", "scheduled", … of the task now in Redis (the existing one for a duplicate)
 	Duplicate bool   // the same task (same ID) was already pending, scheduled, retrying, archived or retained as completed
+	// DifferentContent is set on a duplicate whose task in Redis has another payload than the
+	// one given: the ID came from an idempotency key (tasks.Key) that was given before to other
+	// content. The payload given was not enqueued. Set by Enqueue and EnqueueNew, not by Lookup.
+	DifferentContent bool
 }
 
 // Enqueuer enqueues tasks and recognises duplicates in every queue, not only in the queue a
@@ -183,9 +189,10 @@ func (e *Enqueuer) Lookup(ctx context.Context, ids ...string) ([]Enqueued, error
 }
 
 // Enqueue writes the task unless a task with its ID is in any queue. A duplicate is not an
-// error: it returns the existing task's ID, queue and state with Duplicate set. It costs a
-// look-up more than asynq's own enqueue; to enqueue many tasks, look their IDs up together
-// with Lookup and enqueue those not found with EnqueueNew.
+// error: it returns the existing task's ID, queue and state with Duplicate set, and
+// DifferentContent when that task's payload is not this one (a key given twice). It costs a
+// look-up more than asynq's own enqueue, and a duplicate one read more; to enqueue many tasks,
+// look their IDs up together with Lookup and enqueue those not found with EnqueueNew.
 func (e *Enqueuer) Enqueue(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (Enqueued, error) {
 	if id, queue := Destination(opts); id != "" {
 		found, err := e.Lookup(ctx, id)
@@ -193,7 +200,7 @@ func (e *Enqueuer) Enqueue(ctx context.Context, task *asynq.Task, opts ...asynq.
 			return Enqueued{ID: id, Queue: queue}, fmt.Errorf("enqueue %s: %w", id, err)
 		}
 		if found[0].Duplicate {
-			return found[0], nil
+			return e.compare(ctx, found[0], task)
 		}
 	}
 	return e.EnqueueNew(ctx, task, opts...)
@@ -218,8 +225,61 @@ func (e *Enqueuer) EnqueueNew(ctx context.Context, task *asynq.Task, opts ...asy
 		if found, lerr := e.Lookup(ctx, id); lerr == nil && found[0].Duplicate {
 			res = found[0]
 		}
+		return e.compare(ctx, res, task)
 	}
 	return res, nil
+}
+
+// compare sets dup.DifferentContent when the task dup found in Redis has another payload than
+// task. Payloads that differ only in their JSON form (a payload written by another version of
+// this package) are the same content when they decode to the same canonical payload.
+func (e *Enqueuer) compare(ctx context.Context, dup Enqueued, task *asynq.Task) (Enqueued, error) {
+	msg, err := e.rdb.HGet(ctx, "asynq:{"+dup.Queue+"}:t:"+dup.ID, "msg").Bytes()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return dup, nil // gone since the look-up (its retention ended): nothing to compare
+	case err != nil:
+		return dup, fmt.Errorf("enqueue %s: read the task already there: %w", dup.ID, err)
+	}
+	stored, ok := messagePayload(msg)
+	if !ok {
+		return dup, fmt.Errorf("enqueue %s: the task already there has a message this package cannot read", dup.ID)
+	}
+	dup.DifferentContent = !samePayload(task.Type(), stored, task.Payload())
+	return dup, nil
+}
+
+// samePayload reports whether two payloads of a task type are the same content.
+func samePayload(typ string, a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	ta, _, errA := Build(typ, a)
+	tb, _, errB := Build(typ, b)
+	return errA == nil && errB == nil && bytes.Equal(ta.Payload(), tb.Payload())
+}
+
+// messagePayload returns the payload of an asynq task message: field 2 (bytes) of asynq's
+// protobuf TaskMessage, which asynq keeps in the msg field of the task's hash.
+// TestEnqueuerKeyGivenToOtherContent holds that to asynq's own client.
+func messagePayload(msg []byte) ([]byte, bool) {
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return nil, false
+		}
+		msg = msg[n:]
+		if num == 2 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(msg)
+			return v, n >= 0
+		}
+		n = protowire.ConsumeFieldValue(num, typ, msg)
+		if n < 0 {
+			return nil, false
+		}
+		msg = msg[n:]
+	}
+	return nil, true // protobuf leaves an empty payload out
 }
 
 // Destination is the task ID and queue that a constructor's options give its task (queue

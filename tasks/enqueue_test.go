@@ -110,6 +110,45 @@ func TestEnqueuerDuplicatesAcrossQueues(t *testing.T) {
 	}
 }
 
+// A key given before to other content is still a duplicate, and says so: the second payload
+// was not enqueued. The first tasks are written by asynq's own client, so the test also holds
+// the reading of asynq's task message to asynq's encoding.
+func TestEnqueuerKeyGivenToOtherContent(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	e := tasks.NewEnqueuer(r.Client)
+
+	put(t, r, 20, tasks.QueueBackfill, false, tasks.Key("invoice-20"))
+	other, otherOpts := licence(t, 21, tasks.Key("invoice-20"))
+	res, err := e.Enqueue(t.Context(), other, otherOpts...)
+	if err != nil || !res.Duplicate || !res.DifferentContent || res.ID != "licence:modify:invoice-20" || res.Queue != tasks.QueueBackfill {
+		t.Fatalf("order 21 under order 20's key = %+v, %v; want a duplicate with different content", res, err)
+	}
+	same, sameOpts := licence(t, 20, tasks.Key("invoice-20"))
+	if res, err := e.Enqueue(t.Context(), same, sameOpts...); err != nil || !res.Duplicate || res.DifferentContent {
+		t.Fatalf("order 20 under its own key again = %+v, %v; want a duplicate with the same content", res, err)
+	}
+	// The same check where asynq itself finds the duplicate (EnqueueNew skips the look-up).
+	if res, err := e.EnqueueNew(t.Context(), other, append(otherOpts, asynq.Queue(tasks.QueueBackfill))...); err != nil || !res.Duplicate || !res.DifferentContent {
+		t.Fatalf("EnqueueNew of order 21 under order 20's key = %+v, %v; want a duplicate with different content", res, err)
+	}
+	// A payload in another JSON form, as another version might write it, is the same content.
+	task, opts := licence(t, 22, tasks.Key("invoice-22"))
+	reordered := asynq.NewTask(task.Type(), []byte(`{"product":700,"action":"CANCELLICENCE","orderNumber":"22"}`))
+	if _, err := asynq.NewClientFromRedisClient(r.Client).EnqueueContext(t.Context(), reordered, opts...); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := e.Enqueue(t.Context(), task, opts...); err != nil || !res.Duplicate || res.DifferentContent {
+		t.Fatalf("order 22 against its payload in another form = %+v, %v; want the same content", res, err)
+	}
+	// A duplicate by content ID has the same content by construction.
+	put(t, r, 23, tasks.QueueDefault, true)
+	task, opts = licence(t, 23)
+	if res, err := e.Enqueue(t.Context(), task, opts...); err != nil || !res.Duplicate || res.DifferentContent || res.State != "archived" {
+		t.Fatalf("order 23 again = %+v, %v; want an archived duplicate with the same content", res, err)
+	}
+}
+
 // Lookup reads asynq's own records: every state asynq gives a task (but aggregating, which
 // needs task groups the workers never use), as its inspector reports it, in whichever queue
 // holds the task.

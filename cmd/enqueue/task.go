@@ -98,18 +98,22 @@ func (a *app) one(ctx context.Context, args []string, name, typ string, fields [
 	if err != nil {
 		return cli.Failed(err)
 	}
-	return a.printEnqueued(tf.json, res)
+	return a.printEnqueued(name, tf.json, res)
 }
 
 // printEnqueued writes one task's outcome: "enqueued ID queue=Q state=S" or
-// "duplicate ID queue=Q state=S", or the same as a JSON object.
-func (a *app) printEnqueued(asJSON bool, res tasks.Enqueued) error {
+// "duplicate ID queue=Q state=S", or the same as a JSON object. A duplicate of other content
+// (a --key given before to another task) is still a duplicate, with a warning on stderr.
+func (a *app) printEnqueued(name string, asJSON bool, res tasks.Enqueued) error {
 	result := "enqueued"
 	if res.Duplicate {
 		result = "duplicate"
 	}
+	if res.DifferentContent {
+		fmt.Fprintf(a.stderr, "enqueue %s: warning: --key: %s already names a task with other content; this one was not enqueued (give each task its own key)\n", name, res.ID)
+	}
 	if asJSON {
-		return a.writeJSON(taskResult{Result: result, ID: res.ID, Queue: res.Queue, State: res.State})
+		return a.writeJSON(taskResult{Result: result, ID: res.ID, Queue: res.Queue, State: res.State, DifferentContent: res.DifferentContent})
 	}
 	_, err := fmt.Fprintf(a.stdout, "%s %s queue=%s state=%s\n", result, res.ID, res.Queue, res.State)
 	return err
@@ -122,6 +126,8 @@ type taskResult struct {
 	Queue  string `json:"queue"`
 	State  string `json:"state"`
 	From   string `json:"from,omitempty"` // replay: archive or record
+	// DifferentContent: a duplicate whose task has other content (a --key given before).
+	DifferentContent bool `json:"differentContent,omitempty"`
 }
 
 // writeJSON writes v as one line of JSON to stdout.

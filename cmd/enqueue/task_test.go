@@ -43,9 +43,15 @@ func TestCallbackKeyMakesDuplicates(t *testing.T) {
 	insp := inspect(t, r)
 	first := []string{"callback", "--order", "7", "--action", "ReplacePhone", "--phone", "+1 555 0100", "--key", "booking-8812", "--in", "1h"}
 	enqueue(t, t.Context(), r, "", first...).expect(t, cli.ExitOK, "enqueued ovcallback:update:booking-8812 queue=default state=scheduled\n", "")
-	// Other content, same key: the caller's idempotency key wins.
+	// The same content and key again: a duplicate, nothing to warn of.
+	enqueue(t, t.Context(), r, "", first...).expect(t, cli.ExitOK, "duplicate ovcallback:update:booking-8812 queue=default state=scheduled\n", "")
+	// Other content, same key: the caller's idempotency key wins, and the CLI warns that the
+	// other content was not enqueued.
 	second := []string{"callback", "--order", "7", "--action", "ReplacePhone", "--phone", "+1 555 0199", "--key", "booking-8812"}
-	enqueue(t, t.Context(), r, "", second...).expect(t, cli.ExitOK, "duplicate ovcallback:update:booking-8812 queue=default state=scheduled\n", "")
+	warning := "enqueue callback: warning: --key: ovcallback:update:booking-8812 already names a task with other content; this one was not enqueued (give each task its own key)\n"
+	enqueue(t, t.Context(), r, "", second...).expect(t, cli.ExitOK, "duplicate ovcallback:update:booking-8812 queue=default state=scheduled\n", warning)
+	enqueue(t, t.Context(), r, "", append(second, "--json")...).expect(t, cli.ExitOK,
+		`{"result":"duplicate","id":"ovcallback:update:booking-8812","queue":"default","state":"scheduled","differentContent":true}`+"\n", warning)
 	info, err := insp.GetTaskInfo(tasks.QueueDefault, "ovcallback:update:booking-8812")
 	if err != nil || !strings.Contains(string(info.Payload), "0100") || time.Until(info.NextProcessAt) < 50*time.Minute {
 		t.Errorf("task %+v, %v", info, err)
