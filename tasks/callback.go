@@ -59,6 +59,10 @@ func (p OVCallbackPayload) canonical() ([]byte, error) {
 // values of the wrong JSON type are errors that name the field.
 func DecodeOVCallback(data []byte) (OVCallbackPayload, error) {
 	var p OVCallbackPayload
+	if decodeCanonical(data, &p, func() ([]byte, error) { return p.canonical() }) {
+		return p, errors.Join(p.Validate()) // as decodeAndValidate returns it
+	}
+	p = OVCallbackPayload{}
 	err := decodeAndValidate(data, p.fields(), func() error { return p.Validate() }) // p once decoded
 	return p, err
 }

@@ -46,6 +46,21 @@ func (n *Int) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// decodeCanonical is the fast way for a payload as this package writes it, which is every
+// payload a worker reads from a task built by the constructors: when data is exactly the
+// canonical encoding (canonical) of what encoding/json makes of it (into p), no field in it is
+// unknown, given twice, written in another case or of the wrong type, and what is left is
+// validation, done by the caller. It reports false, leaving p to be reset, for anything else,
+// which takes the strict way of decodeAndValidate. FuzzDecodeCanonical holds that both ways
+// agree.
+func decodeCanonical(data []byte, p any, canonical func() ([]byte, error)) bool {
+	if len(data) > MaxPayloadBytes || json.Unmarshal(data, p) != nil {
+		return false
+	}
+	c, err := canonical()
+	return err == nil && bytes.Equal(c, data)
+}
+
 // decodeAndValidate decodes a JSON object into the named destinations, then validates what it
 // decoded, naming the field in every error; an unknown field is an error (the provider would
 // answer -2), never dropped. Unknown fields leave the known ones whole, so their errors come

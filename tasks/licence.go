@@ -64,6 +64,10 @@ func (p LicencePayload) canonical() ([]byte, error) {
 // are errors that name the field.
 func DecodeLicence(data []byte) (LicencePayload, error) {
 	var p LicencePayload
+	if decodeCanonical(data, &p, func() ([]byte, error) { return p.canonical() }) {
+		return p, errors.Join(p.Validate()) // as decodeAndValidate returns it
+	}
+	p = LicencePayload{}
 	err := decodeAndValidate(data, p.fields(), func() error { return p.Validate() }) // p once decoded
 	return p, err
 }
