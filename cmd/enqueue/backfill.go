@@ -83,6 +83,11 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 		Stderr:      a.stderr,
 		Terminal:    a.terminal,
 	})
+	if errors.Is(runErr, backfill.ErrTempDir) {
+		// Nothing was read: a matter of configuration (exit 2), with no summary, as for any
+		// other usage or configuration error.
+		return cli.Usage(errors.Join(runErr, in.Close()))
+	}
 	if tf.json {
 		err = a.writeJSON(summary)
 	} else {
@@ -93,9 +98,6 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 	}
 	if cerr := in.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
-	}
-	if errors.Is(runErr, backfill.ErrTempDir) {
-		return cli.Usage(errors.Join(runErr, err)) // exit 2: a matter of configuration
 	}
 	if runErr != nil {
 		return cli.Failed(errors.Join(runErr, err))

@@ -304,13 +304,14 @@ func TestBackfillInterrupted(t *testing.T) {
 		expect(t, cli.ExitOK, fmt.Sprintf("enqueued=%d duplicate=%d invalid=0 failed=0\n", n-line, line), "")
 }
 
-// A TMPDIR that does not exist is a configuration error (exit 2), said before anything is read.
+// A TMPDIR that does not exist is a configuration error (exit 2), said before anything is read,
+// with no summary on stdout.
 func TestBackfillTempDirMissing(t *testing.T) { // not parallel: it sets TMPDIR
 	missing := filepath.Join(t.TempDir(), "gone")
 	t.Setenv("TMPDIR", missing)
 	r := redistest.New(t)
 	path := write(t, "rows.jsonl", goodJSONL)
-	enqueue(t, t.Context(), r, "", "backfill", path).expect(t, cli.ExitUsage, "~enqueued=0",
+	enqueue(t, t.Context(), r, "", "backfill", path).expect(t, cli.ExitUsage, "",
 		"~TMPDIR: cannot create a temporary file for the built tasks in "+missing+" (set TMPDIR to a writable directory)")
 	expectTasks(t, r, tasks.QueueBackfill, nil)
 }
