@@ -61,7 +61,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if !ok {
 		return fmt.Errorf("REDIS_URL: unsupported connection type %T", cfg.Redis)
 	}
-	defer rdb.Close()
+	leaveRedis := false // set when asynq outlives the worker's shutdown: see worker.Shutdown
+	defer func() {
+		if !leaveRedis {
+			_ = rdb.Close()
+		}
+	}()
 	// go-redis does not give up a read when its context ends, so a signal is waited for beside
 	// the ping rather than through it.
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -175,7 +180,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	<-ctx.Done()
 	log.Info().Str("timeout", cfg.ShutdownTimeout.String()).Msg("shutting down: no new tasks; waiting for calls in flight (a second signal stops at once)")
-	w.Shutdown()
+	if !w.Shutdown() {
+		leaveRedis = true // asynq still uses it; the process's exit closes it
+	}
 	logging.Redis.Flush() // go-redis's repeats held back, as asynq's were by Shutdown
 	log.Info().Msg("stopped")
 	return nil

@@ -11,3 +11,13 @@ func SetAppendWaits(t testing.TB, first, max time.Duration) {
 	appendFirstWait, appendMaxWait = first, max
 	t.Cleanup(func() { appendFirstWait, appendMaxWait = oldFirst, oldMax })
 }
+
+// SetShutdownGrace shortens how long Shutdown waits for asynq past the shutdown timeout.
+func SetShutdownGrace(t testing.TB, d time.Duration) {
+	old := shutdownGrace
+	shutdownGrace = d
+	t.Cleanup(func() { shutdownGrace = old })
+}
+
+// AsynqStopped is closed when asynq's shutdown has ended, which Shutdown may not wait for.
+func (w *Worker) AsynqStopped() <-chan struct{} { return w.stopped }

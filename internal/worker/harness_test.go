@@ -30,6 +30,7 @@ type setup struct {
 	accounts    map[string]provider.Credentials
 	refresh     time.Duration // how long the fleet trusts an account's state (default: ratelimit's)
 	shutdown    time.Duration // SHUTDOWN_TIMEOUT (default 5s)
+	poll        time.Duration // POLL_INTERVAL (default 50ms)
 }
 
 // env is one test's Redis, fake provider, and the means to start workers on them.
@@ -82,6 +83,9 @@ func (e *env) start(s setup) *worker.Worker {
 	if s.shutdown == 0 {
 		s.shutdown = 5 * time.Second
 	}
+	if s.poll == 0 {
+		s.poll = 50 * time.Millisecond
+	}
 	pc, err := provider.New(e.fake.URL, provider.WithTimeout(time.Second), provider.WithUserAgent(s.agent))
 	if err != nil {
 		e.t.Fatal(err)
@@ -103,7 +107,7 @@ func (e *env) start(s setup) *worker.Worker {
 	w, err := worker.New(worker.Options{
 		Redis: e.redis.Client, Handlers: h, DeadLetters: e.dead,
 		Retry:       retry.Policy{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond},
-		Concurrency: s.concurrency, PollInterval: 50 * time.Millisecond, ShutdownTimeout: s.shutdown,
+		Concurrency: s.concurrency, PollInterval: s.poll, ShutdownTimeout: s.shutdown,
 		Logger: log,
 	})
 	if err != nil {

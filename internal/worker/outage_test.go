@@ -76,6 +76,37 @@ func TestShutdownGivesUpADeadLetterRedisRefuses(t *testing.T) {
 	}
 }
 
+// An idle worker stops within its shutdown timeout (and the grace after it) even when
+// POLL_INTERVAL is longer: asynq's dequeue loop, finding no task, sleeps up to 1.5 ×
+// POLL_INTERVAL, and asynq's shutdown waits that sleep out.
+func TestShutdownDoesNotWaitOutALongPoll(t *testing.T) {
+	worker.SetShutdownGrace(t, 100*time.Millisecond)
+	e := newEnv(t)
+	w := e.start(setup{shutdown: 300 * time.Millisecond, poll: 2 * time.Second})
+	// A task done first shows the dequeue loop running; the next dequeue finds the queues
+	// empty and sleeps 1 to 3 s.
+	id, q := e.enqueue(licence(7010, 700))
+	e.waitState(q, id, 5*time.Second, asynq.TaskStateCompleted)
+	time.Sleep(100 * time.Millisecond)
+
+	start := time.Now()
+	if w.Shutdown() {
+		t.Fatalf("Shutdown reports asynq's shutdown ended within %s, while asynq sleeps for seconds", time.Since(start))
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Shutdown took %s, want about 400ms (300ms timeout + 100ms grace)", took)
+	}
+	if !strings.Contains(e.logs.String(), "stopping without waiting for the end of asynq's shutdown") {
+		t.Errorf("no line about the shutdown left behind; logs:\n%s", e.logs.String())
+	}
+	// asynq's shutdown ends when its sleep does; the Redis client must stay open until then.
+	select {
+	case <-w.AsynqStopped():
+	case <-time.After(10 * time.Second):
+		t.Fatal("asynq's shutdown has not ended 10s later")
+	}
+}
+
 // refuseAsItAnswers makes the fake answer order's call with -16, and Redis refuse every
 // command from the moment that call arrives (after the worker's checks, before its dead
 // letter), until the test clears it.

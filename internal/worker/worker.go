@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -49,6 +50,10 @@ type Worker struct {
 	logger  logging.Asynq // asynq's: Shutdown flushes what it held back
 	dl      *deadLetterer
 	timeout time.Duration // ShutdownTimeout
+	poll    time.Duration // PollInterval
+
+	stopOnce sync.Once
+	stopped  chan struct{} // closed when asynq's shutdown has ended
 }
 
 // New builds the server; Start starts it.
@@ -58,7 +63,8 @@ func New(o Options) (*Worker, error) {
 	}
 	mux := asynq.NewServeMux()
 	o.Handlers.Register(mux)
-	w := &Worker{mux: mux, log: o.Logger, logger: logging.NewAsynq(o.Logger), timeout: o.ShutdownTimeout}
+	w := &Worker{mux: mux, log: o.Logger, logger: logging.NewAsynq(o.Logger), timeout: o.ShutdownTimeout, poll: o.PollInterval,
+		stopped: make(chan struct{})}
 	dl := newDeadLetterer(o.DeadLetters, o.Logger, o.OnDeadLetter)
 	w.dl = dl
 	w.srv = asynq.NewServerFromRedisClient(o.Redis, asynq.Config{
@@ -81,14 +87,43 @@ func (w *Worker) Start() error {
 	return w.srv.Start(asynq.HandlerFunc(w.process))
 }
 
+// shutdownGrace is how long Shutdown waits for asynq's own shutdown past the shutdown
+// timeout: returning the tasks still running to their queue and its last writes take
+// milliseconds, a second or two while Redis is away.
+var shutdownGrace = 2 * time.Second
+
 // Shutdown stops taking tasks, waits for calls in flight up to the shutdown timeout, and
 // returns tasks still running to their queue. A dead letter that Redis has not taken by the
 // end of the shutdown timeout is given up; see deadLetterer.append.
-func (w *Worker) Shutdown() {
+//
+// It returns at most shutdownGrace after the shutdown timeout. asynq's shutdown can take far
+// longer on an idle worker: when its dequeue loop finds no task it sleeps up to 1.5 ×
+// POLL_INTERVAL, and the shutdown waits that sleep out (an hour, for POLL_INTERVAL=1h). By then
+// the calls in flight have finished or been returned to their queue; what is left is asynq's
+// bookkeeping (its server record expires by itself). finished is false when Shutdown returned
+// before asynq's shutdown ended: asynq still uses the Redis client then, and closing it under
+// asynq makes asynq panic (its cancellation subscriber reads a closed channel), so the caller
+// should leave it to the process's exit.
+func (w *Worker) Shutdown() (finished bool) {
 	stop := time.AfterFunc(w.timeout, w.dl.giveUp)
 	defer stop.Stop()
-	w.srv.Shutdown()
+	w.stopOnce.Do(func() {
+		go func() {
+			w.srv.Shutdown()
+			close(w.stopped)
+		}()
+	})
+	late := time.NewTimer(w.timeout + shutdownGrace)
+	defer late.Stop()
+	select {
+	case <-w.stopped:
+		finished = true
+	case <-late.C:
+		w.log.Warn().Str("pollInterval", w.poll.String()).Msg("stopping without waiting for the end of asynq's shutdown: " +
+			"it waits out its idle poll, up to 1.5 × POLL_INTERVAL; a task still running, if any, comes back when its lease ends")
+	}
 	w.logger.Flush()
+	return finished
 }
 
 // process routes a task to its handler. A task of an unknown type is dead-lettered at once
