@@ -285,7 +285,7 @@ func TestWorkerFeedsMetrics(t *testing.T) {
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(w.Shutdown)
+	t.Cleanup(func() { w.Shutdown() })
 
 	c := asynq.NewClientFromRedisClient(r.Client)
 	for _, order := range []tasks.Int{8001, 8002} {

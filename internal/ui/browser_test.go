@@ -77,7 +77,7 @@ func startWorker(t *testing.T, r *redistest.Redis, fake *providertest.Server) {
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(w.Shutdown)
+	t.Cleanup(func() { w.Shutdown() })
 }
 
 // TestBrowserShowsQueuesAndDeadLetters drives headless Chromium through the embedded asynqmon,
