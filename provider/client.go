@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -137,7 +138,7 @@ func ParseBaseURL(raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("provider URL %q: must be absolute, like %s", u.Redacted(), DefaultBaseURL)
 	case u.User != nil:
 		return nil, fmt.Errorf("provider URL %q: must not contain a login; accounts are configured separately", u.Redacted())
-	case u.RawQuery != "" || u.Fragment != "":
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
 		return nil, fmt.Errorf("provider URL %q: must not have a query or fragment", u.Redacted())
 	case u.Scheme == "https":
 	case u.Scheme == "http":
@@ -146,6 +147,11 @@ func ParseBaseURL(raw string) (*url.URL, error) {
 		}
 	default:
 		return nil, fmt.Errorf("provider URL %q: scheme must be https", u.Redacted())
+	}
+	if port := u.Port(); port != "" || strings.HasSuffix(u.Host, ":") {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("provider URL %q: port must be 1 to 65535, got %q", u.Redacted(), port)
+		}
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"

@@ -314,6 +314,11 @@ func TestParseBaseURL(t *testing.T) {
 		{in: "/products/", err: "must be absolute"},
 		{in: "https://user:hunter2@provider.example/", err: "must not contain a login"},
 		{in: "https://provider.example/?a=b", err: "query"},
+		{in: "https://provider.example/products/?", err: "query"},
+		{in: "https://127.0.0.1:99999/products/", err: `port must be 1 to 65535, got "99999"`},
+		{in: "https://provider.example:0/", err: `port must be 1 to 65535, got "0"`},
+		{in: "https://provider.example:/", err: `port must be 1 to 65535, got ""`},
+		{in: "https://provider.example:65535/", want: "https://provider.example:65535/"},
 	}
 	for _, tt := range tests {
 		u, err := provider.ParseBaseURL(tt.in)

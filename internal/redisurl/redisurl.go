@@ -71,6 +71,9 @@ func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 	}
 	switch o := opt.(type) {
 	case asynq.RedisClientOpt:
+		if o.Network != "unix" {
+			o.Addr = withPort(o.Addr, "6379")
+		}
 		if o.DB < 0 {
 			// asynq takes /-1, and go-redis then quietly uses database 0.
 			return nil, "", fmt.Errorf("%q: the database must be 0 or more, got %d", shown, o.DB)
@@ -82,6 +85,9 @@ func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 		}
 		opt = o
 	case asynq.RedisFailoverClientOpt:
+		for i, addr := range o.SentinelAddrs {
+			o.SentinelAddrs[i] = withPort(addr, "26379")
+		}
 		opt, warning = sentinel(u, o)
 	}
 	return opt, warning, nil
@@ -103,17 +109,33 @@ func sentinel(u *url.URL, o asynq.RedisFailoverClientOpt) (asynq.RedisFailoverCl
 	return o, warning
 }
 
-// checkAddr refuses a port that net/url lets through but no connection can use (99999), so
-// that it is a configuration error at start rather than a dial error on every command.
+// checkAddr refuses an address that net/url lets through but no connection can use (port
+// 99999, host:port:port), so that it is a configuration error at start rather than a dial
+// error on every command. An address without a port is fine: withPort adds the default.
 func checkAddr(addr string) error {
 	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil // no port: the default one
+	var aerr *net.AddrError
+	switch {
+	case errors.As(err, &aerr) && aerr.Err == "missing port in address":
+		return nil
+	case aerr != nil:
+		return fmt.Errorf("must be host:port, got %q (%s)", addr, aerr.Err)
+	case err != nil:
+		return fmt.Errorf("must be host:port, got %q", addr)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return fmt.Errorf("port must be 1 to 65535, got %q", port)
 	}
 	return nil
+}
+
+// withPort adds port to an address that has none (redis://host/0 means port 6379, to redis-cli
+// and go-redis; asynq would dial "host" and fail on every command).
+func withPort(addr, port string) string {
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return addr
+	}
+	return net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]"), port)
 }
 
 // Refusal says why a Redis server refused what the URL asked of it (the login, the database),

@@ -48,7 +48,9 @@ func TestParse(t *testing.T) {
 	}{
 		{"plain", "redis://127.0.0.1:6379/3", asynq.RedisClientOpt{Addr: "127.0.0.1:6379", DB: 3}, ""},
 		{"ACL user kept", "redis://ops:" + password + "@10.0.0.1:6379/0", asynq.RedisClientOpt{Addr: "10.0.0.1:6379", Username: "ops", Password: password}, ""},
-		{"password only", "redis://:" + password + "@10.0.0.1", asynq.RedisClientOpt{Addr: "10.0.0.1", Password: password}, ""},
+		{"password only, default port", "redis://:" + password + "@10.0.0.1", asynq.RedisClientOpt{Addr: "10.0.0.1:6379", Password: password}, ""},
+		{"IPv6 without a port", "redis://[::1]/2", asynq.RedisClientOpt{Addr: "[::1]:6379", DB: 2}, ""},
+		{"sentinels' default port", "redis-sentinel://a,b:26380?master=m", asynq.RedisFailoverClientOpt{MasterName: "m", SentinelAddrs: []string{"a:26379", "b:26380"}}, ""},
 		{"sentinel user kept", "redis-sentinel://ops:" + password + "@a:26379,b:26379?master=m",
 			asynq.RedisFailoverClientOpt{MasterName: "m", SentinelAddrs: []string{"a:26379", "b:26379"}, SentinelUsername: "ops", SentinelPassword: password}, ""},
 		{"socket path with '@'", "redis-socket:///run/redis@6379/redis.sock", asynq.RedisClientOpt{Network: "unix", Addr: "/run/redis@6379/redis.sock"}, ""},
@@ -82,6 +84,7 @@ func TestParse(t *testing.T) {
 		{"password with '@' and '/' moves the host", "redis://:" + password + "@home/0/x@redis:6379/0", `must be a URL such as redis://127.0.0.1:6379/0, got "redis://:xxxxx@redis:6379/0": malformed login`},
 		{"digits before '/' in the password are no port", "redis://default:1234567/" + password + "@redis:6379/0", `must be a URL such as redis://127.0.0.1:6379/0, got "redis://default:xxxxx@redis:6379/0": malformed login`},
 		{"port out of range", "redis://:" + password + "@127.0.0.1:99999/0", `"redis://:xxxxx@127.0.0.1:99999/0": port must be 1 to 65535, got "99999"`},
+		{"two ports", "redis://:" + password + "@127.0.0.1:6390:1/0", `"redis://:xxxxx@127.0.0.1:6390:1/0": must be host:port, got "127.0.0.1:6390:1" (too many colons in address)`},
 		{"port zero", "rediss://127.0.0.1:0", `"rediss://127.0.0.1:0": port must be 1 to 65535, got "0"`},
 		{"negative database", "redis://:" + password + "@127.0.0.1:6379/-1", `"redis://:xxxxx@127.0.0.1:6379/-1": the database must be 0 or more, got -1`},
 		{"negative socket database", "redis-socket:///run/redis.sock?db=-2", `"redis-socket:///run/redis.sock?db=-2": the database must be 0 or more, got -2`},
