@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ovqueue/ovqueue/provider"
 )
@@ -147,6 +148,13 @@ type namedAccount struct {
 // parseAccounts reads the accounts file strictly: a JSON object of aliases, each an object with
 // exactly loginName and loginPassword. Errors name the alias and the key, never a password.
 func parseAccounts(data []byte) ([]namedAccount, error) {
+	// A byte-order mark, which some editors write first, is not part of the JSON.
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if !utf8.Valid(data) {
+		// encoding/json would turn the bytes into U+FFFD, and send the provider a password
+		// that is not the one in the file.
+		return nil, fmt.Errorf("not valid UTF-8: line %d (save the file as UTF-8)", lineOf(data, int64(invalidUTF8At(data))))
+	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("file is empty; want " + accountsShape)
 	}
@@ -177,6 +185,18 @@ func parseAccounts(data []byte) ([]namedAccount, error) {
 		out = append(out, namedAccount{alias: m.key, creds: creds})
 	}
 	return out, nil
+}
+
+// invalidUTF8At is the offset of the first byte of data that is not valid UTF-8.
+func invalidUTF8At(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(data)
 }
 
 const accountsShape = `{"alias": {"loginName": "...", "loginPassword": "..."}}`

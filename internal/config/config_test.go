@@ -296,6 +296,8 @@ func TestLoadBadValue(t *testing.T) {
 		{"REDIS_URL database", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/zero"}, nil, []string{"database"}},
 		{"REDIS_URL sentinel without master", map[string]string{"REDIS_URL": "redis-sentinel://127.0.0.1:26379"}, nil, []string{"master"}},
 		{"PROVIDER_URL http", map[string]string{"PROVIDER_URL": "http://provider.example/"}, nil, []string{"https"}},
+		{"PROVIDER_URL port", map[string]string{"PROVIDER_URL": "https://provider.example:99999/"}, nil, []string{`port must be 1 to 65535, got "99999"`}},
+		{"POLL_INTERVAL too short", map[string]string{"POLL_INTERVAL": "999us"}, nil, []string{"must be at least 1ms, got 999µs"}},
 		{"PROVIDER_URL with login", map[string]string{"PROVIDER_URL": "https://u:" + loginPassword + "@provider.example/"}, nil, []string{"must not contain a login"}},
 		{"PROVIDER_URL unparsable", map[string]string{"PROVIDER_URL": "https://u:" + loginPassword + "@provider.example:port/"}, nil, []string{"invalid port"}},
 		{"PROVIDER_URL relative", map[string]string{"PROVIDER_URL": "provider.example"}, nil, []string{"absolute"}},
@@ -384,6 +386,11 @@ func TestLoadExactErrors(t *testing.T) {
 			`PROVIDER_LOGIN_PASSWORD (--provider-login-password): required when PROVIDER_LOGIN_NAME is set (or use PROVIDER_LOGIN_PASSWORD_FILE)`},
 		{"password without name", nil, map[string]string{"PROVIDER_LOGIN_PASSWORD": loginPassword},
 			`PROVIDER_LOGIN_NAME (--provider-login-name): required when PROVIDER_LOGIN_PASSWORD is set (or use PROVIDER_LOGIN_NAME_FILE)`},
+		{"file name with a line break, as an env file may leave", nil,
+			map[string]string{"PROVIDER_LOGIN_NAME": "alice", "PROVIDER_LOGIN_PASSWORD_FILE": "/nonexistent/pw\n"},
+			`PROVIDER_LOGIN_PASSWORD_FILE (--provider-login-password-file): open /nonexistent/pw\n: no such file or directory`},
+		{"UI address with a line break", nil, with(account(), map[string]string{"UI_ADDR": "0.0.0.0\n:8080"}),
+			`UI_USER and UI_PASSWORD: required when UI_ADDR (0.0.0.0\n:8080) is not loopback`},
 		{"positional argument", []string{"serve"}, account(),
 			`unexpected argument "serve": the worker takes only flags (see --help)`},
 	}
@@ -539,6 +546,13 @@ func TestLoadAccountsFile(t *testing.T) {
 			t.Errorf("account us.west_2 sends password %q, want %q", got, "us-"+loginPassword)
 		}
 	})
+	t.Run("good, after a byte-order mark", func(t *testing.T) {
+		t.Parallel()
+		w := mustLoad(t, nil, map[string]string{"PROVIDER_ACCOUNTS_FILE": writeFile(t, "\xef\xbb\xbf"+good)})
+		if len(w.Accounts) != 2 || w.Accounts["eu"].LoginName() != "eu-login" {
+			t.Errorf("accounts = %v, want eu and us.west_2", w.Accounts)
+		}
+	})
 	t.Run("good, alone, by flag", func(t *testing.T) {
 		t.Parallel()
 		w := mustLoad(t, []string{"--provider-accounts-file", writeFile(t, good)}, nil)
@@ -580,6 +594,8 @@ func TestLoadAccountsFile(t *testing.T) {
 			[]string{`account "eu"`, "loginName: must be a string"}, []string{"hunter2-secret"}},
 		{"password not a string", `{"eu": {"loginName": "eu", "loginPassword": 12345678}}`, false,
 			[]string{`account "eu"`, "loginPassword: must be a string"}, []string{"12345678"}},
+		{"not UTF-8", "{\n\"eu\": {\"loginName\": \"eu\", \"loginPassword\": \"hunter2-secret\xff\"}}", false,
+			[]string{"not valid UTF-8: line 2 (save the file as UTF-8)"}, []string{"hunter2-secret"}},
 		{"default twice", `{"default": {"loginName": "other", "loginPassword": "p"}}`, true,
 			[]string{"PROVIDER_LOGIN_NAME (--provider-login-name)", `account "default"`}, nil},
 	}

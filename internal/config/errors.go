@@ -3,6 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
 )
 
 // ErrInvalid is matched (errors.Is) by every error Load returns for a missing or bad setting, so a
@@ -25,17 +28,36 @@ func (e *settingError) Is(target error) bool { return target == ErrInvalid }
 
 // failf reports a problem with one setting, prefixed with its name: `VAR (--flag): ...`.
 func failf(s *setting, format string, args ...any) error {
-	return &settingError{msg: s.name() + ": " + fmt.Sprintf(format, args...)}
+	return &settingError{msg: oneLine(s.name() + ": " + fmt.Sprintf(format, args...))}
+}
+
+// oneLine escapes the control characters (but tabs) of a message, as Go would quote them, so
+// that a value or a path that carries a line break (a file name from an env file) still
+// makes one line.
+func oneLine(msg string) string {
+	if !strings.ContainsFunc(msg, func(r rune) bool { return r != '\t' && unicode.IsControl(r) }) {
+		return msg
+	}
+	var b strings.Builder
+	for _, r := range msg {
+		if r != '\t' && unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // wrapf is failf keeping err for errors.Is/As; err's text must already be in the message.
 func wrapf(s *setting, err error, format string, args ...any) error {
-	return &settingError{msg: s.name() + ": " + fmt.Sprintf(format, args...), err: err}
+	return &settingError{msg: oneLine(s.name() + ": " + fmt.Sprintf(format, args...)), err: err}
 }
 
 // plainf reports a problem that involves several settings; the message names them itself.
 func plainf(format string, args ...any) error {
-	return &settingError{msg: fmt.Sprintf(format, args...)}
+	return &settingError{msg: oneLine(fmt.Sprintf(format, args...))}
 }
 
 // Invalidf is a configuration error found after Load, such as a Redis server that refuses the
