@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -64,6 +65,14 @@ func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 			return nil, "", fmt.Errorf("must name the socket, like redis-socket:///run/redis.sock, got %q", shown)
 		}
 	}
+	if unread := unreadParams(u); len(unread) > 0 {
+		list := strings.Join(unread, ", ")
+		hint := ""
+		if l := strings.ToLower(list); strings.Contains(l, "pass") || strings.Contains(l, "auth") {
+			hint = " (a password goes before the host: redis://:PASSWORD@host:6379/0)"
+		}
+		return nil, "", fmt.Errorf("%q: asynq ignores the query parameter %s of a %s URL; leave it out%s", shown, list, u.Scheme, hint)
+	}
 	opt, err = asynq.ParseRedisURI(raw)
 	if err != nil {
 		// For a URL that parsed, asynq's reasons (the scheme, the database number) hold no password.
@@ -107,6 +116,22 @@ func sentinel(u *url.URL, o asynq.RedisFailoverClientOpt) (asynq.RedisFailoverCl
 		warning = fmt.Sprintf("a redis-sentinel URL cannot choose a database: asynq ignores /%s, and so does ovqueue; using database 0", db)
 	}
 	return o, warning
+}
+
+// readParams are the query parameters asynq reads, by scheme.
+var readParams = map[string][]string{"redis-socket": {"db"}, "redis-sentinel": {"master"}}
+
+// unreadParams lists, quoted, the names of the query parameters of u that asynq ignores: a
+// setting that would silently do nothing (?password=..., ?dial_timeout=...). Never their values.
+func unreadParams(u *url.URL) []string {
+	var unread []string
+	for name := range u.Query() {
+		if !slices.Contains(readParams[strings.ToLower(u.Scheme)], name) {
+			unread = append(unread, strconv.Quote(name))
+		}
+	}
+	slices.Sort(unread)
+	return unread
 }
 
 // checkAddr refuses an address that net/url lets through but no connection can use (port
@@ -254,7 +279,7 @@ func Problem(shown string) string {
 func Redact(raw string) string {
 	at := loginEnd(raw)
 	if at < 0 {
-		return raw
+		return redactQuery(raw)
 	}
 	_, rest := splitScheme(raw)
 	start := len(raw) - len(rest)
@@ -263,9 +288,29 @@ func Redact(raw string) string {
 	if colon < 0 {
 		// A login without ':' is often a password written where the user name goes
 		// (redis://secret@host); url.URL.Redacted would show it, this does not.
-		return raw[:start] + "xxxxx" + raw[at:]
+		return raw[:start] + "xxxxx" + redactQuery(raw[at:])
 	}
-	return raw[:start] + login[:colon+1] + "xxxxx" + raw[at:]
+	return raw[:start] + login[:colon+1] + "xxxxx" + redactQuery(raw[at:])
+}
+
+// redactQuery hides the values of query parameters whose names say they hold a secret
+// (?password=...), which asynq ignores but a person may have written, in s, a URL after its
+// login.
+func redactQuery(s string) string {
+	q := strings.Index(s, "?")
+	if q < 0 {
+		return s
+	}
+	params := strings.Split(s[q+1:], "&")
+	for i, p := range params {
+		name, _, ok := strings.Cut(p, "=")
+		l := strings.ToLower(name)
+		if ok && (strings.Contains(l, "pass") || strings.Contains(l, "pwd") || strings.Contains(l, "secret") ||
+			strings.Contains(l, "token") || strings.Contains(l, "auth")) {
+			params[i] = name + "=xxxxx"
+		}
+	}
+	return s[:q+1] + strings.Join(params, "&")
 }
 
 // WithPoolSize makes room in opt's connection pool for at least n connections at once (go-redis

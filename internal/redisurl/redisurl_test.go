@@ -27,6 +27,9 @@ func TestRedact(t *testing.T) {
 		{"redis-socket:///run/redis@6379/redis.sock", "redis-socket:///run/redis@6379/redis.sock"},
 		{"redis://:12345/secret@127.0.0.1:6379/0", "redis://:xxxxx@127.0.0.1:6379/0"},
 		{"redis://:12?secret@127.0.0.1:6379/0", "redis://:xxxxx@127.0.0.1:6379/0"},
+		{"redis://127.0.0.1:6379/0?password=secret&x=1", "redis://127.0.0.1:6379/0?password=xxxxx&x=1"},
+		{"redis://:secret@127.0.0.1:6379/0?authToken=secret", "redis://:xxxxx@127.0.0.1:6379/0?authToken=xxxxx"},
+		{"redis-sentinel://a:26379?master=cache@eu&sentinel_password=secret", "redis-sentinel://a:26379?master=cache@eu&sentinel_password=xxxxx"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -56,7 +59,7 @@ func TestParse(t *testing.T) {
 		{"socket path with '@'", "redis-socket:///run/redis@6379/redis.sock", asynq.RedisClientOpt{Network: "unix", Addr: "/run/redis@6379/redis.sock"}, ""},
 		{"master name with '@'", "redis-sentinel://10.0.0.1:26379?master=cache@eu", asynq.RedisFailoverClientOpt{MasterName: "cache@eu", SentinelAddrs: []string{"10.0.0.1:26379"}}, ""},
 		{"scheme in capitals", "REDIS-SOCKET:///run/redis@6379/redis.sock", asynq.RedisClientOpt{Network: "unix", Addr: "/run/redis@6379/redis.sock"}, ""},
-		{"master after another parameter", "Redis-Sentinel://a:26379?x=1&master=cache@eu", asynq.RedisFailoverClientOpt{MasterName: "cache@eu", SentinelAddrs: []string{"a:26379"}}, ""},
+		{"socket database", "redis-socket:///run/redis.sock?db=3", asynq.RedisClientOpt{Network: "unix", Addr: "/run/redis.sock", DB: 3}, ""},
 		{"sentinel login and master with '@'", "redis-sentinel://:" + password + "@a:26379?master=cache@eu", asynq.RedisFailoverClientOpt{MasterName: "cache@eu", SentinelAddrs: []string{"a:26379"}, SentinelPassword: password}, ""},
 		{"socket with a login", "redis-socket://:" + password + "@/run/redis.sock", asynq.RedisClientOpt{Network: "unix", Addr: "/run/redis.sock", Password: password}, ""},
 		{"sentinel database", "redis-sentinel://a:26379/2?master=m", asynq.RedisFailoverClientOpt{MasterName: "m", SentinelAddrs: []string{"a:26379"}},
@@ -84,6 +87,10 @@ func TestParse(t *testing.T) {
 		{"password with '@' and '/' moves the host", "redis://:" + password + "@home/0/x@redis:6379/0", `must be a URL such as redis://127.0.0.1:6379/0, got "redis://:xxxxx@redis:6379/0": malformed login`},
 		{"digits before '/' in the password are no port", "redis://default:1234567/" + password + "@redis:6379/0", `must be a URL such as redis://127.0.0.1:6379/0, got "redis://default:xxxxx@redis:6379/0": malformed login`},
 		{"port out of range", "redis://:" + password + "@127.0.0.1:99999/0", `"redis://:xxxxx@127.0.0.1:99999/0": port must be 1 to 65535, got "99999"`},
+		{"a parameter asynq ignores", "Redis-Sentinel://a:26379?x=1&master=cache@eu", `"Redis-Sentinel://a:26379?x=1&master=cache@eu": asynq ignores the query parameter "x" of a redis-sentinel URL; leave it out`},
+		{"a password where asynq does not look", "redis://127.0.0.1:6390/0?password=" + password + "&dial_timeout=3s",
+			`"redis://127.0.0.1:6390/0?password=xxxxx&dial_timeout=3s": asynq ignores the query parameter "dial_timeout", "password" of a redis URL; leave it out (a password goes before the host: redis://:PASSWORD@host:6379/0)`},
+		{"socket password in the query", "redis-socket:///run/redis.sock?password=" + password, `"redis-socket:///run/redis.sock?password=xxxxx": asynq ignores the query parameter "password"`},
 		{"two ports", "redis://:" + password + "@127.0.0.1:6390:1/0", `"redis://:xxxxx@127.0.0.1:6390:1/0": must be host:port, got "127.0.0.1:6390:1" (too many colons in address)`},
 		{"port zero", "rediss://127.0.0.1:0", `"rediss://127.0.0.1:0": port must be 1 to 65535, got "0"`},
 		{"negative database", "redis://:" + password + "@127.0.0.1:6379/-1", `"redis://:xxxxx@127.0.0.1:6379/-1": the database must be 0 or more, got -1`},
