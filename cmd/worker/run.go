@@ -149,6 +149,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				log.Error().Err(err).Str("server", name).Msg("HTTP server stopped")
 			}
 		}()
+		log.Info().Str("server", name).Str("addr", ln.Addr().String()).Msg("listening") // the port, when :0 chose it
 		return ln.Addr().String(), nil
 	}
 	var uiURL string

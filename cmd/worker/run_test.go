@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -91,6 +92,18 @@ func TestWorkerRunsTasksAndStopsCleanly(t *testing.T) {
 		ti, err := insp.GetTaskInfo(info.Queue, info.ID)
 		return err == nil && ti.State == asynq.TaskStateCompleted
 	})
+	// METRICS_ADDR's :0 port is logged, and is where the metrics are.
+	m := regexp.MustCompile(`"server":"METRICS_ADDR","addr":"([^"]+)"`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("no line with the metrics address:\n%s", stderr.String())
+	}
+	resp, err := http.Get("http://" + m[1] + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /healthz at the logged address %s: %v, %v", m[1], resp, err)
+	}
+	if resp != nil {
+		resp.Body.Close()
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("run returned %v after cancel, want nil", err)
 	}
