@@ -80,14 +80,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cancel()
 	if err != nil {
 		if problem := redisurl.Refusal(err); problem != "" {
-			return config.Invalidf("REDIS_URL: %s: %s", redisurl.Redact(cfg.RedisURL), problem)
+			return config.Invalidf("REDIS_URL (--redis-url): %s: %s", redisurl.Redact(cfg.RedisURL), problem)
 		}
 		if ctx.Err() != nil {
 			// SIGINT/SIGTERM while waiting for Redis: stopped before starting, not a failure.
 			log.Info().Msg("stopped before starting: a signal came while waiting for Redis")
 			return nil
 		}
-		return fmt.Errorf("REDIS_URL: cannot reach Redis at %s: %v", redisurl.Redact(cfg.RedisURL), err)
+		return fmt.Errorf("REDIS_URL (--redis-url): cannot reach Redis at %s: %v", redisurl.Redact(cfg.RedisURL), err)
 	}
 	logging.Redis.Use(log)
 

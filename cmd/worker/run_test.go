@@ -160,7 +160,7 @@ func TestWorkerConfigErrors(t *testing.T) {
 	err = run(t.Context(), []string{"worker"}, envOf(map[string]string{
 		"PROVIDER_LOGIN_NAME": "a", "PROVIDER_LOGIN_PASSWORD": "b", "REDIS_URL": "redis://:hunter2@" + guarded.Addr() + "/0",
 	}), io.Discard, io.Discard)
-	if want := "REDIS_URL: redis://:xxxxx@" + guarded.Addr() + "/0: the server refused the login: WRONGPASS"; err == nil ||
+	if want := "REDIS_URL (--redis-url): redis://:xxxxx@" + guarded.Addr() + "/0: the server refused the login: WRONGPASS"; err == nil ||
 		!errors.Is(err, config.ErrInvalid) || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("login refused: %v; want a configuration error starting %q", err, want)
 	}
