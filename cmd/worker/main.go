@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -37,11 +38,15 @@ func main() {
 	}
 }
 
+// sameSignalWindow: signals this soon after the first are copies of it.
+const sameSignalWindow = 100 * time.Millisecond
+
 // stopOnSignal returns a context that ends at the first SIGINT or SIGTERM, which starts the
 // graceful shutdown. A second signal ends the process at once: an operator who presses Ctrl-C
 // again does not want to wait out SHUTDOWN_TIMEOUT. Tasks in flight then come back when their
 // lease expires, as after a crash. Both signals go to one channel registered before run
-// starts, so that neither can be missed. stop stops listening, once run has returned.
+// starts, so that neither can be missed; a signal within sameSignalWindow of the first is taken
+// as a copy of it. stop stops listening, once run has returned.
 func stopOnSignal() (ctx context.Context, stop func()) {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -52,9 +57,18 @@ func stopOnSignal() (ctx context.Context, stop func()) {
 			return
 		}
 		cancel()
-		s, ok := <-sigs
-		if !ok || stopped.Load() {
-			return
+		first := time.Now()
+		var s os.Signal
+		for {
+			var ok bool
+			if s, ok = <-sigs; !ok || stopped.Load() {
+				return
+			}
+			// The same signal sent twice at once, to the process and to its group (coreutils
+			// timeout does so), is one request, not an operator asking twice.
+			if time.Since(first) >= sameSignalWindow {
+				break
+			}
 		}
 		fmt.Fprintf(os.Stderr, "worker: second signal (%s): stopping now, without waiting for calls in flight; their tasks run again once their lease expires\n", s)
 		os.Exit(1)

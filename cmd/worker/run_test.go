@@ -8,9 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -267,4 +269,30 @@ func TestSignalWhileWaitingForRedis(t *testing.T) {
 	if !strings.Contains(errOut.String(), "stopped before starting") {
 		t.Errorf("log does not say why the worker stopped:\n%s", errOut.String())
 	}
+}
+
+// The same SIGTERM sent twice at once, to the process and to its group as coreutils timeout
+// does, is one request to stop gracefully, not the second signal that stops at once (os.Exit,
+// which would end this test binary).
+func TestSignalSentTwiceAtOnceIsOne(t *testing.T) { // not parallel: it signals the process
+	ctx, stop := stopOnSignal()
+	defer stop()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first SIGTERM did not end the context")
+	}
+	// The copy, once the first has been taken (two pending SIGTERMs would merge in the
+	// kernel), and well within the window.
+	start := time.Now()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > sameSignalWindow/2 {
+		t.Skip("the machine is too slow to send the copy within the window")
+	}
+	time.Sleep(3 * sameSignalWindow) // time for the goroutine to take the copy for a second signal, and exit
 }
