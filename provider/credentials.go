@@ -3,6 +3,7 @@ package provider
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/rs/zerolog"
@@ -82,6 +83,14 @@ func checkLogin(field, v string, max int) error {
 		if r < 0x20 && r != '\t' {
 			return &FieldError{Field: field, Problem: "must not contain control characters such as a line break (is it read from a file of more than one line?)"}
 		}
+	}
+	// Blank, or a name padded with spaces, is a slip of configuration that the provider would
+	// refuse on every call, as above. A password may start or end with a space.
+	switch {
+	case strings.TrimSpace(v) == "":
+		return &FieldError{Field: field, Problem: "must not be only spaces"}
+	case field == "loginName" && strings.TrimSpace(v) != v:
+		return &FieldError{Field: field, Problem: "must not start or end with spaces"}
 	}
 	return nil
 }

@@ -67,6 +67,10 @@ func TestNewCredentialsRules(t *testing.T) {
 		{"NUL in password", "a", "pp\x00", "loginPassword: must not contain control characters"},
 		{"tab in password", "a", "p\tq", ""},
 		{"DEL and C1 in password", "a", "p\x7fq\u0085", ""},
+		{"login of spaces", "   ", "b", "loginName: must not be only spaces"},
+		{"login padded", " acme ", "b", "loginName: must not start or end with spaces"},
+		{"password of spaces", "a", "  \t ", "loginPassword: must not be only spaces"},
+		{"password padded", "a", " p q ", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
