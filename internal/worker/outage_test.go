@@ -107,6 +107,37 @@ func TestShutdownDoesNotWaitOutALongPoll(t *testing.T) {
 	}
 }
 
+// With a call still running, Shutdown does not leave without asynq, even while asynq waits
+// out a long idle poll: asynq returns the task to its queue once its shutdown timeout has
+// passed, and a task left active instead would wait out its lease, or, on its last try, be
+// archived by asynq's recoverer without a dead-letter record.
+func TestShutdownWaitsForAsynqWhileACallRuns(t *testing.T) {
+	worker.SetShutdownGrace(t, 100*time.Millisecond)
+	e := newEnv(t)
+	e.fake.Script("7011", providertest.Answer{Delay: 30 * time.Second})
+	w := e.start(setup{shutdown: 300 * time.Millisecond, poll: 2 * time.Second})
+	id, q := e.enqueue(licence(7011, 700))
+	waitFor(t, 5*time.Second, func() bool { return e.fake.CallCount() == 1 })
+	// The dequeue after this task's found no other and sleeps 1 to 3 s.
+
+	// The call ends at the client's 1s timeout, after the 300ms shutdown timeout and its grace:
+	// the task goes to retry (or back to its queue, if asynq's shutdown comes first).
+	w.Shutdown()
+	info, err := e.insp.GetTaskInfo(q, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State == asynq.TaskStateActive {
+		t.Errorf("after Shutdown the task is still active; want it retrying or back in its queue")
+	}
+	// Shutdown may have left once the call ended; the Redis client must outlive asynq.
+	select {
+	case <-w.AsynqStopped():
+	case <-time.After(10 * time.Second):
+		t.Fatal("asynq's shutdown has not ended 10s later")
+	}
+}
+
 // refuseAsItAnswers makes the fake answer order's call with -16, and Redis refuse every
 // command from the moment that call arrives (after the worker's checks, before its dead
 // letter), until the test clears it.

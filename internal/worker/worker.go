@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -54,6 +55,7 @@ type Worker struct {
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when asynq's shutdown has ended
+	active   *activity     // handlers and dead-letter appends running
 }
 
 // New builds the server; Start starts it.
@@ -65,7 +67,9 @@ func New(o Options) (*Worker, error) {
 	o.Handlers.Register(mux)
 	w := &Worker{mux: mux, log: o.Logger, logger: logging.NewAsynq(o.Logger), timeout: o.ShutdownTimeout, poll: o.PollInterval,
 		stopped: make(chan struct{})}
+	w.active = &activity{}
 	dl := newDeadLetterer(o.DeadLetters, o.Logger, o.OnDeadLetter)
+	dl.active = w.active
 	w.dl = dl
 	w.srv = asynq.NewServerFromRedisClient(o.Redis, asynq.Config{
 		Concurrency:              o.Concurrency,
@@ -92,18 +96,25 @@ func (w *Worker) Start() error {
 // milliseconds, a second or two while Redis is away.
 var shutdownGrace = 2 * time.Second
 
+// settled is how long no handler may have run before Shutdown stops without asynq: asynq's
+// writes after a handler returns (the task's completion) take milliseconds.
+const settled = time.Second
+
 // Shutdown stops taking tasks, waits for calls in flight up to the shutdown timeout, and
 // returns tasks still running to their queue. A dead letter that Redis has not taken by the
 // end of the shutdown timeout is given up; see deadLetterer.append.
 //
-// It returns at most shutdownGrace after the shutdown timeout. asynq's shutdown can take far
-// longer on an idle worker: when its dequeue loop finds no task it sleeps up to 1.5 ×
-// POLL_INTERVAL, and the shutdown waits that sleep out (an hour, for POLL_INTERVAL=1h). By then
-// the calls in flight have finished or been returned to their queue; what is left is asynq's
-// bookkeeping (its server record expires by itself). finished is false when Shutdown returned
-// before asynq's shutdown ended: asynq still uses the Redis client then, and closing it under
-// asynq makes asynq panic (its cancellation subscriber reads a closed channel), so the caller
-// should leave it to the process's exit.
+// asynq's shutdown can take far longer on an idle worker: when its dequeue loop finds no task
+// it sleeps up to 1.5 × POLL_INTERVAL, and the shutdown waits that sleep out (an hour, for
+// POLL_INTERVAL=1h) before it even starts the shutdown timeout of the calls in flight. So once
+// the shutdown timeout and shutdownGrace have passed, Shutdown returns without asynq as soon as
+// no handler (and no dead-letter append) is running or has run for a second: then every task
+// it took has ended and been recorded, and all that is skipped is asynq's bookkeeping (its
+// server record expires by itself). While a call is still running, it waits for asynq, which
+// returns the task to its queue, or for the call to end. finished is false when Shutdown
+// returned before asynq's shutdown ended: asynq still uses the Redis client then, and closing
+// it under asynq makes asynq panic (its cancellation subscriber reads a closed channel), so the
+// caller should leave it to the process's exit.
 func (w *Worker) Shutdown() (finished bool) {
 	stop := time.AfterFunc(w.timeout, w.dl.giveUp)
 	defer stop.Stop()
@@ -115,20 +126,56 @@ func (w *Worker) Shutdown() (finished bool) {
 	})
 	late := time.NewTimer(w.timeout + shutdownGrace)
 	defer late.Stop()
-	select {
-	case <-w.stopped:
-		finished = true
-	case <-late.C:
-		w.log.Warn().Str("pollInterval", w.poll.String()).Msg("stopping without waiting for the end of asynq's shutdown: " +
-			"it waits out its idle poll, up to 1.5 × POLL_INTERVAL; a task still running, if any, comes back when its lease ends")
+	var tick <-chan time.Time
+	for {
+		select {
+		case <-w.stopped:
+			w.logger.Flush()
+			return true
+		case <-late.C:
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			tick = t.C
+		case <-tick:
+		}
+		if w.active.idleFor(settled) {
+			w.log.Warn().Str("pollInterval", w.poll.String()).Msg("stopping without waiting for the end of asynq's shutdown: " +
+				"it waits out its idle poll, up to 1.5 × POLL_INTERVAL, and no task is running")
+			w.logger.Flush()
+			return false
+		}
 	}
-	w.logger.Flush()
-	return finished
+}
+
+// activity counts the handlers and dead-letter appends running, and when the last ended.
+type activity struct {
+	running atomic.Int64
+	ended   atomic.Int64 // UnixNano
+}
+
+func (a *activity) begin() {
+	if a != nil {
+		a.running.Add(1)
+	}
+}
+
+func (a *activity) end() {
+	if a != nil {
+		a.ended.Store(time.Now().UnixNano())
+		a.running.Add(-1)
+	}
+}
+
+// idleFor reports whether nothing is running and nothing has ended within d.
+func (a *activity) idleFor(d time.Duration) bool {
+	return a.running.Load() == 0 && time.Since(time.Unix(0, a.ended.Load())) >= d
 }
 
 // process routes a task to its handler. A task of an unknown type is dead-lettered at once
 // (asynq would retry it), and a panic is a failure like any other, never a crash.
 func (w *Worker) process(ctx context.Context, t *asynq.Task) (err error) {
+	w.active.begin()
+	defer w.active.end()
 	defer func() {
 		if p := recover(); p != nil {
 			w.log.Error().Str("type", t.Type()).Interface("panic", p).Msg("handler panicked")
@@ -151,9 +198,10 @@ func (w *Worker) process(ctx context.Context, t *asynq.Task) (err error) {
 // deadLetterer is asynq's ErrorHandler: for every failure that asynq is about to archive it
 // appends a record to the durable dead-letter store.
 type deadLetterer struct {
-	store *deadletter.Store
-	log   zerolog.Logger
-	after func(deadletter.Record)
+	active *activity // the worker's, which Shutdown watches
+	store  *deadletter.Store
+	log    zerolog.Logger
+	after  func(deadletter.Record)
 
 	stop     context.Context // ends when the worker stops waiting for tasks in flight
 	giveUp   context.CancelFunc
@@ -178,6 +226,8 @@ var (
 const refusedTries = 3
 
 func (d *deadLetterer) HandleError(ctx context.Context, t *asynq.Task, err error) {
+	d.active.begin()
+	defer d.active.end()
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	if !errors.Is(err, asynq.SkipRetry) && retried < maxRetry {
