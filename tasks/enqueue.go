@@ -20,7 +20,8 @@ type Enqueued struct {
 	Duplicate bool   // the same task (same ID) was already pending, scheduled, retrying, archived or retained as completed
 	// DifferentContent is set on a duplicate whose task in Redis has another payload than the
 	// one given: the ID came from an idempotency key (tasks.Key) that was given before to other
-	// content. The payload given was not enqueued. Set by Enqueue and EnqueueNew, not by Lookup.
+	// content. The payload given was not enqueued. A hint, set by Enqueue and EnqueueNew (not by
+	// Lookup) when the stored payload could be read and compared; never an error.
 	DifferentContent bool
 }
 
@@ -200,7 +201,7 @@ func (e *Enqueuer) Enqueue(ctx context.Context, task *asynq.Task, opts ...asynq.
 			return Enqueued{ID: id, Queue: queue}, fmt.Errorf("enqueue %s: %w", id, err)
 		}
 		if found[0].Duplicate {
-			return e.compare(ctx, found[0], task)
+			return e.compare(ctx, found[0], task), nil
 		}
 	}
 	return e.EnqueueNew(ctx, task, opts...)
@@ -225,38 +226,38 @@ func (e *Enqueuer) EnqueueNew(ctx context.Context, task *asynq.Task, opts ...asy
 		if found, lerr := e.Lookup(ctx, id); lerr == nil && found[0].Duplicate {
 			res = found[0]
 		}
-		return e.compare(ctx, res, task)
+		return e.compare(ctx, res, task), nil
 	}
 	return res, nil
 }
 
-// compare sets dup.DifferentContent when the task dup found in Redis has another payload than
-// task. Payloads that differ only in their JSON form (a payload written by another version of
-// this package) are the same content when they decode to the same canonical payload.
-func (e *Enqueuer) compare(ctx context.Context, dup Enqueued, task *asynq.Task) (Enqueued, error) {
+// compare sets dup.DifferentContent when the task dup found in Redis surely has another
+// payload than task. It is a hint: when the stored task cannot be read (Redis fails, it is
+// gone, asynq wrote it in a form this package does not know) it says nothing, and the
+// duplicate is still a duplicate, not an error.
+func (e *Enqueuer) compare(ctx context.Context, dup Enqueued, task *asynq.Task) Enqueued {
 	msg, err := e.rdb.HGet(ctx, "asynq:{"+dup.Queue+"}:t:"+dup.ID, "msg").Bytes()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return dup, nil // gone since the look-up (its retention ended): nothing to compare
-	case err != nil:
-		return dup, fmt.Errorf("enqueue %s: read the task already there: %w", dup.ID, err)
+	if err != nil {
+		return dup
 	}
-	stored, ok := messagePayload(msg)
-	if !ok {
-		return dup, fmt.Errorf("enqueue %s: the task already there has a message this package cannot read", dup.ID)
+	if stored, ok := messagePayload(msg); ok {
+		dup.DifferentContent = differentPayload(task.Type(), stored, task.Payload())
 	}
-	dup.DifferentContent = !samePayload(task.Type(), stored, task.Payload())
-	return dup, nil
+	return dup
 }
 
-// samePayload reports whether two payloads of a task type are the same content.
-func samePayload(typ string, a, b []byte) bool {
+// differentPayload reports whether two payloads of a task type are surely different content.
+// Payloads that differ only in their JSON form (as another version of this package may write
+// them) are the same content when they decode to the same canonical payload; when either does
+// not decode (it was valid when written, and the rules have changed since), it cannot tell,
+// and says no.
+func differentPayload(typ string, a, b []byte) bool {
 	if bytes.Equal(a, b) {
-		return true
+		return false
 	}
 	ta, _, errA := Build(typ, a)
 	tb, _, errB := Build(typ, b)
-	return errA == nil && errB == nil && bytes.Equal(ta.Payload(), tb.Payload())
+	return errA == nil && errB == nil && !bytes.Equal(ta.Payload(), tb.Payload())
 }
 
 // messagePayload returns the payload of an asynq task message: field 2 (bytes) of asynq's

@@ -141,6 +141,22 @@ func TestEnqueuerKeyGivenToOtherContent(t *testing.T) {
 	if res, err := e.Enqueue(t.Context(), task, opts...); err != nil || !res.Duplicate || res.DifferentContent {
 		t.Fatalf("order 22 against its payload in another form = %+v, %v; want the same content", res, err)
 	}
+	// A stored payload that no longer decodes (rules changed since it was written) cannot be
+	// compared: no hint. Nor can a message this package cannot read; a duplicate stays one.
+	task, opts = licence(t, 24, tasks.Key("invoice-24"))
+	old := asynq.NewTask(task.Type(), []byte(`{"product":700,"action":"CANCELLICENCE","orderNumber":"24","retired":"x"}`))
+	if _, err := asynq.NewClientFromRedisClient(r.Client).EnqueueContext(t.Context(), old, opts...); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := e.Enqueue(t.Context(), task, opts...); err != nil || !res.Duplicate || res.DifferentContent {
+		t.Fatalf("order 24 against a payload that no longer decodes = %+v, %v; want a duplicate without the hint", res, err)
+	}
+	if err := r.Client.HSet(t.Context(), "asynq:{default}:t:licence:modify:invoice-24", "msg", "\xff\xff").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := e.Enqueue(t.Context(), task, opts...); err != nil || !res.Duplicate || res.DifferentContent {
+		t.Fatalf("order 24 against an unreadable message = %+v, %v; want a duplicate without the hint", res, err)
+	}
 	// A duplicate by content ID has the same content by construction.
 	put(t, r, 23, tasks.QueueDefault, true)
 	task, opts = licence(t, 23)
