@@ -56,6 +56,10 @@ func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 			return nil, "", fmt.Errorf("must name the sentinels and the master, like redis-sentinel://127.0.0.1:26379?master=mymaster, got %q", shown)
 		}
 		for _, addr := range strings.Split(u.Host, ",") {
+			if addr == "" {
+				// go-redis would take it for a sentinel on this host, and may follow its master.
+				return nil, "", fmt.Errorf("%q: an empty sentinel address (a comma too many?)", shown)
+			}
 			if err := checkAddr(addr); err != nil {
 				return nil, "", fmt.Errorf("%q: %w", shown, err)
 			}
@@ -64,14 +68,6 @@ func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 		if u.Path == "" {
 			return nil, "", fmt.Errorf("must name the socket, like redis-socket:///run/redis.sock, got %q", shown)
 		}
-	}
-	if unread := unreadParams(u); len(unread) > 0 {
-		list := strings.Join(unread, ", ")
-		hint := ""
-		if l := strings.ToLower(list); strings.Contains(l, "pass") || strings.Contains(l, "auth") {
-			hint = " (a password goes before the host: redis://:PASSWORD@host:6379/0)"
-		}
-		return nil, "", fmt.Errorf("%q: asynq ignores the query parameter %s of a %s URL; leave it out%s", shown, list, u.Scheme, hint)
 	}
 	opt, err = asynq.ParseRedisURI(raw)
 	if err != nil {
@@ -99,6 +95,13 @@ func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 		}
 		opt, warning = sentinel(u, o)
 	}
+	if unread := unreadParams(u); len(unread) > 0 {
+		w := fmt.Sprintf("asynq ignores the query parameter %s of a %s URL", strings.Join(unread, ", "), u.Scheme)
+		if l := strings.ToLower(strings.Join(unread, "")); strings.Contains(l, "pass") || strings.Contains(l, "auth") {
+			w += " (a password goes before the host: redis://:PASSWORD@host:6379/0)"
+		}
+		warning = strings.TrimPrefix(warning+"; "+w, "; ")
+	}
 	return opt, warning, nil
 }
 
@@ -121,13 +124,18 @@ func sentinel(u *url.URL, o asynq.RedisFailoverClientOpt) (asynq.RedisFailoverCl
 // readParams are the query parameters asynq reads, by scheme.
 var readParams = map[string][]string{"redis-socket": {"db"}, "redis-sentinel": {"master"}}
 
-// unreadParams lists, quoted, the names of the query parameters of u that asynq ignores: a
-// setting that would silently do nothing (?password=..., ?dial_timeout=...). Never their values.
+// unreadParams lists, quoted, the names of the query parameters of u that asynq ignores, a
+// setting that does nothing (?password=..., ?dial_timeout=...); never their values. It reads
+// the raw query, as url.Values does not: that drops a pair with ';' or a bad escape.
 func unreadParams(u *url.URL) []string {
 	var unread []string
-	for name := range u.Query() {
-		if !slices.Contains(readParams[strings.ToLower(u.Scheme)], name) {
-			unread = append(unread, strconv.Quote(name))
+	for _, pair := range strings.FieldsFunc(u.RawQuery, func(r rune) bool { return r == '&' || r == ';' }) {
+		name, _, _ := strings.Cut(pair, "=")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+		if q := strconv.Quote(name); !slices.Contains(readParams[u.Scheme], name) && !slices.Contains(unread, q) {
+			unread = append(unread, q)
 		}
 	}
 	slices.Sort(unread)
@@ -293,24 +301,33 @@ func Redact(raw string) string {
 	return raw[:start] + login[:colon+1] + "xxxxx" + redactQuery(raw[at:])
 }
 
-// redactQuery hides the values of query parameters whose names say they hold a secret
-// (?password=...), which asynq ignores but a person may have written, in s, a URL after its
-// login.
+// redactQuery hides the values of the query parameters in s, a URL after its login, but those
+// asynq reads (db, master): asynq ignores the others, and a person may have put a password in
+// one (?password=...).
 func redactQuery(s string) string {
 	q := strings.Index(s, "?")
 	if q < 0 {
 		return s
 	}
-	params := strings.Split(s[q+1:], "&")
-	for i, p := range params {
-		name, _, ok := strings.Cut(p, "=")
-		l := strings.ToLower(name)
-		if ok && (strings.Contains(l, "pass") || strings.Contains(l, "pwd") || strings.Contains(l, "secret") ||
-			strings.Contains(l, "token") || strings.Contains(l, "auth")) {
-			params[i] = name + "=xxxxx"
+	var b strings.Builder
+	b.WriteString(s[:q+1])
+	rest := s[q+1:]
+	for rest != "" {
+		i := strings.IndexAny(rest, "&;")
+		pair, sep := rest, ""
+		if i >= 0 {
+			pair, sep, rest = rest[:i], rest[i:i+1], rest[i+1:]
+		} else {
+			rest = ""
 		}
+		name, value, hasValue := strings.Cut(pair, "=")
+		unescaped, err := url.QueryUnescape(name)
+		if hasValue && value != "" && (err != nil || unescaped != "db" && unescaped != "master") {
+			pair = name + "=xxxxx"
+		}
+		b.WriteString(pair + sep)
 	}
-	return s[:q+1] + strings.Join(params, "&")
+	return b.String()
 }
 
 // WithPoolSize makes room in opt's connection pool for at least n connections at once (go-redis
