@@ -113,9 +113,9 @@ func TestSIGTERMDuringSlowCalls(t *testing.T) {
 		if w.exited() {
 			t.Fatal("the worker exited on the first signal while a call was in flight")
 		}
-		// A signal within 100ms of the first is taken for a copy of it (coreutils timeout
+		// The same signal within 250ms of the first is taken for a copy of it (coreutils timeout
 		// signals the process and its group); an operator's second one comes later.
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond)
 		w.terminate()
 		// Well short of SHUTDOWN_TIMEOUT and of the call's delay.
 		if code := w.exitCode(20 * time.Second); code != 1 {

@@ -38,40 +38,43 @@ func main() {
 	}
 }
 
-// sameSignalWindow: signals this soon after the first are copies of it.
-const sameSignalWindow = 100 * time.Millisecond
+// sameSignalWindow: the same signal this soon after the first is a copy of it.
+const sameSignalWindow = 250 * time.Millisecond
+
+// exitNow ends the process at a second signal; tests replace it.
+var exitNow = os.Exit
 
 // stopOnSignal returns a context that ends at the first SIGINT or SIGTERM, which starts the
 // graceful shutdown. A second signal ends the process at once: an operator who presses Ctrl-C
 // again does not want to wait out SHUTDOWN_TIMEOUT. Tasks in flight then come back when their
 // lease expires, as after a crash. Both signals go to one channel registered before run
-// starts, so that neither can be missed; a signal within sameSignalWindow of the first is taken
-// as a copy of it. stop stops listening, once run has returned.
+// starts, so that neither can be missed. The same signal again within sameSignalWindow of the
+// first is a copy of it: coreutils timeout, for one, signals the process and its group at
+// once. stop stops listening, once run has returned.
 func stopOnSignal() (ctx context.Context, stop func()) {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	ctx, cancel := context.WithCancel(context.Background())
 	var stopped atomic.Bool
 	go func() {
-		if _, ok := <-sigs; !ok {
+		first, ok := <-sigs
+		if !ok {
 			return
 		}
 		cancel()
-		first := time.Now()
-		var s os.Signal
+		firstAt := time.Now()
 		for {
-			var ok bool
-			if s, ok = <-sigs; !ok || stopped.Load() {
+			s, ok := <-sigs
+			if !ok || stopped.Load() {
 				return
 			}
-			// The same signal sent twice at once, to the process and to its group (coreutils
-			// timeout does so), is one request, not an operator asking twice.
-			if time.Since(first) >= sameSignalWindow {
-				break
+			if s == first && time.Since(firstAt) < sameSignalWindow {
+				continue
 			}
+			fmt.Fprintf(os.Stderr, "worker: second signal (%s): stopping now, without waiting for calls in flight; their tasks run again once their lease expires\n", s)
+			exitNow(1)
+			return
 		}
-		fmt.Fprintf(os.Stderr, "worker: second signal (%s): stopping now, without waiting for calls in flight; their tasks run again once their lease expires\n", s)
-		os.Exit(1)
 	}()
 	return ctx, func() {
 		stopped.Store(true)

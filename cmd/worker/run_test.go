@@ -272,27 +272,51 @@ func TestSignalWhileWaitingForRedis(t *testing.T) {
 }
 
 // The same SIGTERM sent twice at once, to the process and to its group as coreutils timeout
-// does, is one request to stop gracefully, not the second signal that stops at once (os.Exit,
-// which would end this test binary).
-func TestSignalSentTwiceAtOnceIsOne(t *testing.T) { // not parallel: it signals the process
-	ctx, stop := stopOnSignal()
-	defer stop()
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+// does, is one request to stop gracefully; the same signal after the window, or another signal
+// at once, is the second signal that stops the process.
+func TestSecondSignal(t *testing.T) { // not parallel: it signals the process
+	exits := make(chan int, 1)
+	exitNow = func(code int) { exits <- code }
+	t.Cleanup(func() { exitNow = os.Exit })
+	kill := func(s syscall.Signal) {
+		t.Helper()
+		if err := syscall.Kill(os.Getpid(), s); err != nil {
+			t.Fatal(err)
+		}
 	}
-	select {
-	case <-ctx.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the first SIGTERM did not end the context")
+	tests := []struct {
+		name   string
+		second syscall.Signal
+		after  time.Duration
+		exits  bool
+	}{
+		{"a copy at once", syscall.SIGTERM, 0, false},
+		{"the same, later", syscall.SIGTERM, 2 * sameSignalWindow, true},
+		{"another, at once", syscall.SIGINT, 0, true},
 	}
-	// The copy, once the first has been taken (two pending SIGTERMs would merge in the
-	// kernel), and well within the window.
-	start := time.Now()
-	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, stop := stopOnSignal()
+			defer stop()
+			kill(syscall.SIGTERM)
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("the first SIGTERM did not end the context")
+			}
+			// Sent once the first has been taken: two pending SIGTERMs merge in the kernel.
+			time.Sleep(tt.after)
+			kill(tt.second)
+			select {
+			case code := <-exits:
+				if !tt.exits || code != 1 {
+					t.Errorf("exit(%d); want no exit", code)
+				}
+			case <-time.After(3 * sameSignalWindow):
+				if tt.exits {
+					t.Error("no exit at the second signal")
+				}
+			}
+		})
 	}
-	if time.Since(start) > sameSignalWindow/2 {
-		t.Skip("the machine is too slow to send the copy within the window")
-	}
-	time.Sleep(3 * sameSignalWindow) // time for the goroutine to take the copy for a second signal, and exit
 }
