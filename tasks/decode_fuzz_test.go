@@ -59,7 +59,8 @@ func sameError(a, b error) bool {
 	return a.Error() == b.Error()
 }
 
-// The payloads the constructors write take the fast way: that is what the worker reads.
+// The payloads the constructors write take the fast way: that is what the worker reads. The
+// strict way, member by member, costs several times the allocations.
 func TestConstructorPayloadsDecodeTheFastWay(t *testing.T) {
 	lt, _, err := NewLicenceTask(LicencePayload{OrderNumber: 7, Product: 700, CodeGuardUserEmail: "jane@example.com"})
 	if err != nil {
@@ -77,5 +78,18 @@ func TestConstructorPayloadsDecodeTheFastWay(t *testing.T) {
 	var c OVCallbackPayload
 	if !decodeCanonical(ct.Payload(), &c, func() ([]byte, error) { return c.canonical() }) {
 		t.Errorf("callback payload %s does not take the fast way", ct.Payload())
+	}
+	// Through the decoders themselves: the fast way allocates 13 and 19 times here, the
+	// strict way 74 and 122.
+	for name, decode := range map[string]func() error{
+		"DecodeLicence":    func() error { _, err := DecodeLicence(lt.Payload()); return err },
+		"DecodeOVCallback": func() error { _, err := DecodeOVCallback(ct.Payload()); return err },
+	} {
+		if err := decode(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n := testing.AllocsPerRun(20, func() { _ = decode() }); n > 40 {
+			t.Errorf("%s allocates %.0f times a payload; the fast way takes under 40", name, n)
+		}
 	}
 }
