@@ -71,6 +71,7 @@ func TestNewCredentialsRules(t *testing.T) {
 		{"login padded", " acme ", "b", "loginName: must not start or end with spaces"},
 		{"password of spaces", "a", "  \t ", "loginPassword: must not be only spaces"},
 		{"password padded", "a", " p q ", ""},
+		{"replacement character in password", "a", "p\ufffdq", "loginPassword: must not contain U+FFFD"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

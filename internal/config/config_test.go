@@ -594,6 +594,8 @@ func TestLoadAccountsFile(t *testing.T) {
 			[]string{`account "eu"`, "loginName: must be a string"}, []string{"hunter2-secret"}},
 		{"password not a string", `{"eu": {"loginName": "eu", "loginPassword": 12345678}}`, false,
 			[]string{`account "eu"`, "loginPassword: must be a string"}, []string{"12345678"}},
+		{"lone surrogate escape", `{"eu": {"loginName": "eu", "loginPassword": "hunter2-secret\udc80"}}`, false,
+			[]string{`account "eu"`, "loginPassword: must not contain U+FFFD"}, []string{"hunter2-secret"}},
 		{"not UTF-8", "{\n\"eu\": {\"loginName\": \"eu\", \"loginPassword\": \"hunter2-secret\xff\"}}", false,
 			[]string{"not valid UTF-8: line 2 (save the file as UTF-8)"}, []string{"hunter2-secret"}},
 		{"default twice", `{"default": {"loginName": "other", "loginPassword": "p"}}`, true,
