@@ -55,7 +55,8 @@ type Worker struct {
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when asynq's shutdown has ended
-	active   *activity     // handlers and dead-letter appends running
+	active   *activity     // handlers, dead-letter appends and Redis commands running
+	late     time.Time     // when Shutdown may stop waiting for asynq; set by its first call
 }
 
 // New builds the server; Start starts it.
@@ -68,6 +69,7 @@ func New(o Options) (*Worker, error) {
 	w := &Worker{mux: mux, log: o.Logger, logger: logging.NewAsynq(o.Logger), timeout: o.ShutdownTimeout, poll: o.PollInterval,
 		stopped: make(chan struct{})}
 	w.active = &activity{}
+	o.Redis.AddHook(activityHook{w.active}) // asynq's commands too: see Shutdown
 	dl := newDeadLetterer(o.DeadLetters, o.Logger, o.OnDeadLetter)
 	dl.active = w.active
 	w.dl = dl
@@ -96,7 +98,7 @@ func (w *Worker) Start() error {
 // milliseconds, a second or two while Redis is away.
 var shutdownGrace = 2 * time.Second
 
-// settled is how long no handler may have run before Shutdown stops without asynq: asynq's
+// settled is how long nothing may have run before Shutdown stops without asynq: asynq's
 // writes after a handler returns (the task's completion) take milliseconds.
 const settled = time.Second
 
@@ -108,23 +110,26 @@ const settled = time.Second
 // it sleeps up to 1.5 × POLL_INTERVAL, and the shutdown waits that sleep out (an hour, for
 // POLL_INTERVAL=1h) before it even starts the shutdown timeout of the calls in flight. So once
 // the shutdown timeout and shutdownGrace have passed, Shutdown returns without asynq as soon as
-// no handler (and no dead-letter append) is running or has run for a second: then every task
-// it took has ended and been recorded, and all that is skipped is asynq's bookkeeping (its
-// server record expires by itself). While a call is still running, it waits for asynq, which
-// returns the task to its queue, or for the call to end. finished is false when Shutdown
-// returned before asynq's shutdown ended: asynq still uses the Redis client then, and closing
-// it under asynq makes asynq panic (its cancellation subscriber reads a closed channel), so the
-// caller should leave it to the process's exit.
+// nothing is running, and nothing has for a second: no handler, no dead-letter append, and no
+// command on the worker's Redis client (asynq's dequeue or completion write among them). Then
+// every task it took has ended and been recorded, and all that is skipped is asynq's
+// bookkeeping (its server record expires by itself). While a call is still running, it waits
+// for asynq, which returns the task to its queue, or for the call to end. finished is false
+// when Shutdown returned before asynq's shutdown ended: asynq still uses the Redis client
+// then, and closing it under asynq makes asynq panic (its cancellation subscriber reads a
+// closed channel), so the caller should leave it to the process's exit. A second call waits
+// for the same deadline as the first.
 func (w *Worker) Shutdown() (finished bool) {
 	stop := time.AfterFunc(w.timeout, w.dl.giveUp)
 	defer stop.Stop()
 	w.stopOnce.Do(func() {
+		w.late = time.Now().Add(w.timeout + shutdownGrace)
 		go func() {
 			w.srv.Shutdown()
 			close(w.stopped)
 		}()
 	})
-	late := time.NewTimer(w.timeout + shutdownGrace)
+	late := time.NewTimer(time.Until(w.late))
 	defer late.Stop()
 	var tick <-chan time.Time
 	for {
@@ -147,11 +152,15 @@ func (w *Worker) Shutdown() (finished bool) {
 	}
 }
 
-// activity counts the handlers and dead-letter appends running, and when the last ended.
+// activity counts what is running that Shutdown must not cut short (handlers, dead-letter
+// appends, Redis commands) and when the last of it ended.
 type activity struct {
 	running atomic.Int64
-	ended   atomic.Int64 // UnixNano
+	ended   atomic.Int64 // time.Since(epoch) at the last end: a monotonic clock
 }
+
+// epoch is the origin of activity's clock.
+var epoch = time.Now()
 
 func (a *activity) begin() {
 	if a != nil {
@@ -161,14 +170,35 @@ func (a *activity) begin() {
 
 func (a *activity) end() {
 	if a != nil {
-		a.ended.Store(time.Now().UnixNano())
+		a.ended.Store(int64(time.Since(epoch)))
 		a.running.Add(-1)
 	}
 }
 
 // idleFor reports whether nothing is running and nothing has ended within d.
 func (a *activity) idleFor(d time.Duration) bool {
-	return a.running.Load() == 0 && time.Since(time.Unix(0, a.ended.Load())) >= d
+	return a.running.Load() == 0 && time.Since(epoch)-time.Duration(a.ended.Load()) >= d
+}
+
+// activityHook counts every command on a Redis client as activity.
+type activityHook struct{ a *activity }
+
+func (h activityHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h activityHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.a.begin()
+		defer h.a.end()
+		return next(ctx, cmd)
+	}
+}
+
+func (h activityHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.a.begin()
+		defer h.a.end()
+		return next(ctx, cmds)
+	}
 }
 
 // process routes a task to its handler. A task of an unknown type is dead-lettered at once
