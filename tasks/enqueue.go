@@ -42,7 +42,8 @@ type Enqueuer struct {
 // OpenEnqueuer connects to the workers' Redis at url, any form their REDIS_URL takes
 // (redis://, rediss://, redis-socket://, redis-sentinel://; see asynq.ParseRedisURI), read as
 // the workers read it: a user name for Redis ACLs is kept, and a redis-sentinel URL always means
-// database 0 (asynq ignores a /N there; the workers warn of it, this does not). Close it when
+// database 0 (asynq ignores a /N there), and a query parameter asynq does not read is ignored
+// (the workers warn of both; this cannot). Close it when
 // done. The error never holds the URL's password.
 //
 // It does not contact Redis: a server that is down or refuses the login is reported by the

@@ -95,7 +95,11 @@ func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 		}
 		opt, warning = sentinel(u, o)
 	}
-	if unread := unreadParams(u); len(unread) > 0 {
+	unread, err := unreadParams(u)
+	if err != nil {
+		return nil, "", fmt.Errorf("%q: %w", shown, err)
+	}
+	if len(unread) > 0 {
 		w := fmt.Sprintf("asynq ignores the query parameter %s of a %s URL", strings.Join(unread, ", "), u.Scheme)
 		if l := strings.ToLower(strings.Join(unread, "")); strings.Contains(l, "pass") || strings.Contains(l, "auth") {
 			w += " (a password goes before the host: redis://:PASSWORD@host:6379/0)"
@@ -125,22 +129,38 @@ func sentinel(u *url.URL, o asynq.RedisFailoverClientOpt) (asynq.RedisFailoverCl
 var readParams = map[string][]string{"redis-socket": {"db"}, "redis-sentinel": {"master"}}
 
 // unreadParams lists, quoted, the names of the query parameters of u that asynq ignores, a
-// setting that does nothing (?password=..., ?dial_timeout=...); never their values. It reads
-// the raw query, as url.Values does not: that drops a pair with ';' or a bad escape.
-func unreadParams(u *url.URL) []string {
-	var unread []string
+// setting that does nothing (?password=..., ?dial_timeout=...); never their values, nor what
+// is not plainly a name=value pair. It reads the raw query: url.Values drops a pair with ';' or
+// a bad escape. A parameter asynq reads that url.Values dropped is an error.
+func unreadParams(u *url.URL) (unread []string, err error) {
+	other := false
 	for _, pair := range strings.FieldsFunc(u.RawQuery, func(r rune) bool { return r == '&' || r == ';' }) {
-		name, _, _ := strings.Cut(pair, "=")
+		name, _, isPair := strings.Cut(pair, "=")
 		if n, err := url.QueryUnescape(name); err == nil {
 			name = n
 		}
-		if q := strconv.Quote(name); !slices.Contains(readParams[u.Scheme], name) && !slices.Contains(unread, q) {
-			unread = append(unread, q)
+		switch {
+		case slices.Contains(readParams[u.Scheme], name):
+			if !u.Query().Has(name) {
+				// net/url drops a pair with ';' or a bad escape, and asynq would quietly use its
+				// default (database 0).
+				return nil, fmt.Errorf("asynq cannot read the query parameter %q (a ';' or a bad %%-escape in it?)", name)
+			}
+		case !isPair || !paramName.MatchString(name):
+			other = true // not named: it may be a piece of a value (?password=pa&ss)
+		case !slices.Contains(unread, strconv.Quote(name)):
+			unread = append(unread, strconv.Quote(name))
 		}
 	}
 	slices.Sort(unread)
-	return unread
+	if other {
+		unread = append(unread, "and text that is not name=value")
+	}
+	return unread, nil
 }
+
+// paramName is a query parameter's name as the warnings show it.
+var paramName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
 // checkAddr refuses an address that net/url lets through but no connection can use (port
 // 99999, host:port:port), so that it is a configuration error at start rather than a dial
@@ -292,6 +312,12 @@ func Redact(raw string) string {
 	_, rest := splitScheme(raw)
 	start := len(raw) - len(rest)
 	login := raw[start:at]
+	if strings.ContainsAny(login, "?#") {
+		// Is the '?' in a password, or does a query start there with an '@' in a value
+		// (redis://h:6379/0?password=s3cr@t)? Either reading could show a piece of a
+		// password: show none of it.
+		return raw[:start] + "xxxxx"
+	}
 	colon := strings.Index(login, ":")
 	if colon < 0 {
 		// A login without ':' is often a password written where the user name goes
@@ -322,7 +348,10 @@ func redactQuery(s string) string {
 		}
 		name, value, hasValue := strings.Cut(pair, "=")
 		unescaped, err := url.QueryUnescape(name)
-		if hasValue && value != "" && (err != nil || unescaped != "db" && unescaped != "master") {
+		switch {
+		case !hasValue && pair != "":
+			pair = "xxxxx" // a piece of a value, maybe (?password=pa&ss)
+		case hasValue && value != "" && (err != nil || unescaped != "db" && unescaped != "master"):
 			pair = name + "=xxxxx"
 		}
 		b.WriteString(pair + sep)
