@@ -309,8 +309,11 @@ func TestSecondSignal(t *testing.T) { // not parallel: it signals the process
 			kill(tt.second)
 			select {
 			case code := <-exits:
-				if !tt.exits || code != 1 {
+				switch {
+				case !tt.exits:
 					t.Errorf("exit(%d); want no exit", code)
+				case code != 1:
+					t.Errorf("exit(%d); want exit(1)", code)
 				}
 			case <-time.After(3 * sameSignalWindow):
 				if tt.exits {
