@@ -285,7 +285,10 @@ func TestWorkerFeedsMetrics(t *testing.T) {
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { w.Shutdown() })
+	t.Cleanup(func() {
+		w.Shutdown()
+		<-w.Stopped() // before the Redis client closes: asynq panics if it closes under it
+	})
 
 	c := asynq.NewClientFromRedisClient(r.Client)
 	for _, order := range []tasks.Int{8001, 8002} {

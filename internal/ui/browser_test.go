@@ -77,7 +77,10 @@ func startWorker(t *testing.T, r *redistest.Redis, fake *providertest.Server) {
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { w.Shutdown() })
+	t.Cleanup(func() {
+		w.Shutdown()
+		<-w.Stopped() // before the Redis client closes: asynq panics if it closes under it
+	})
 }
 
 // TestBrowserShowsQueuesAndDeadLetters drives headless Chromium through the embedded asynqmon,

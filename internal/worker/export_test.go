@@ -18,6 +18,3 @@ func SetShutdownGrace(t testing.TB, d time.Duration) {
 	shutdownGrace = d
 	t.Cleanup(func() { shutdownGrace = old })
 }
-
-// AsynqStopped is closed when asynq's shutdown has ended, which Shutdown may not wait for.
-func (w *Worker) AsynqStopped() <-chan struct{} { return w.stopped }

@@ -119,6 +119,13 @@ func (e *env) start(s setup) *worker.Worker {
 	e.t.Cleanup(func() {
 		w.Shutdown()
 		stopListening()
+		// Shutdown may leave before asynq has stopped; asynq panics if the test's Redis client
+		// is closed under it.
+		select {
+		case <-w.Stopped():
+		case <-time.After(30 * time.Second):
+			e.t.Error("asynq's shutdown has not ended 30s after Shutdown")
+		}
 	})
 	return w
 }

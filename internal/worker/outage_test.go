@@ -84,10 +84,10 @@ func TestShutdownGivesUpADeadLetterRedisRefuses(t *testing.T) {
 func TestShutdownDoesNotWaitOutALongPoll(t *testing.T) {
 	worker.SetShutdownGrace(t, 100*time.Millisecond)
 	e := newEnv(t)
-	w := e.start(setup{shutdown: 300 * time.Millisecond, poll: 6 * time.Second})
-	// A task done first shows the dequeue loop running; the next dequeue finds the queues
-	// empty and sleeps 3 to 9 s.
+	// A task waiting at start is taken by the first dequeue; the next finds the queues empty
+	// and sleeps 3 to 9 s.
 	id, q := e.enqueue(licence(7010, 700))
+	w := e.start(setup{shutdown: 300 * time.Millisecond, poll: 6 * time.Second})
 	e.waitState(q, id, 5*time.Second, asynq.TaskStateCompleted)
 	time.Sleep(100 * time.Millisecond)
 
@@ -103,7 +103,7 @@ func TestShutdownDoesNotWaitOutALongPoll(t *testing.T) {
 	}
 	// asynq's shutdown ends when its sleep does; the Redis client must stay open until then.
 	select {
-	case <-w.AsynqStopped():
+	case <-w.Stopped():
 	case <-time.After(10 * time.Second):
 		t.Fatal("asynq's shutdown has not ended 10s later")
 	}
@@ -134,7 +134,7 @@ func TestShutdownWaitsForAsynqWhileACallRuns(t *testing.T) {
 	}
 	// Shutdown may have left once the call ended; the Redis client must outlive asynq.
 	select {
-	case <-w.AsynqStopped():
+	case <-w.Stopped():
 	case <-time.After(10 * time.Second):
 		t.Fatal("asynq's shutdown has not ended 10s later")
 	}
@@ -167,7 +167,7 @@ func TestShutdownWaitsForADequeueInFlight(t *testing.T) {
 		t.Errorf("after Shutdown the task is still active; want it done or back in its queue")
 	}
 	select {
-	case <-w.AsynqStopped():
+	case <-w.Stopped():
 	case <-time.After(10 * time.Second):
 		t.Fatal("asynq's shutdown has not ended 10s later")
 	}

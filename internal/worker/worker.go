@@ -152,6 +152,10 @@ func (w *Worker) Shutdown() (finished bool) {
 	}
 }
 
+// Stopped is closed when asynq's shutdown has ended, which Shutdown may return before (see
+// there). Until then asynq still uses the Redis client.
+func (w *Worker) Stopped() <-chan struct{} { return w.stopped }
+
 // activity counts what is running that Shutdown must not cut short (handlers, dead-letter
 // appends, Redis commands) and when the last of it ended.
 type activity struct {
