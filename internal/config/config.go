@@ -148,13 +148,14 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Worker, 
 	if w.LogLevel, err = parseLevel(src, setLogLevel); err != nil {
 		return nil, err
 	}
-	w.LogFormat = src.raw(setLogFormat)
+	rawFormat := src.raw(setLogFormat)
+	w.LogFormat = strings.ToLower(rawFormat) // as LOG_LEVEL: JSON works
 	switch w.LogFormat {
 	case "":
 		w.LogFormat = setLogFormat.def
 	case "json", "console":
 	default:
-		return nil, failf(setLogFormat, "must be json or console, got %q", w.LogFormat)
+		return nil, failf(setLogFormat, "must be json or console, got %q", rawFormat)
 	}
 	return w, nil
 }
@@ -177,11 +178,20 @@ func loadUI(src *source, w *Worker) error {
 	if w.UIPassword, passwordFrom, err = valueOrFile(src, setUIPassword, setUIPasswordFile); err != nil {
 		return err
 	}
+	for _, r := range w.UIUser + w.UIPassword {
+		if r < 0x20 || r == 0x7f {
+			// A browser cannot send it: the UI could never be opened.
+			return plainf("UI_USER and UI_PASSWORD: must not contain control characters (is one read from a file of more than one line?)")
+		}
+	}
 	switch {
 	case w.UIUser != "" && w.UIPassword == "":
 		return failf(setUIPassword, "required when UI_USER is set (or use UI_PASSWORD_FILE)")
 	case w.UIUser == "" && w.UIPassword != "":
 		return failf(setUIUser, "required when %s is set", passwordFrom.env)
+	}
+	if w.UIAddr == "" && w.UIUser != "" {
+		w.Warnings = append(w.Warnings, "UI_USER and UI_PASSWORD are set but UI_ADDR is not: the UI is off")
 	}
 	if w.UIAddr != "" && w.UIUser == "" {
 		host, _, _ := net.SplitHostPort(w.UIAddr) // checked by parseAddr

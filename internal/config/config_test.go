@@ -296,6 +296,7 @@ func TestLoadBadValue(t *testing.T) {
 		{"REDIS_URL database", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/zero"}, nil, []string{"database"}},
 		{"REDIS_URL sentinel without master", map[string]string{"REDIS_URL": "redis-sentinel://127.0.0.1:26379"}, nil, []string{"master"}},
 		{"PROVIDER_URL http", map[string]string{"PROVIDER_URL": "http://provider.example/"}, nil, []string{"https"}},
+		{"LOG_FORMAT", map[string]string{"LOG_FORMAT": "Text"}, nil, []string{`must be json or console, got "Text"`}},
 		{"PROVIDER_URL port", map[string]string{"PROVIDER_URL": "https://provider.example:99999/"}, nil, []string{`port must be 1 to 65535, got "99999"`}},
 		{"POLL_INTERVAL too short", map[string]string{"POLL_INTERVAL": "999us"}, nil, []string{"must be at least 1ms, got 999µs"}},
 		{"PROVIDER_URL with login", map[string]string{"PROVIDER_URL": "https://u:" + loginPassword + "@provider.example/"}, nil, []string{"must not contain a login"}},
@@ -712,6 +713,18 @@ func TestLoadUIAuth(t *testing.T) {
 			}
 		})
 	}
+	t.Run("control character in the password", func(t *testing.T) {
+		t.Parallel()
+		_, err := load(t, nil, with(account(), map[string]string{"UI_ADDR": "0.0.0.0:8080", "UI_USER": "admin", "UI_PASSWORD": "two\nlines"}))
+		checkErr(t, err, []string{"UI_USER and UI_PASSWORD: must not contain control characters"}, "two")
+	})
+	t.Run("auth without an address", func(t *testing.T) {
+		t.Parallel()
+		w := mustLoad(t, nil, with(account(), auth))
+		if len(w.Warnings) != 1 || w.Warnings[0] != "UI_USER and UI_PASSWORD are set but UI_ADDR is not: the UI is off" {
+			t.Errorf("warnings = %q", w.Warnings)
+		}
+	})
 }
 
 func TestLoadRetryCap(t *testing.T) {
@@ -944,5 +957,13 @@ func TestLoadWarnsOfSentinelDatabase(t *testing.T) {
 	}
 	if w := mustLoad(t, nil, with(account(), map[string]string{"REDIS_URL": "redis-sentinel://10.0.0.1:26379?master=m"})); len(w.Warnings) != 0 {
 		t.Errorf("warnings for a plain sentinel URL: %q", w.Warnings)
+	}
+}
+
+// LOG_FORMAT ignores case, as LOG_LEVEL does.
+func TestLoadLogFormatCase(t *testing.T) {
+	t.Parallel()
+	if w := mustLoad(t, nil, with(account(), map[string]string{"LOG_FORMAT": "JSON", "LOG_LEVEL": "DEBUG"})); w.LogFormat != "json" {
+		t.Errorf("LogFormat = %q, want json", w.LogFormat)
 	}
 }
