@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -177,6 +178,31 @@ func (r *redisFlag) conn(getenv func(string) string, warn io.Writer, poolSize in
 // any work starts. A server that refuses the login or the database is a configuration error;
 // one that cannot be reached is a failure (exit 1), as it may be back in a moment. The caller
 // closes the client.
+// pingTimeout bounds the first contact with Redis.
+var pingTimeout = 10 * time.Second
+
+// probe dials the TCP addresses of opt (the server, or the sentinels) and returns the first
+// failure, or a plain "no answer" when each accepts a connection.
+func probe(opt asynq.RedisConnOpt) error {
+	var addrs []string
+	switch o := opt.(type) {
+	case asynq.RedisClientOpt:
+		if o.Network == "" || o.Network == "tcp" {
+			addrs = []string{o.Addr}
+		}
+	case asynq.RedisFailoverClientOpt:
+		addrs = o.SentinelAddrs
+	}
+	for _, addr := range addrs {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		_ = c.Close()
+	}
+	return errors.New("it accepts connections but does not answer")
+}
+
 func (r *redisFlag) open(ctx context.Context, getenv func(string) string, warn io.Writer, poolSize int) (redis.UniversalClient, error) {
 	conn, shown, from, err := r.conn(getenv, warn, poolSize)
 	if err != nil {
@@ -186,7 +212,17 @@ func (r *redisFlag) open(ctx context.Context, getenv func(string) string, warn i
 	if !ok {
 		return nil, cli.Usagef("%s: this kind of Redis connection is not supported", from)
 	}
-	if err := rdb.Ping(ctx).Err(); err != nil {
+	// go-redis retries a dial that fails, and a Sentinel URL multiplies its retries: 36 s to
+	// report a sentinel that refuses connections. A first answer takes milliseconds.
+	pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
+	err = rdb.Ping(pingCtx).Err()
+	timedOut := errors.Is(pingCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+	cancel()
+	if err != nil && timedOut {
+		// The deadline hides why: ask the addresses themselves.
+		err = fmt.Errorf("no answer in %s: %w", pingTimeout, probe(conn))
+	}
+	if err != nil {
 		_ = rdb.Close()
 		if problem := redisurl.Refusal(err); problem != "" {
 			return nil, cli.Usagef("%s: %s: %s", from, shown, problem)

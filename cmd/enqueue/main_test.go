@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
@@ -167,6 +169,24 @@ func TestRedisURL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A Redis that takes longer than the first contact's bound is reported with why, as far as a
+// plain dial can tell: a sentinel that refuses connections took go-redis 36 s of retries.
+func TestRedisSlowToReach(t *testing.T) { // not parallel: it shortens pingTimeout
+	old := pingTimeout
+	pingTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { pingTimeout = old })
+	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	args := []string{"licence", "--order", "1", "--product", "700", "--action", "CANCELLICENCE", "--redis-url"}
+	enqueue(t, t.Context(), nil, "", append(args, "redis-sentinel://127.0.0.1:1?master=m")...).expect(t, cli.ExitFailed, "",
+		"enqueue licence: --redis-url: redis-sentinel://127.0.0.1:1?master=m: cannot reach Redis: no answer in 300ms: dial tcp 127.0.0.1:1: connect: connection refused\n")
+	enqueue(t, t.Context(), nil, "", append(args, "redis-sentinel://"+silent.Addr().String()+"?master=m")...).expect(t, cli.ExitFailed, "",
+		"enqueue licence: --redis-url: redis-sentinel://"+silent.Addr().String()+"?master=m: cannot reach Redis: no answer in 300ms: it accepts connections but does not answer\n")
 }
 
 // An empty --redis-url while REDIS_URL is set is an error, as it is for the worker: a script's
