@@ -181,20 +181,21 @@ func (r *redisFlag) conn(getenv func(string) string, warn io.Writer, poolSize in
 // pingTimeout bounds the first contact with Redis.
 var pingTimeout = 10 * time.Second
 
-// probe dials the TCP addresses of opt (the server, or the sentinels) and returns the first
-// failure, or a plain "no answer" when each accepts a connection.
+// probe dials the addresses of opt (the server, its socket, or the sentinels) and returns the
+// first failure, or a plain "no answer" when each accepts a connection.
 func probe(opt asynq.RedisConnOpt) error {
-	var addrs []string
+	network, addrs := "tcp", []string(nil)
 	switch o := opt.(type) {
 	case asynq.RedisClientOpt:
-		if o.Network == "" || o.Network == "tcp" {
-			addrs = []string{o.Addr}
+		if o.Network != "" {
+			network = o.Network
 		}
+		addrs = []string{o.Addr}
 	case asynq.RedisFailoverClientOpt:
 		addrs = o.SentinelAddrs
 	}
 	for _, addr := range addrs {
-		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		c, err := net.DialTimeout(network, addr, 2*time.Second)
 		if err != nil {
 			return err
 		}
