@@ -184,7 +184,7 @@ var pingTimeout = 10 * time.Second
 // probe dials the addresses of opt (the server, its socket, or the sentinels) and returns the
 // first failure, or a plain "no answer" when each accepts a connection.
 func probe(opt asynq.RedisConnOpt) error {
-	network, addrs := "tcp", []string(nil)
+	network, addrs, silent := "tcp", []string(nil), "it accepts connections but does not answer"
 	switch o := opt.(type) {
 	case asynq.RedisClientOpt:
 		if o.Network != "" {
@@ -193,6 +193,7 @@ func probe(opt asynq.RedisConnOpt) error {
 		addrs = []string{o.Addr}
 	case asynq.RedisFailoverClientOpt:
 		addrs = o.SentinelAddrs
+		silent = "the sentinels accept connections, but no answer came through them (is the master down, or its name wrong?)"
 	}
 	for _, addr := range addrs {
 		c, err := net.DialTimeout(network, addr, 2*time.Second)
@@ -201,7 +202,7 @@ func probe(opt asynq.RedisConnOpt) error {
 		}
 		_ = c.Close()
 	}
-	return errors.New("it accepts connections but does not answer")
+	return errors.New(silent)
 }
 
 func (r *redisFlag) open(ctx context.Context, getenv func(string) string, warn io.Writer, poolSize int) (redis.UniversalClient, error) {
