@@ -71,6 +71,22 @@ func (e *Later) Error() string {
 
 func (e *Later) Unwrap() error { return e.Err }
 
+// notBefore returns d, lengthened so that now+d falls on a whole second.
+//
+// asynq keeps a retry's time in whole seconds, cut down (rdb.Retry scores it by
+// processAt.Unix()), and forwards it once that second has begun: a task rescheduled for
+// 12.9s could run again at 12.0s. A task held until a cooldown ends would then find the
+// account still cooling down, and be held again, once for every early return, each hold
+// read from Redis and counted in the rate-limit metrics. Rounding up makes Later mean "not
+// before": asynq computes its own now+d a moment after this, which cuts down to the same
+// whole second.
+func notBefore(now time.Time, d time.Duration) time.Duration {
+	if ns := now.Add(d).Nanosecond(); ns != 0 {
+		d += time.Second - time.Duration(ns)
+	}
+	return d
+}
+
 // leaseExpiredDelay spreads recovered tasks over a few seconds.
 const leaseExpiredDelay = 5 * time.Second
 
@@ -93,7 +109,7 @@ func (p Policy) DelayFunc() asynq.RetryDelayFunc {
 		var later *Later
 		switch {
 		case errors.As(err, &later):
-			return later.After
+			return notBefore(time.Now(), later.After)
 		case errors.Is(err, asynq.ErrLeaseExpired):
 			return jitter(leaseExpiredDelay)
 		}

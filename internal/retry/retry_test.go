@@ -83,8 +83,8 @@ func TestDelayAndFailure(t *testing.T) {
 		min     time.Duration
 		max     time.Duration
 	}{
-		{"later", later, false, 42 * time.Second, 42 * time.Second},
-		{"wrapped later", fmt.Errorf("x: %w", later), false, 42 * time.Second, 42 * time.Second},
+		{"later", later, false, 42 * time.Second, 43 * time.Second},
+		{"wrapped later", fmt.Errorf("x: %w", later), false, 42 * time.Second, 43 * time.Second},
 		{"lease expired", asynq.ErrLeaseExpired, false, 0, leaseExpiredDelay},
 		{"transient", errors.New("boom"), true, 0, time.Second},
 	}
@@ -98,5 +98,34 @@ func TestDelayAndFailure(t *testing.T) {
 				t.Errorf("delay %s outside [%s, %s]", d, tt.min, tt.max)
 			}
 		})
+	}
+}
+
+// asynq keeps a retry's time in whole seconds, cut down: a Later must end on a whole second,
+// or the task comes back before its time.
+func TestLaterEndsOnAWholeSecond(t *testing.T) {
+	t.Parallel()
+	base := time.Date(2026, 11, 24, 10, 0, 10, 0, time.UTC)
+	tests := []struct {
+		now   time.Time
+		after time.Duration
+		want  time.Duration
+	}{
+		{base.Add(300 * time.Millisecond), 2500 * time.Millisecond, 2700 * time.Millisecond}, // 12.8s → 13s
+		{base.Add(200 * time.Millisecond), 2800 * time.Millisecond, 2800 * time.Millisecond}, // 13s already
+		{base, 0, 0},
+		{base.Add(time.Nanosecond), 0, time.Second - time.Nanosecond},
+		{base.Add(999 * time.Millisecond), time.Millisecond, time.Millisecond},
+	}
+	for _, tt := range tests {
+		got := notBefore(tt.now, tt.after)
+		if got != tt.want {
+			t.Errorf("notBefore(%s, %s) = %s, want %s", tt.now.Format("05.000000000"), tt.after, got, tt.want)
+		}
+		// What asynq does with it: the second it stores may not begin before now+after.
+		if stored := time.Unix(tt.now.Add(got).Unix(), 0); stored.Before(tt.now.Add(tt.after)) {
+			t.Errorf("notBefore(%s, %s): asynq would run the task at %s, before %s", tt.now.Format("05.000000000"), tt.after,
+				stored.Format("05.000"), tt.now.Add(tt.after).Format("05.000"))
+		}
 	}
 }

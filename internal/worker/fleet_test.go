@@ -261,3 +261,54 @@ func TestLimitRecordGoesWithTheTask(t *testing.T) {
 		}
 	}
 }
+
+// holds counts the handlers' rate-limit holds, by reason.
+type holds struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (h *holds) ProviderCall(string, string, time.Duration) {}
+func (h *holds) RateLimitWait(_, reason string, _ time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n == nil {
+		h.n = map[string]int{}
+	}
+	h.n[reason]++
+}
+
+func (h *holds) count(reason string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n[reason]
+}
+
+// A task held by a cooldown comes back once it has ended, not before: asynq keeps a retry's
+// time in whole seconds, and a task that came back early would be held again (and counted
+// again in the rate-limit metrics).
+func TestCooldownHoldsEachTaskOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fake.Script("7201", providertest.Answer{Code: -42}) // then success
+	var h holds
+	e.start(setup{cooldown: 1500 * time.Millisecond, observer: &h})
+	first, _ := e.enqueue(licence(7201, 1009))
+	deadline := time.Now().Add(10 * time.Second)
+	for len(e.fake.CallsFor("7201")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("order 7201 was never called")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ids := []string{first}
+	const held = 6
+	for i := range held {
+		id, _ := e.enqueue(licence(int64(7210+i), 1009))
+		ids = append(ids, id)
+	}
+	e.waitAll("default", ids, 20*time.Second)
+	if n := h.count("cooldown"); n != held+1 {
+		t.Errorf("%d cooldown holds for %d tasks held once each (the -42's own and %d enqueued during the cooldown)", n, held+1, held)
+	}
+}

@@ -31,6 +31,7 @@ type setup struct {
 	refresh     time.Duration // how long the fleet trusts an account's state (default: ratelimit's)
 	shutdown    time.Duration // SHUTDOWN_TIMEOUT (default 5s)
 	poll        time.Duration // POLL_INTERVAL (default 50ms)
+	observer    handler.Observer
 }
 
 // env is one test's Redis, fake provider, and the means to start workers on them.
@@ -100,7 +101,8 @@ func (e *env) start(s setup) *worker.Worker {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	h, err := handler.New(handler.Config{Client: pc, Accounts: s.accounts, Fleet: fleet, Logger: log, RateLimitMaxWait: s.maxWait})
+	h, err := handler.New(handler.Config{Client: pc, Accounts: s.accounts, Fleet: fleet, Logger: log, RateLimitMaxWait: s.maxWait,
+		Observer: s.observer})
 	if err != nil {
 		e.t.Fatal(err)
 	}
