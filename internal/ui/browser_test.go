@@ -157,27 +157,7 @@ func TestBrowserShowsQueuesAndDeadLetters(t *testing.T) {
 		t.Fatalf("no credentials: %d, WWW-Authenticate %q; want 401 with a Basic challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-	)...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
-	if _, err := chromedp.Call(browser, network.Enable, network.EnableParams{}); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	if _, err := chromedp.Call(browser, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
-		Headers: network.Headers{"Authorization": auth},
-	}); err != nil {
-		t.Fatalf("set the Authorization header: %v", err)
-	}
+	browser := newBrowser(t, ctx, user, pass)
 
 	// The dashboard lists both queues, each linking to its page.
 	home := pageText(t, browser, srv.URL+"/", "default", "backfill")
@@ -201,6 +181,93 @@ func TestBrowserShowsQueuesAndDeadLetters(t *testing.T) {
 	// The task's own page shows its full last error, with the offending field.
 	pageText(t, browser, srv.URL+"/queues/default/tasks/"+dead.ID, dead.ID, "archived", "errorCode -4", "errorItem product")
 	t.Logf("browser test took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// newBrowser starts headless Chromium until ctx ends or the test does, sending basic auth
+// with every request, as a browser does once its user has logged in.
+func newBrowser(t *testing.T, ctx context.Context, user, pass string) context.Context {
+	t.Helper()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.NoFirstRun,
+		chromedp.UserDataDir(t.TempDir()),
+	)...)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+	})
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	if _, err := chromedp.Call(browser, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	if _, err := chromedp.Call(browser, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+		Headers: network.Headers{"Authorization": auth},
+	}); err != nil {
+		t.Fatalf("set the Authorization header: %v", err)
+	}
+	return browser
+}
+
+// TestBrowserRefusesAnotherSitesForm: a page of another site (another port of the same host)
+// that a logged-in operator opens submits a form to the UI's API to pause a queue. The browser
+// sends the UI's credentials with it; the UI refuses it. The UI's own page can still pause the
+// queue, as its button does.
+func TestBrowserRefusesAnotherSitesForm(t *testing.T) {
+	needChromium(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	r := redistest.New(t)
+	client := asynq.NewClientFromRedisClient(r.Client)
+	task, opts, err := tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: 424250, Product: 700, Action: provider.ActionCancelLicence})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Enqueue(task, append(opts, asynq.ProcessIn(time.Hour))...); err != nil { // the queue exists
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(r.Client)
+	paused := func() bool {
+		info, err := insp.GetQueueInfo("default")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Paused
+	}
+
+	const user, pass = "operator", "correct horse battery"
+	u := ui.New(ui.Options{Redis: r.Opt, User: user, Password: pass})
+	srv := httptest.NewServer(u)
+	t.Cleanup(func() {
+		srv.Close()
+		_ = u.Close()
+	})
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(`<form id="f" method="POST" enctype="text/plain" action="` + srv.URL + `/api/queues/default:pause">` +
+			`<input name="x" value="y"></form><script>document.getElementById("f").submit()</script>`))
+	}))
+	t.Cleanup(evil.Close)
+	browser := newBrowser(t, ctx, user, pass)
+
+	// The form is submitted, and the browser shows the UI's answer to it.
+	pageText(t, browser, evil.URL+"/", "cross-origin request refused")
+	if paused() {
+		t.Fatal("another site's form paused queue default")
+	}
+
+	// The UI's own page takes the same action.
+	pageText(t, browser, srv.URL+"/", "default")
+	status, err := chromedp.Run(browser, chromedp.Evaluate[int](
+		`fetch("/api/queues/default:pause", {method: "POST"}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	if err != nil || status < 200 || status > 299 || !paused() {
+		t.Fatalf("the UI's own page: pause answered %d (%v), paused %v; want it paused", status, err, paused())
+	}
 }
 
 // pageText opens url and polls the page's text until it holds every one of wants (the UI is a

@@ -281,3 +281,136 @@ func TestPayloadsShowAsIndentedJSON(t *testing.T) {
 		t.Errorf("task page payload:\n%s\nwant:\n%s", one.Payload, want.String())
 	}
 }
+
+// send is do with a Host and extra headers, as a browser would send them.
+func send(t *testing.T, method, url, host string, header map[string]string, user, pass string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	if user != "" || pass != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// Another site's form or script, in a browser that has the UI's credentials cached (or a UI
+// without credentials), must not pause a queue, delete tasks or replay dead letters.
+func TestCrossOriginActionsRefused(t *testing.T) {
+	t.Parallel()
+	for _, auth := range []bool{true, false} {
+		name := "no credentials"
+		user, pass := "", ""
+		if auth {
+			name, user, pass = "basic auth", "ops", "pw"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := redistest.New(t)
+			archived(t, r, 5004) // the queue exists
+			base := serve(t, r, ui.Options{User: user, Password: pass})
+			insp := asynq.NewInspectorFromRedisClient(r.Client)
+			paused := func() bool {
+				info, err := insp.GetQueueInfo("default")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return info.Paused
+			}
+			self := strings.TrimPrefix(base, "http://")
+			tests := []struct {
+				name   string
+				header map[string]string
+				refuse bool
+			}{
+				{"form of another site", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, true},
+				{"page on another port of this host", map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "http://127.0.0.1:1"}, true},
+				{"Origin of another site, no Sec-Fetch-Site", map[string]string{"Origin": "https://evil.example"}, true},
+				{"the UI's own page", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "http://" + self}, false},
+				{"the UI's own page, Origin only", map[string]string{"Origin": "http://" + self}, false},
+				{"curl (no browser headers)", nil, false},
+			}
+			for _, tt := range tests {
+				code, body := send(t, http.MethodPost, base+"/api/queues/default:pause", "", tt.header, user, pass)
+				if tt.refuse {
+					if code != http.StatusForbidden || !strings.Contains(body, "cross-origin") {
+						t.Errorf("%s: status %d (%q), want 403 naming the cross-origin request", tt.name, code, body)
+					}
+					if paused() {
+						t.Fatalf("%s: the queue was paused", tt.name)
+					}
+					continue
+				}
+				if code < 200 || code >= 300 || !paused() {
+					t.Fatalf("%s: status %d (%q), paused %v; want the action taken", tt.name, code, body, paused())
+				}
+				if err := insp.UnpauseQueue("default"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Reading stays open to a cross-site request: the browser keeps its answer from the
+			// other site's page.
+			if code, body := send(t, http.MethodGet, base+"/api/queues", "", map[string]string{"Sec-Fetch-Site": "cross-site"}, user, pass); code != http.StatusOK {
+				t.Errorf("cross-site GET: status %d (%q), want 200", code, body)
+			}
+		})
+	}
+}
+
+// A UI without credentials answers only to loopback names: a page whose own name was rebound to
+// 127.0.0.1 (DNS rebinding) would otherwise read payloads and take actions as the UI's origin.
+func TestUIWithoutCredentialsAnswersOnlyToLoopbackNames(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	archived(t, r, 5005)
+	open := serve(t, r, ui.Options{})
+	locked := serve(t, r, ui.Options{User: "ops", Password: "pw"})
+	port := open[strings.LastIndexByte(open, ':')+1:]
+	tests := []struct {
+		host string
+		ok   bool
+	}{
+		{"127.0.0.1:" + port, true},
+		{"127.0.0.2:" + port, true},
+		{"[::1]:" + port, true},
+		{"localhost:" + port, true},
+		{"LOCALHOST", true},
+		{"ui.localhost:" + port, true},
+		{"evil.example:" + port, false},
+		{"evil.example", false},
+		{"192.168.1.10:" + port, false},
+		{"127.0.0.1.evil.example:" + port, false},
+		{"localhost.evil.example:" + port, false},
+	}
+	for _, tt := range tests {
+		for _, path := range []string{"/api/queues", "/"} {
+			code, body := send(t, http.MethodGet, open+path, tt.host, nil, "", "")
+			switch {
+			case tt.ok && code != http.StatusOK:
+				t.Errorf("Host %s, GET %s: status %d (%q), want 200", tt.host, path, code, body)
+			case !tt.ok && (code != http.StatusForbidden || !strings.Contains(body, "loopback host name")):
+				t.Errorf("Host %s, GET %s: status %d (%q), want 403 naming the rule", tt.host, path, code, body)
+			case !tt.ok && strings.Contains(body, `"queue"`):
+				t.Errorf("Host %s: the refusal holds the UI's data: %q", tt.host, body)
+			}
+		}
+	}
+	// With credentials a rebound page gets nothing anyway (the browser keeps them for the UI's
+	// own name), and a proxy may pass any Host on.
+	if code, body := send(t, http.MethodGet, locked+"/api/queues", "ops.example.com", nil, "ops", "pw"); code != http.StatusOK {
+		t.Errorf("with credentials, Host ops.example.com: status %d (%q), want 200", code, body)
+	}
+}
