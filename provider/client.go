@@ -208,10 +208,12 @@ func (c *Client) do(ctx context.Context, endpoint, action string, creds Credenti
 		httpReq.Header.Set("User-Agent", c.userAgent)
 	}
 
+	forms := passwordForms(creds.loginPassword())
 	resp, err := c.http.Do(httpReq)
 	if err != nil {
-		// *url.Error carries the URL (never the body, where the password is).
-		return nil, errorf(endpoint, action, 0, err, "call failed")
+		// *url.Error carries the URL (never the body, where the password is), but also a
+		// redirect's Location when net/http cannot parse it, which may quote the form.
+		return nil, errorf(endpoint, action, 0, redactErr(err, forms), "call failed")
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
@@ -222,7 +224,9 @@ func (c *Client) do(ctx context.Context, endpoint, action string, creds Credenti
 		return nil, errorf(endpoint, action, resp.StatusCode, nil, "answer larger than %d bytes", c.maxBody)
 	}
 
-	a := parseAnswer(body).withoutPassword(creds.loginPassword())
+	// The password is blanked in the body as it came, and again in the values as read: an
+	// answer may quote the request encoded, or not, and reading decodes what it quotes.
+	a := parseAnswer([]byte(redact(string(body), forms))).withoutPassword(forms)
 	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
 	if !ok2xx || !a.HasCode {
 		e := &Error{Endpoint: endpoint, Action: action, HTTPStatus: resp.StatusCode,
@@ -234,7 +238,7 @@ func (c *Client) do(ctx context.Context, endpoint, action string, creds Credenti
 			e.Message = fmt.Sprintf("HTTP %d (%s, %d bytes)", resp.StatusCode, contentType(resp), len(body))
 		}
 		if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
-			e.Message = "redirected to " + loc + "; check the provider URL"
+			e.Message = "redirected to " + redact(shownLocation(loc), forms) + "; check the provider URL"
 		}
 		return nil, e
 	}
@@ -243,6 +247,39 @@ func (c *Client) do(ctx context.Context, endpoint, action string, creds Credenti
 			Code: a.Code, Message: a.Message, Item: a.Item, Detail: a.Detail}
 	}
 	return &Response{Code: a.Code, Message: a.Message, Result: a.Result, HTTPStatus: resp.StatusCode}, nil
+}
+
+// redactedError is an error whose text had the password in it: the text is blanked, and the
+// error itself stays in the chain, so that errors.Is and errors.As still classify it.
+type redactedError struct {
+	text string
+	err  error
+}
+
+func (e *redactedError) Error() string { return e.text }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redactErr returns err with the forms blanked in its text, or err itself when it has none.
+func redactErr(err error, forms []string) error {
+	if text := redact(err.Error(), forms); text != err.Error() {
+		return &redactedError{text: text, err: err}
+	}
+	return err
+}
+
+// shownLocation is a redirect's target as an error may show it: without a login, query or
+// fragment, where a login page may put the form it was sent, password included.
+func shownLocation(loc string) string {
+	u, err := url.Parse(loc)
+	if err != nil {
+		return "an unreadable Location"
+	}
+	dropped := u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != ""
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	if dropped {
+		return u.String() + " (query and login left out)"
+	}
+	return u.String()
 }
 
 func contentType(resp *http.Response) string {

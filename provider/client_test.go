@@ -3,6 +3,7 @@ package provider_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -246,22 +247,80 @@ func TestClientOutcomes(t *testing.T) {
 	}
 }
 
-// An answer that quotes the request as it was sent, form-encoded, does not carry the
-// password on either.
+// An answer that quotes the password, in whatever form the request carried it or none, does
+// not carry it on: not in the error's text, nor in any of its fields.
 func TestClientMasksThePasswordAsSent(t *testing.T) {
 	t.Parallel()
 	c, srv, _ := newClient(t)
-	const password = "p@ss w/rd&1"
-	creds, err := provider.NewCredentials("demo", password)
-	if err != nil {
-		t.Fatal(err)
+	// "&errorDetail=" in a password splits an unencoded quote of it into two of the answer's
+	// fields: only the body as it came still holds it whole.
+	passwords := []string{"p@ss w/rd&1", "s3cr&t p@ss+word", "ab%41cd+ef%zz", "plain-password", "pw&errorDetail=s3cretpart"}
+	for i, password := range passwords {
+		creds, err := provider.NewCredentials("demo", password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every form in which the password must not come out, whichever way it went in.
+		leaks := []string{password, url.QueryEscape(password), url.PathEscape(password)}
+		if d, err := url.QueryUnescape(password); err == nil {
+			leaks = append(leaks, d)
+		}
+		if d, err := url.QueryUnescape(url.PathEscape(password)); err == nil {
+			leaks = append(leaks, d)
+		}
+		if _, part, ok := strings.Cut(password, "errorDetail="); ok {
+			leaks = append(leaks, part)
+		}
+		answers := map[string]providertest.Answer{
+			"form-encoded":                   {Code: -16, Message: "denied: loginName=demo&loginPassword=" + url.QueryEscape(password)},
+			"every field":                    {Code: -16, Message: "bad " + password, Item: password, Detail: "was " + password},
+			"unencoded":                      providertest.Raw(200, "errorCode=-16&errorMessage=bad password "+password+"&errorDetail=sent "+password),
+			"path-encoded":                   providertest.Raw(200, "errorCode=-16&errorMessage=bad password "+url.PathEscape(password)),
+			"every byte escaped, lower case": providertest.Raw(200, "errorCode=-16&errorMessage=bad password "+escapeEvery(password)),
+			"HTTP 500 page":                  providertest.Raw(500, "errorCode=-14&errorMessage=loginPassword="+password),
+			"redirect": {HTTPStatus: http.StatusFound, Body: new(string), Header: http.Header{"Location": {
+				"https://login.example/p/" + url.PathEscape(password) + "?loginName=demo&loginPassword=" + url.QueryEscape(password) + "#" + password}}},
+		}
+		for name, ans := range answers {
+			order := 7000 + i*100 + len(name) // distinct per case
+			for srv.PendingScripts() > 0 {
+				time.Sleep(time.Millisecond)
+			}
+			srv.Script(strconv.Itoa(order), ans)
+			_, err = c.ModifyThirdPartyDetails(t.Context(), creds, provider.LicenceRequest{OrderNumber: int64(order), Product: 1060, Action: provider.ActionCancelLicence})
+			var pe *provider.Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("%q, %s: err %v, want a provider error", password, name, err)
+			}
+			texts := []string{err.Error(), pe.Message, pe.Item, pe.Detail}
+			for _, text := range texts {
+				for _, leak := range leaks {
+					if strings.Contains(text, leak) {
+						t.Errorf("%q, %s: %q holds the password as %q", password, name, text, leak)
+					}
+				}
+			}
+			if !strings.Contains(err.Error(), "[redacted]") && name != "redirect" {
+				t.Errorf("%q, %s: %q, want the password shown as [redacted]", password, name, err)
+			}
+			// A Location that net/http cannot parse (a raw "%zz" in it) fails the call before
+			// the client sees the answer: its text is blanked all the same.
+			if name == "redirect" && !strings.Contains(err.Error(), "redirected to https://login.example/p/") &&
+				!strings.Contains(err.Error(), "failed to parse Location") {
+				t.Errorf("%q, redirect: %q, want the target's host and path", password, err)
+			}
+		}
 	}
-	srv.Script("42", providertest.Answer{Code: -16, Message: "denied: loginName=demo&loginPassword=" + url.QueryEscape(password)})
-	_, err = c.ModifyThirdPartyDetails(t.Context(), creds, provider.LicenceRequest{OrderNumber: 42, Product: 1060, Action: provider.ActionCancelLicence})
-	var pe *provider.Error
-	if !errors.As(err, &pe) || pe.Message != "denied: loginName=demo&loginPassword=[redacted]" {
-		t.Errorf("err %v, want the message with the password as sent redacted", err)
+}
+
+// escapeEvery percent-encodes every byte of s, in lower case: a form that no encoder of the
+// client's own produces, and that reads back as s.
+func escapeEvery(s string) string {
+	var b strings.Builder
+	for i := range len(s) {
+		fmt.Fprintf(&b, "%%%02x", s[i])
 	}
+	return b.String()
 }
 
 func TestClientOverTLSAndNoRedirects(t *testing.T) {

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -28,22 +29,39 @@ type answer struct {
 // same letters in ordinary words.
 const minMasked = 4
 
+// passwordForms returns the forms in which an answer may quote password, longest first: as it
+// is, form-encoded or path-encoded as a request carries it, and each of those as this client
+// reads them after decoding (an unencoded "+" or "%41" in a quoted password is decoded too).
+// Forms shorter than minMasked are left out; none at all for a short password.
+func passwordForms(password string) []string {
+	if len(password) < minMasked {
+		return nil
+	}
+	var forms []string
+	for _, f := range []string{password, url.QueryEscape(password), url.PathEscape(password),
+		formText(password), formText(url.PathEscape(password))} {
+		if len(f) >= minMasked && !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	slices.SortStableFunc(forms, func(a, b string) int { return len(b) - len(a) })
+	return forms
+}
+
+// redact replaces every copy of the forms in s by [redacted].
+func redact(s string, forms []string) string {
+	for _, f := range forms {
+		s = strings.ReplaceAll(s, f, redacted)
+	}
+	return s
+}
+
 // withoutPassword returns a with every copy of password in its texts replaced by [redacted]:
 // an answer that quotes the request (a provider's error page may) must not carry the password
 // on into logs, the task's last error and the dead-letter record.
-func (a answer) withoutPassword(password string) answer {
-	if len(password) < minMasked {
-		return a
-	}
-	// As sent in the form, too: an answer may quote the request undecoded.
-	forms := []string{password}
-	if q := url.QueryEscape(password); q != password {
-		forms = append(forms, q)
-	}
+func (a answer) withoutPassword(forms []string) answer {
 	for _, s := range []*string{&a.Message, &a.Item, &a.Detail, &a.Result} {
-		for _, f := range forms {
-			*s = strings.ReplaceAll(*s, f, redacted)
-		}
+		*s = redact(*s, forms)
 	}
 	return a
 }
