@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -130,6 +131,42 @@ func TestErrorPolicy(t *testing.T) {
 	// A -20 to a cancel is logged as such.
 	if logs := e.logs.String(); !strings.Contains(logs, "provider call: licence already cancelled") {
 		t.Errorf("no \"licence already cancelled\" line; logs:\n%s", logs)
+	}
+	// One line per call, each with every field DESIGN names; errorCode is null when the call
+	// got none (an error page, a dropped connection, a timeout).
+	lines := map[string]int{}
+	nulls := 0
+	for _, line := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if msg, _ := m["message"].(string); !strings.HasPrefix(msg, "provider call") {
+			continue
+		}
+		for _, k := range []string{"task", "type", "account", "order", "product", "attempt", "errorCode", "durationMs", "outcome"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("call line without %s: %s", k, line)
+			}
+		}
+		if m["errorCode"] == nil {
+			nulls++
+		}
+		lines[m["order"].(string)]++
+	}
+	wantNulls := 0
+	for i, tt := range tests {
+		if got := lines[strconv.Itoa(1000+i)]; got != tt.calls {
+			t.Errorf("%s: %d call lines, want %d (one a call)", tt.name, got, tt.calls)
+		}
+		for _, a := range tt.script[:min(tt.calls, len(tt.script))] {
+			if a.HTTPStatus != 0 || a.Body != nil || a.Drop || a.Delay > 0 {
+				wantNulls++
+			}
+		}
+	}
+	if nulls != wantNulls {
+		t.Errorf("%d call lines with errorCode null, want %d (the calls that got no errorCode)", nulls, wantNulls)
 	}
 }
 
