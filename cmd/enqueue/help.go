@@ -102,8 +102,8 @@ Output (standard output), one summary line:
   With --dry-run the same line, counting only invalid rows; standard error says how many rows
   are valid.
   With --json: {"enqueued":9998,"duplicate":2,"invalid":0,"failed":0}, plus "stoppedAfterLine"
-  when interrupted (and "stoppedWhileValidating": true when nothing was enqueued yet), and
-  "dryRun" and "valid" with --dry-run.
+  when interrupted (0 before the first row; "stoppedWhileValidating": true too when nothing
+  was enqueued yet), and "dryRun" and "valid" with --dry-run.
 
 Exit code 1 when any row is invalid (even with --skip-invalid), fails to enqueue, or the run
 is interrupted; the summary still counts what was done.

@@ -103,7 +103,7 @@ func Run(ctx context.Context, in *Input, opt Options) (Summary, error) {
 	s.Rows, s.Valid, s.Invalid = v.rows, v.rows-v.invalid, v.invalid
 	if err != nil {
 		if ctx.Err() != nil && !errors.As(err, new(*InputError)) {
-			s.Line, s.Validating = v.read, true
+			s.Stopped, s.Line, s.Validating = true, v.read, true
 			return s, fmt.Errorf("%w while validating, after line %d of %s: nothing was enqueued", ErrInterrupted, v.read, in.Name())
 		}
 		if errors.As(err, new(*InputError)) { // every row is validated before any is enqueued
@@ -134,13 +134,17 @@ func Run(ctx context.Context, in *Input, opt Options) (Summary, error) {
 	if s.Failed > 0 {
 		errs = append(errs, tag(ErrFailedRows, "%s failed to enqueue (one that timed out may have been written all the same); re-run the same command to retry: rows already enqueued are reported as duplicates", count(s.Failed, "row")))
 	}
+	where := fmt.Sprintf("after line %d of %s", e.line, in.Name())
+	if e.line == 0 {
+		where = fmt.Sprintf("before the first row of %s was enqueued", in.Name())
+	}
 	switch {
 	case e.stopped:
-		s.Line = e.line
-		errs = append(errs, fmt.Errorf("%w after line %d of %s: %d enqueues in a row failed; re-run the same command to continue once Redis is back: rows already enqueued are reported as duplicates", ErrStopped, e.line, in.Name(), r.failureLimit()))
+		s.Stopped, s.Line = true, e.line
+		errs = append(errs, fmt.Errorf("%w %s: %d enqueues in a row failed; re-run the same command to continue once Redis is back: rows already enqueued are reported as duplicates", ErrStopped, where, r.failureLimit()))
 	case e.interrupted:
-		s.Line = e.line
-		errs = append(errs, fmt.Errorf("%w after line %d of %s; re-run the same command to continue: rows already enqueued are reported as duplicates", ErrInterrupted, e.line, in.Name()))
+		s.Stopped, s.Line = true, e.line
+		errs = append(errs, fmt.Errorf("%w %s; re-run the same command to continue: rows already enqueued are reported as duplicates", ErrInterrupted, where))
 	}
 	return s, errors.Join(errs...)
 }

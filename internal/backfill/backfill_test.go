@@ -37,6 +37,7 @@ type fakeEnqueuer struct {
 	existing   func(order int) bool
 	lookupFail bool          // Lookup fails: Redis went away for a moment
 	lookupWait time.Duration // every Lookup after the first takes this long, or until its ctx ends
+	onLookup   func()        // called as each Lookup begins, outside the lock
 	canceled   int           // Lookups that ended with their ctx
 }
 
@@ -46,6 +47,9 @@ func orderOf(id string) int {
 }
 
 func (f *fakeEnqueuer) Lookup(ctx context.Context, ids ...string) ([]tasks.Enqueued, error) {
+	if f.onLookup != nil {
+		f.onLookup()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lookups++
@@ -358,6 +362,26 @@ func TestRunInterrupted(t *testing.T) {
 	}
 	if b, _ := json.Marshal(got.summary); strings.Contains(string(b), "stoppedWhileValidating") {
 		t.Errorf("summary %s: stopped while enqueueing, not validating", b)
+	}
+}
+
+// Ctrl-C after validation, before the first row is taken (the first look-up was slow): the
+// summary still says the run stopped, at line 0, and the message says no row was enqueued.
+func TestRunInterruptedBeforeTheFirstRow(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	f := &fakeEnqueuer{onLookup: cancel}
+	got := run(t, ctx, licenceRows(t, 50), backfill.Options{Enqueuer: f, Concurrency: 4})
+	if !errors.Is(got.err, backfill.ErrInterrupted) || len(f.enqueued()) != 0 || got.summary.Line != 0 {
+		t.Fatalf("err %v, %d enqueued, line %d; want interrupted before the first row", got.err, len(f.enqueued()), got.summary.Line)
+	}
+	if !strings.Contains(got.err.Error(), "interrupted before the first row of") {
+		t.Errorf("err %q: want it to say no row was enqueued", got.err)
+	}
+	b, err := json.Marshal(got.summary)
+	if err != nil || !strings.Contains(string(b), `"stoppedAfterLine":0`) || strings.Contains(string(b), "stoppedWhileValidating") {
+		t.Errorf("summary %s, %v: want stoppedAfterLine 0, not while validating", b, err)
 	}
 }
 

@@ -15,9 +15,10 @@ type Summary struct {
 	Duplicate int // rows whose task was already in Redis (same content, same task ID)
 	Failed    int // rows whose enqueue failed (reported)
 	DryRun    bool
-	// Line is the last line handled when the run stopped before the end of the input
-	// (interrupted, or too many failures in a row); 0 when it read the whole input.
-	Line int
+	// Stopped: the run stopped before the end of the input (interrupted, or too many failures
+	// in a row). Line is then the last line handled, 0 when it stopped before any.
+	Stopped bool
+	Line    int
 	// Validating: the run stopped while validating (Line is the last line read), so
 	// nothing was enqueued.
 	Validating bool
@@ -30,8 +31,8 @@ func (s Summary) String() string {
 }
 
 // MarshalJSON writes the summary line's keys, plus "dryRun" and "valid" for a dry run and
-// "stoppedAfterLine" when the run stopped early ("stoppedWhileValidating" too when it stopped
-// before enqueueing anything).
+// "stoppedAfterLine" when the run stopped early, 0 included ("stoppedWhileValidating" too when
+// it stopped before enqueueing anything).
 func (s Summary) MarshalJSON() ([]byte, error) {
 	type summary struct {
 		DryRun           bool `json:"dryRun,omitempty"`
@@ -40,11 +41,14 @@ func (s Summary) MarshalJSON() ([]byte, error) {
 		Duplicate        int  `json:"duplicate"`
 		Invalid          int  `json:"invalid"`
 		Failed           int  `json:"failed"`
-		StoppedAfterLine int  `json:"stoppedAfterLine,omitempty"`
+		StoppedAfterLine *int `json:"stoppedAfterLine,omitempty"`
 		Validating       bool `json:"stoppedWhileValidating,omitempty"`
 	}
 	out := summary{DryRun: s.DryRun, Enqueued: s.Enqueued, Duplicate: s.Duplicate, Invalid: s.Invalid,
-		Failed: s.Failed, StoppedAfterLine: s.Line, Validating: s.Validating}
+		Failed: s.Failed, Validating: s.Validating}
+	if s.Stopped {
+		out.StoppedAfterLine = &s.Line
+	}
 	if s.DryRun {
 		out.Valid = &s.Valid
 	}
