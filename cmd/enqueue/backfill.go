@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ovqueue/ovqueue/internal/backfill"
 	"github.com/ovqueue/ovqueue/internal/cli"
 	"github.com/ovqueue/ovqueue/tasks"
@@ -55,21 +57,35 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 		return cli.Usage(err)
 	}
 
+	// The URL is read now (a bad one is a usage error before any row is read); Redis is
+	// contacted only once every row is valid, so that its absence hides no bad row.
+	var connectRedis func(context.Context) (backfill.Enqueuer, error)
+	var rdb redis.UniversalClient
+	defer func() {
+		if rdb != nil {
+			_ = rdb.Close()
+		}
+	}()
+	if !*dryRun {
+		conn, shown, from, err := tf.redis.conn(a.getenv, a.stderr, int(concurrency)+1) // and the look-ups
+		if err != nil {
+			return err
+		}
+		connectRedis = func(ctx context.Context) (backfill.Enqueuer, error) {
+			c, err := connect(ctx, conn, shown, from)
+			if err != nil {
+				return nil, err
+			}
+			rdb = c
+			return tasks.NewEnqueuer(c), nil
+		}
+	}
+
 	in, err := backfill.OpenInput(path, a.stdin)
 	if err != nil {
 		return cli.Usagef("cannot read %s: %w", displayName(path), unwrapPath(err))
 	}
 	defer in.Close()
-
-	var enqueuer backfill.Enqueuer
-	if !*dryRun {
-		rdb, err := tf.redis.open(ctx, a.getenv, a.stderr, int(concurrency)+1) // and the look-ups
-		if err != nil {
-			return fmt.Errorf("%w: nothing was enqueued", err)
-		}
-		defer rdb.Close()
-		enqueuer = tasks.NewEnqueuer(rdb)
-	}
 
 	summary, runErr := backfill.Run(ctx, in, backfill.Options{
 		Format:      f,
@@ -79,7 +95,7 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 		DryRun:      *dryRun,
 		Concurrency: int(concurrency),
 		Rate:        float64(rate),
-		Enqueuer:    enqueuer,
+		Connect:     connectRedis,
 		Stderr:      a.stderr,
 		Terminal:    a.terminal,
 	})
@@ -87,6 +103,10 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 		// Nothing was read: a matter of configuration (exit 2), with no summary, as for any
 		// other usage or configuration error.
 		return cli.Usage(errors.Join(runErr, in.Close()))
+	}
+	if cli.ExitCode(runErr) == cli.ExitUsage {
+		// Redis refused the login or the database: configuration too.
+		return errors.Join(runErr, in.Close())
 	}
 	if tf.json {
 		err = a.writeJSON(summary)

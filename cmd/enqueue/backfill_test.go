@@ -254,11 +254,24 @@ func TestBackfillUsage(t *testing.T) {
 	}
 }
 
+// Redis cannot be reached: every valid row is counted as failed, and nothing is enqueued.
 func TestBackfillRedisDown(t *testing.T) {
 	t.Parallel()
 	path := write(t, "rows.jsonl", goodJSONL)
 	enqueue(t, t.Context(), nil, "", "backfill", path, "--redis-url", "redis://127.0.0.1:1/0").
-		expect(t, cli.ExitFailed, "", "enqueue backfill: --redis-url: redis://127.0.0.1:1/0: cannot reach Redis: dial tcp 127.0.0.1:1: connect: connection refused: nothing was enqueued\n")
+		expect(t, cli.ExitFailed, "enqueued=0 duplicate=0 invalid=0 failed=3\n", "enqueue backfill: --redis-url: redis://127.0.0.1:1/0: cannot reach Redis: dial tcp 127.0.0.1:1: connect: connection refused: nothing was enqueued\n")
+}
+
+// Every row is validated before Redis is contacted: with Redis down, the bad rows are still
+// reported, each with its line, and the summary says so.
+func TestBackfillReportsBadRowsWithRedisDown(t *testing.T) {
+	t.Parallel()
+	path := write(t, "rows.jsonl", goodJSONL+`{"type":"licence:modify","orderNumber":5,"product":99999}`+"\n")
+	o := enqueue(t, t.Context(), nil, "", "backfill", path, "--redis-url", "redis://127.0.0.1:1/0", "--json")
+	o.expect(t, cli.ExitFailed, `{"enqueued":0,"duplicate":0,"invalid":1,"failed":0}`+"\n", "~")
+	if want := path + ":5: product:"; !strings.Contains(o.stderr, want) || strings.Contains(o.stderr, "cannot reach Redis") {
+		t.Errorf("stderr %q: want the bad row (%s...), and no word of Redis (it was never needed)", o.stderr, want)
+	}
 }
 
 // Ctrl-C in the middle: the summary and how far it got; running the same command again

@@ -173,11 +173,6 @@ func (r *redisFlag) conn(getenv func(string) string, warn io.Writer, poolSize in
 	return redisurl.WithPoolSize(opt, poolSize), shown, from, nil
 }
 
-// open opens a connection pool on the Redis that conn describes and makes sure it answers, so
-// that a Redis that cannot be used is one line naming its URL and where that came from, before
-// any work starts. A server that refuses the login or the database is a configuration error;
-// one that cannot be reached is a failure (exit 1), as it may be back in a moment. The caller
-// closes the client.
 // pingTimeout bounds the first contact with Redis.
 var pingTimeout = 10 * time.Second
 
@@ -205,11 +200,21 @@ func probe(opt asynq.RedisConnOpt) error {
 	return errors.New(silent)
 }
 
+// open reads the Redis URL and connects to it (see connect).
 func (r *redisFlag) open(ctx context.Context, getenv func(string) string, warn io.Writer, poolSize int) (redis.UniversalClient, error) {
 	conn, shown, from, err := r.conn(getenv, warn, poolSize)
 	if err != nil {
 		return nil, err
 	}
+	return connect(ctx, conn, shown, from)
+}
+
+// connect opens a connection pool on the Redis that conn describes and makes sure it answers,
+// so that a Redis that cannot be used is one line naming its URL (shown, as it may be shown)
+// and where that came from (from), before any work starts. A server that refuses the login or
+// the database is a configuration error; one that cannot be reached is a failure (exit 1), as
+// it may be back in a moment. The caller closes the client.
+func connect(ctx context.Context, conn asynq.RedisConnOpt, shown, from string) (redis.UniversalClient, error) {
 	rdb, ok := conn.MakeRedisClient().(redis.UniversalClient)
 	if !ok {
 		return nil, cli.Usagef("%s: this kind of Redis connection is not supported", from)
@@ -217,7 +222,7 @@ func (r *redisFlag) open(ctx context.Context, getenv func(string) string, warn i
 	// go-redis retries a dial that fails, and a Sentinel URL multiplies its retries: 36 s to
 	// report a sentinel that refuses connections. A first answer takes milliseconds.
 	pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
-	err = rdb.Ping(pingCtx).Err()
+	err := rdb.Ping(pingCtx).Err()
 	timedOut := errors.Is(pingCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
 	if err != nil && timedOut {

@@ -43,6 +43,9 @@ type Options struct {
 	Concurrency int            // rows enqueued at once; 0 means DefaultConcurrency
 	Rate        float64        // at most this many rows a second; 0 means no limit
 	Enqueuer    Enqueuer       // not needed for a dry run
+	// Connect, when Enqueuer is nil, opens one; Run calls it once every row is validated and
+	// there are rows to enqueue, so that a Redis that cannot be reached hides no bad row.
+	Connect func(context.Context) (Enqueuer, error)
 
 	// Stderr receives bad rows, failed enqueues and progress; Terminal draws a progress bar
 	// there instead of writing a line every ProgressInterval (0 means
@@ -82,7 +85,7 @@ func Run(ctx context.Context, in *Input, opt Options) (Summary, error) {
 	if opt.Stderr == nil {
 		opt.Stderr = io.Discard
 	}
-	if opt.Enqueuer == nil && !opt.DryRun {
+	if opt.Enqueuer == nil && opt.Connect == nil && !opt.DryRun {
 		return Summary{}, errors.New("backfill: no Enqueuer")
 	}
 	if err := CheckOptions(opt.TaskOptions...); err != nil {
@@ -122,14 +125,26 @@ func Run(ctx context.Context, in *Input, opt Options) (Summary, error) {
 			count(s.Invalid, "invalid row"), in.Name(), count(s.Valid, "valid row"))
 	}
 
+	if r.opt.Enqueuer == nil {
+		if s.Valid == 0 {
+			return s, invalidSkipped(s, in)
+		}
+		enq, err := opt.Connect(ctx)
+		if err != nil {
+			// Every valid row is one not written.
+			s.Failed = s.Valid
+			return s, fmt.Errorf("%w: nothing was enqueued", err)
+		}
+		r.opt.Enqueuer = enq
+	}
 	e, err := r.enqueue(ctx, sp, s.Valid)
 	s.Enqueued, s.Duplicate, s.Failed = e.enqueued, e.duplicate, e.failed
 	var errs []error
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if s.Invalid > 0 {
-		errs = append(errs, tag(ErrInvalidRows, "%s in %s skipped", count(s.Invalid, "invalid row"), in.Name()))
+	if err := invalidSkipped(s, in); err != nil {
+		errs = append(errs, err)
 	}
 	if s.Failed > 0 {
 		errs = append(errs, tag(ErrFailedRows, "%s failed to enqueue (one that timed out may have been written all the same); re-run the same command to retry: rows already enqueued are reported as duplicates", count(s.Failed, "row")))
@@ -147,6 +162,14 @@ func Run(ctx context.Context, in *Input, opt Options) (Summary, error) {
 		errs = append(errs, fmt.Errorf("%w %s; re-run the same command to continue: rows already enqueued are reported as duplicates", ErrInterrupted, where))
 	}
 	return s, errors.Join(errs...)
+}
+
+// invalidSkipped is the error of a run that skipped invalid rows, nil when there were none.
+func invalidSkipped(s Summary, in *Input) error {
+	if s.Invalid == 0 {
+		return nil
+	}
+	return tag(ErrInvalidRows, "%s in %s skipped", count(s.Invalid, "invalid row"), in.Name())
 }
 
 // runner is one backfill run.
