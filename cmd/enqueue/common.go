@@ -62,6 +62,18 @@ func (f *taskFlags) register(fs *flag.FlagSet, queue string) {
 func (f *taskFlags) options(fs *flag.FlagSet) ([]tasks.Option, error) {
 	var opts []tasks.Option
 	var errs []error
+	// An empty value given on purpose is most often a shell variable left unset
+	// (--account "$ACCT"): taking it for the flag left out would quietly use another account,
+	// or run the task now.
+	for _, e := range []struct{ flag, value, instead string }{
+		{"account", f.account, `leave the flag out for the account named "default"`},
+		{"in", f.in, "leave the flag out to run the task at once"},
+		{"at", f.at, "leave the flag out to run the task at once"},
+	} {
+		if e.value == "" && cli.IsSet(fs, e.flag) {
+			errs = append(errs, fmt.Errorf("--%s: empty; give a value, or %s", e.flag, e.instead))
+		}
+	}
 	if cli.IsSet(fs, "queue") || f.queue != tasks.QueueDefault {
 		opts = append(opts, tasks.Queue(f.queue))
 	}
