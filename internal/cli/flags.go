@@ -41,8 +41,12 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		if name == "" || f == nil {
 			return nil, Usagef("unknown flag %s", arg)
 		}
-		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() && !hasValue {
-			value, hasValue = "true", true
+		isBool := false
+		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
+			isBool = true
+			if !hasValue {
+				value, hasValue = "true", true
+			}
 		}
 		if !hasValue {
 			if i+1 == len(args) {
@@ -57,6 +61,10 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		given[f.Name] = true
 		if err := fs.Set(name, value); err != nil {
+			if isBool {
+				// The flag package says only "parse error".
+				return nil, Usagef("--%s: must be true or false (or the flag alone for true), got %q", name, value)
+			}
 			return nil, Usagef("--%s: %w", name, err)
 		}
 	}
