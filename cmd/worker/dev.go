@@ -41,7 +41,7 @@ func startDev(cfg *config.Worker) (*devEnv, error) {
 	if cfg.RedisURL == "" {
 		s, err := embedredis.Start(devRedisAddr)
 		if err != nil {
-			return nil, fmt.Errorf("dev: cannot start the embedded Redis on %s (is a Redis already running there? set REDIS_URL to use it): %w", devRedisAddr, err)
+			return nil, fmt.Errorf("dev: cannot start the embedded Redis on %s (is a Redis already running there? set REDIS_URL to a database of its own on it, such as redis://127.0.0.1:6379/15: every task waiting in that database goes to the fake provider): %w", devRedisAddr, err)
 		}
 		d.redis = s
 		d.redisURL = "redis://" + devRedisAddr + "/0"
@@ -130,7 +130,7 @@ func (d *devEnv) banner(w io.Writer, uiURL string) {
 		fmt.Fprintf(w, "  Redis     %s\n", redisurl.Redact(d.redisURL))
 	}
 	if d.fake != nil {
-		fmt.Fprintf(w, "  Provider  %s  fake: answers like the real one, every valid call succeeds\n", d.provURL)
+		fmt.Fprintf(w, "  Provider  %s  fake: answers like the real one (every valid call succeeds, but for the demo orders below)\n", d.provURL)
 		if len(d.demoLogins) > 0 {
 			fmt.Fprintf(w, "            accounts %s call it with its demo login; the configured logins are not used\n", strings.Join(d.demoLogins, ", "))
 		}

@@ -30,7 +30,7 @@ var (
 	setDev = &setting{flag: "dev", boolean: true,
 		help: "run everything in this process: an embedded Redis (unless REDIS_URL is set; it keeps nothing after exit), the fake provider and demo tasks (unless PROVIDER_URL is set: that provider needs its own login), the UI on 127.0.0.1:8080"}
 	setRedisURL = &setting{flag: "redis-url", env: "REDIS_URL", typ: "url", def: "redis://127.0.0.1:6379/0",
-		help: "Redis for tasks and every other connection: redis://, rediss:// (TLS) or redis-sentinel://host:26379?master=NAME"}
+		help: "Redis for tasks and every other connection: redis://, rediss:// (TLS), redis-socket:///path or redis-sentinel://host:26379?master=NAME"}
 	setProviderURL = &setting{flag: "provider-url", env: "PROVIDER_URL", typ: "url", def: "https://secure.trust-provider.com/products/",
 		help: "the provider's base URL; http:// only for a loopback host"}
 	setLoginName = &setting{flag: "provider-login-name", env: "PROVIDER_LOGIN_NAME", typ: "string",
