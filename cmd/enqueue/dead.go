@@ -49,8 +49,16 @@ type deadCmd struct {
 
 // match applies the --code and --type filters.
 func (c *deadCmd) match(r deadletter.Record) bool {
-	if cli.IsSet(c.fs, "code") && r.ErrorCode != int(c.flags.code) {
-		return false
+	// --code 0 means the failures without a code: null in the record (0 in one written
+	// before the record had null).
+	if cli.IsSet(c.fs, "code") {
+		code := 0
+		if r.ErrorCode != nil {
+			code = *r.ErrorCode
+		}
+		if code != int(c.flags.code) {
+			return false
+		}
 	}
 	return c.flags.typ == "" || r.Type == c.flags.typ
 }
@@ -136,8 +144,8 @@ func (c *deadCmd) list(ctx context.Context) error {
 		if r.ReplayedAt != nil {
 			replayed = r.ReplayedAt.UTC().Format(time.RFC3339)
 		}
-		_, err := fmt.Fprintf(w, "%s %s type=%s queue=%s reason=%s errorCode=%d attempts=%d replayed=%s errorMessage=%s\n",
-			r.FailedAt.UTC().Format(time.RFC3339), r.TaskID, r.Type, r.Queue, r.Reason, r.ErrorCode, r.Attempts,
+		_, err := fmt.Fprintf(w, "%s %s type=%s queue=%s reason=%s errorCode=%s attempts=%d replayed=%s errorMessage=%s\n",
+			r.FailedAt.UTC().Format(time.RFC3339), r.TaskID, r.Type, r.Queue, r.Reason, deadletter.CodeText(r.ErrorCode), r.Attempts,
 			replayed, strconv.Quote(r.ErrorMessage))
 		return err
 	})

@@ -58,11 +58,11 @@ func newDeadLetters(t *testing.T) *deadLetters {
 		t.Fatal(err)
 	}
 	d.archived = deadletter.Record{TaskID: id, Type: task.Type(), Queue: tasks.QueueDefault, Payload: task.Payload(),
-		Reason: deadletter.ReasonPermanent, ErrorCode: -4, ErrorMessage: "Invalid product", ErrorItem: "product", Attempts: 1, FailedAt: failedAt}
+		Reason: deadletter.ReasonPermanent, ErrorCode: deadletter.Code(-4), ErrorMessage: "Invalid product", ErrorItem: "product", Attempts: 1, FailedAt: failedAt}
 
 	id, task, _ = build(tasks.TypeOVCallbackUpdate, `{"orderNumber":"77","action":"ReplacePhone","phoneNumber":"+1 555"}`)
 	d.gone = deadletter.Record{TaskID: id, Type: task.Type(), Queue: tasks.QueueDefault, Payload: task.Payload(),
-		Reason: deadletter.ReasonRetriesSpent, ErrorCode: -14, ErrorMessage: "busy", HTTPStatus: 503, Attempts: 11, FailedAt: failedAt.Add(time.Minute)}
+		Reason: deadletter.ReasonRetriesSpent, ErrorCode: deadletter.Code(-14), ErrorMessage: "busy", HTTPStatus: 503, Attempts: 11, FailedAt: failedAt.Add(time.Minute)}
 
 	d.invalid = deadletter.Record{TaskID: "ovcallback:update:5:0000000000000000", Type: tasks.TypeOVCallbackUpdate, Queue: tasks.QueueDefault,
 		Payload: json.RawMessage(`{"orderNumber":"5","action":"Callback"}`), Reason: deadletter.ReasonInvalidPayload,
@@ -70,11 +70,11 @@ func newDeadLetters(t *testing.T) *deadLetters {
 
 	id, task, _ = build(tasks.TypeLicenceModify, `{"orderNumber":10,"product":700,"action":"CANCELLICENCE"}`, tasks.Key("inv-2024-0001"))
 	d.keyed = deadletter.Record{TaskID: id, Type: task.Type(), Queue: tasks.QueueBackfill, Payload: task.Payload(),
-		Reason: deadletter.ReasonPermanent, ErrorCode: -4, ErrorMessage: "Invalid product", Attempts: 1, FailedAt: failedAt.Add(3 * time.Minute)}
+		Reason: deadletter.ReasonPermanent, ErrorCode: deadletter.Code(-4), ErrorMessage: "Invalid product", Attempts: 1, FailedAt: failedAt.Add(3 * time.Minute)}
 
 	_, task, _ = build(tasks.TypeOVCallbackUpdate, `{"orderNumber":"78","action":"sendCallbackEmail"}`)
 	d.replayed = deadletter.Record{TaskID: "ovcallback:update:78:x", Type: task.Type(), Queue: tasks.QueueDefault, Payload: task.Payload(),
-		Reason: deadletter.ReasonRetriesSpent, ErrorCode: -14, ErrorMessage: "busy", Attempts: 11, FailedAt: failedAt.Add(4 * time.Minute)}
+		Reason: deadletter.ReasonRetriesSpent, ErrorCode: deadletter.Code(-14), ErrorMessage: "busy", Attempts: 11, FailedAt: failedAt.Add(4 * time.Minute)}
 
 	for _, rec := range []*deadletter.Record{&d.archived, &d.gone, &d.invalid, &d.keyed, &d.replayed} {
 		entry, err := d.store.Append(t.Context(), *rec)
@@ -95,7 +95,7 @@ func TestDeadList(t *testing.T) {
 	lines := []string{
 		"2024-02-02T13:03:00Z " + d.archived.TaskID + ` type=licence:modify queue=default reason=permanent errorCode=-4 attempts=1 replayed=no errorMessage="Invalid product"`,
 		"2024-02-02T13:04:00Z " + d.gone.TaskID + ` type=ovcallback:update queue=default reason=retries-exhausted errorCode=-14 attempts=11 replayed=no errorMessage="busy"`,
-		"2024-02-02T13:05:00Z " + d.invalid.TaskID + ` type=ovcallback:update queue=default reason=invalid-payload errorCode=0 attempts=0 replayed=no errorMessage="action: must be one of ..."`,
+		"2024-02-02T13:05:00Z " + d.invalid.TaskID + ` type=ovcallback:update queue=default reason=invalid-payload errorCode=none attempts=0 replayed=no errorMessage="action: must be one of ..."`,
 		"2024-02-02T13:06:00Z licence:modify:inv-2024-0001 type=licence:modify queue=backfill reason=permanent errorCode=-4 attempts=1 replayed=no errorMessage=\"Invalid product\"",
 		"2024-02-02T13:07:00Z ovcallback:update:78:x type=ovcallback:update queue=default reason=retries-exhausted errorCode=-14 attempts=11 replayed=2024-02-02T14:03:00Z errorMessage=\"busy\"",
 	}
@@ -243,7 +243,7 @@ func TestDeadExportBackfillKeepsTheKeyOfUnchangedRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := deadletter.New(r.Client).Append(t.Context(), deadletter.Record{TaskID: keyed, Type: task.Type(), Queue: tasks.QueueDefault,
-		Payload: task.Payload(), Reason: deadletter.ReasonPermanent, ErrorCode: -4, Attempts: 1, FailedAt: failedAt}); err != nil {
+		Payload: task.Payload(), Reason: deadletter.ReasonPermanent, ErrorCode: deadletter.Code(-4), Attempts: 1, FailedAt: failedAt}); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "dead.jsonl")
@@ -411,7 +411,7 @@ func TestDeadLettersAfterAnUnreadableEntry(t *testing.T) {
 		payload := `{"orderNumber":"` + order + `","action":"sendCallbackEmail"}`
 		return deadletter.Record{TaskID: taskID(t, tasks.TypeOVCallbackUpdate, payload), Type: tasks.TypeOVCallbackUpdate,
 			Queue: tasks.QueueDefault, Payload: json.RawMessage(payload), Reason: deadletter.ReasonRetriesSpent,
-			ErrorCode: -14, ErrorMessage: "busy", Attempts: 11, FailedAt: failedAt}
+			ErrorCode: deadletter.Code(-14), ErrorMessage: "busy", Attempts: 11, FailedAt: failedAt}
 	}
 	first, second := good("81"), good("82")
 	if _, err := store.Append(t.Context(), first); err != nil {

@@ -132,6 +132,9 @@ message, kept in Redis for good (asynq's own archive forgets after 10,000 tasks 
            and an unspent retry budget: in place of asynq's archived copy when it still holds
            the task, else rebuilt from the record. Dead letters already replayed are skipped;
            a task that is already back, in any queue, is a duplicate.
+
+A failure that brought no errorCode (an error page, a timeout, a payload that never reached
+the provider) shows errorCode=none (null in JSON); --code 0 selects those.
 `
 
 const deadMore = `

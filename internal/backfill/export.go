@@ -47,7 +47,11 @@ func ExportRow(r deadletter.Record) (line []byte, flat bool, err error) {
 		b = append(b, compact.Bytes()...)
 	}
 	b = append(b, `,"errorCode":`...)
-	b = strconv.AppendInt(b, int64(r.ErrorCode), 10)
+	if r.ErrorCode == nil {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendInt(b, int64(*r.ErrorCode), 10)
+	}
 	b = append(b, `,"errorMessage":`...)
 	b = appendJSONString(b, r.ErrorMessage)
 	if r.ErrorItem != "" {

@@ -27,25 +27,25 @@ func TestExportRow(t *testing.T) {
 		flat bool
 	}{
 		{"licence", deadletter.Record{TaskID: derived, Type: tasks.TypeLicenceModify, Queue: "default", Payload: licence,
-			Reason: deadletter.ReasonPermanent, ErrorCode: -4, ErrorMessage: `Invalid "product"`, ErrorItem: "product", Attempts: 1, FailedAt: failed},
+			Reason: deadletter.ReasonPermanent, ErrorCode: deadletter.Code(-4), ErrorMessage: `Invalid "product"`, ErrorItem: "product", Attempts: 1, FailedAt: failed},
 			`{"type":"licence:modify","account":"default","orderNumber":9,"product":1061,"action":"CANCELLICENCE","errorCode":-4,"errorMessage":"Invalid \"product\"","errorItem":"product","reason":"permanent","attempts":1,"failedAt":"2024-02-02T13:03:00.0000005Z","taskId":"` + derived + `"}`,
 			true},
 		{"licence with a key: its content's ID too", deadletter.Record{TaskID: "licence:modify:inv-9", Type: tasks.TypeLicenceModify, Queue: "default", Payload: licence,
-			Reason: deadletter.ReasonPermanent, ErrorCode: -4, Attempts: 1, FailedAt: failed},
+			Reason: deadletter.ReasonPermanent, ErrorCode: deadletter.Code(-4), Attempts: 1, FailedAt: failed},
 			`{"type":"licence:modify","account":"default","orderNumber":9,"product":1061,"action":"CANCELLICENCE","errorCode":-4,"errorMessage":"","reason":"permanent","attempts":1,"failedAt":"2024-02-02T13:03:00.0000005Z","taskId":"licence:modify:inv-9","contentId":"` + derived + `"}`,
 			true},
 		{"replayed, HTTP status", deadletter.Record{TaskID: "ovcallback:update:1:x", Type: tasks.TypeOVCallbackUpdate,
 			Payload: json.RawMessage(`{"orderNumber":"1"}`), Reason: deadletter.ReasonRetriesSpent, HTTPStatus: 503, Attempts: 11, FailedAt: failed, ReplayedAt: &replayed},
-			`{"type":"ovcallback:update","orderNumber":"1","errorCode":0,"errorMessage":"","httpStatus":503,"reason":"retries-exhausted","attempts":11,"failedAt":"2024-02-02T13:03:00.0000005Z","taskId":"ovcallback:update:1:x","replayedAt":"2024-02-02T14:03:00.0000005Z"}`,
+			`{"type":"ovcallback:update","orderNumber":"1","errorCode":null,"errorMessage":"","httpStatus":503,"reason":"retries-exhausted","attempts":11,"failedAt":"2024-02-02T13:03:00.0000005Z","taskId":"ovcallback:update:1:x","replayedAt":"2024-02-02T14:03:00.0000005Z"}`,
 			true},
 		{"payload not an object", deadletter.Record{TaskID: "x:1", Type: "x", Payload: json.RawMessage(`[1, 2]`), Reason: deadletter.ReasonInvalidPayload, FailedAt: failed},
-			`{"type":"x","payload":[1,2],"errorCode":0,"errorMessage":"","reason":"invalid-payload","attempts":0,"failedAt":"2024-02-02T13:03:00.0000005Z","taskId":"x:1"}`,
+			`{"type":"x","payload":[1,2],"errorCode":null,"errorMessage":"","reason":"invalid-payload","attempts":0,"failedAt":"2024-02-02T13:03:00.0000005Z","taskId":"x:1"}`,
 			false},
 		{"payload with a row field", deadletter.Record{TaskID: "x:2", Type: "x", Payload: json.RawMessage(`{"type":"y"}`), FailedAt: failed},
-			`{"type":"x","payload":{"type":"y"},"errorCode":0,"errorMessage":"","reason":"","attempts":0,"failedAt":"2024-02-02T13:03:00.0000005Z","taskId":"x:2"}`,
+			`{"type":"x","payload":{"type":"y"},"errorCode":null,"errorMessage":"","reason":"","attempts":0,"failedAt":"2024-02-02T13:03:00.0000005Z","taskId":"x:2"}`,
 			false},
 		{"no payload", deadletter.Record{TaskID: "x:3", Type: "x", FailedAt: failed},
-			`{"type":"x","payload":null,"errorCode":0,"errorMessage":"","reason":"","attempts":0,"failedAt":"2024-02-02T13:03:00.0000005Z","taskId":"x:3"}`,
+			`{"type":"x","payload":null,"errorCode":null,"errorMessage":"","reason":"","attempts":0,"failedAt":"2024-02-02T13:03:00.0000005Z","taskId":"x:3"}`,
 			false},
 	}
 	for _, tt := range tests {
@@ -73,7 +73,7 @@ func TestExportRowReadsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := optString(opts[:1])
-	line, _, err := ExportRow(deadletter.Record{TaskID: "ignored", Type: task.Type(), Payload: task.Payload(), ErrorCode: -14, ErrorMessage: "busy", Attempts: 11, FailedAt: time.Now()})
+	line, _, err := ExportRow(deadletter.Record{TaskID: "ignored", Type: task.Type(), Payload: task.Payload(), ErrorCode: deadletter.Code(-14), ErrorMessage: "busy", Attempts: 11, FailedAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,13 +38,24 @@ type Record struct {
 	Queue        string          `json:"queue"`
 	Payload      json.RawMessage `json:"payload"`
 	Reason       string          `json:"reason"`
-	ErrorCode    int             `json:"errorCode"` // the provider's errorCode; 0 when the failure had none
+	ErrorCode    *int            `json:"errorCode"` // the provider's errorCode; nil (null) when the failure had none
 	ErrorMessage string          `json:"errorMessage"`
 	ErrorItem    string          `json:"errorItem,omitempty"`
 	HTTPStatus   int             `json:"httpStatus,omitempty"`
 	Attempts     int             `json:"attempts"`
 	FailedAt     time.Time       `json:"failedAt"`
 	ReplayedAt   *time.Time      `json:"replayedAt,omitempty"` // set when read, if replayed
+}
+
+// Code returns a pointer to c, for Record.ErrorCode.
+func Code(c int) *int { return &c }
+
+// CodeText is a record's errorCode as a person reads it: the code, or "none".
+func CodeText(code *int) string {
+	if code == nil {
+		return "none"
+	}
+	return strconv.Itoa(*code)
 }
 
 // Store appends to and reads the record.

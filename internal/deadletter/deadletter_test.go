@@ -23,7 +23,7 @@ func TestAppendScanAndReplayMarks(t *testing.T) {
 		id, err := s.Append(t.Context(), deadletter.Record{
 			TaskID: fmt.Sprintf("licence:modify:%d:x", i), Type: "licence:modify", Queue: "default",
 			Payload: json.RawMessage(fmt.Sprintf(`{"orderNumber":%d}`, i)), Reason: deadletter.ReasonPermanent,
-			ErrorCode: -4, ErrorMessage: "bad", ErrorItem: "product", Attempts: 1,
+			ErrorCode: deadletter.Code(-4), ErrorMessage: "bad", ErrorItem: "product", Attempts: 1,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -42,7 +42,7 @@ func TestAppendScanAndReplayMarks(t *testing.T) {
 		if rec.EntryID != ids[i] || rec.TaskID != fmt.Sprintf("licence:modify:%d:x", i) || string(rec.Payload) != fmt.Sprintf(`{"orderNumber":%d}`, i) {
 			return fmt.Errorf("record %d = %+v", i, rec)
 		}
-		if rec.FailedAt.IsZero() || rec.ErrorCode != -4 || rec.ErrorItem != "product" {
+		if rec.FailedAt.IsZero() || deadletter.CodeText(rec.ErrorCode) != "-4" || rec.ErrorItem != "product" {
 			return fmt.Errorf("record %d fields = %+v", i, rec)
 		}
 		if (rec.ReplayedAt != nil) != (i == 700) || (i == 700 && !rec.ReplayedAt.Equal(at)) {

@@ -34,7 +34,7 @@ func TestDeadLetterWaitsOutARedisOutage(t *testing.T) {
 
 	e.waitState(q, id, 20*time.Second, asynq.TaskStateArchived)
 	recs := e.deadLetters()
-	if len(recs) != 1 || recs[0].TaskID != id || recs[0].ErrorCode != -16 {
+	if len(recs) != 1 || recs[0].TaskID != id || deadletter.CodeText(recs[0].ErrorCode) != "-16" {
 		t.Fatalf("dead letters %+v, want one for %s with -16; logs:\n%s", recs, id, e.logs.String())
 	}
 }

@@ -280,13 +280,13 @@ func (d *deadLetterer) HandleError(ctx context.Context, t *asynq.Task, err error
 		// the task stays active until its lease runs out: then asynq's recovery runs it again
 		// (and it is dead-lettered then), or, for a task past its retry budget, archives it.
 		// Either way the record may never be written: this line carries it.
-		d.log.Error().Err(aerr).Str("task", id).Str("type", t.Type()).Str("queue", queue).Str("reason", rec.Reason).
-			Int("errorCode", rec.ErrorCode).Str("errorMessage", logging.Mask(rec.ErrorMessage)).Int("attempts", rec.Attempts).
+		codeField(d.log.Error().Err(aerr).Str("task", id).Str("type", t.Type()).Str("queue", queue).Str("reason", rec.Reason),
+			rec.ErrorCode).Str("errorMessage", logging.Mask(rec.ErrorMessage)).Int("attempts", rec.Attempts).
 			Str("payload", logging.Mask(string(rec.Payload))).Msg("dead letter not recorded: Redis did not take it; the record is this line")
 		return
 	}
-	d.log.Warn().Str("task", id).Str("type", t.Type()).Str("queue", queue).Str("reason", rec.Reason).
-		Int("errorCode", rec.ErrorCode).Str("errorMessage", logging.Mask(rec.ErrorMessage)).
+	codeField(d.log.Warn().Str("task", id).Str("type", t.Type()).Str("queue", queue).Str("reason", rec.Reason),
+		rec.ErrorCode).Str("errorMessage", logging.Mask(rec.ErrorMessage)).
 		Int("attempts", rec.Attempts).Str("entry", entry).Msg("dead-lettered")
 	if d.after != nil {
 		d.after(rec)
@@ -330,6 +330,14 @@ func (d *deadLetterer) append(rec deadletter.Record) (string, error) {
 	}
 }
 
+// codeField adds a record's errorCode to a log line: the code, or null when it had none.
+func codeField(e *zerolog.Event, code *int) *zerolog.Event {
+	if code == nil {
+		return e.RawJSON("errorCode", []byte("null"))
+	}
+	return e.Int("errorCode", *code)
+}
+
 // Record describes a task that is being dead-lettered with err.
 func Record(id, queue string, t *asynq.Task, err error, retried int) deadletter.Record {
 	rec := deadletter.Record{
@@ -347,7 +355,10 @@ func Record(id, queue string, t *asynq.Task, err error, retried int) deadletter.
 	}
 	var pe *provider.Error
 	if errors.As(err, &pe) {
-		rec.ErrorCode, rec.ErrorItem, rec.HTTPStatus = pe.Code, pe.Item, pe.HTTPStatus
+		rec.ErrorItem, rec.HTTPStatus = pe.Item, pe.HTTPStatus
+		if pe.Code != 0 { // 0: the answer had no errorCode (an error page, no answer at all)
+			rec.ErrorCode = deadletter.Code(pe.Code)
+		}
 		if pe.Message != "" {
 			rec.ErrorMessage = pe.Message
 		}
