@@ -352,7 +352,7 @@ func replayOne(ctx context.Context, inspector *asynq.Inspector, enqueuer *tasks.
 	}
 	task, opts, err := tasks.Build(r.Type, r.Payload, tasks.Queue(queue))
 	if err != nil {
-		return taskResult{}, fmt.Errorf("rebuild from the record: %s", fieldProblems(err))
+		return taskResult{}, fmt.Errorf("rebuild from the record: %s (it cannot be replayed as it is: export it with 'enqueue dead export', fix the row, and backfill it)", fieldProblems(err))
 	}
 	// The record's ID, not the content's: an ID from a --key, and duplicate detection of
 	// replays, both depend on it.
@@ -374,7 +374,7 @@ func replayOne(ctx context.Context, inspector *asynq.Inspector, enqueuer *tasks.
 func replayArchived(ctx context.Context, inspector *asynq.Inspector, enqueuer *tasks.Enqueuer, info *asynq.TaskInfo) (taskResult, error) {
 	task, opts, err := tasks.Build(info.Type, info.Payload, tasks.Queue(info.Queue), tasks.MaxRetry(min(tasks.RetryBudget(info.MaxRetry), 1000)))
 	if err != nil {
-		return taskResult{}, fmt.Errorf("rebuild the archived task: %s", fieldProblems(err))
+		return taskResult{}, fmt.Errorf("rebuild the archived task: %s (it cannot be replayed as it is: export it with 'enqueue dead export', fix the row, and backfill it)", fieldProblems(err))
 	}
 	if err := inspector.DeleteTask(info.Queue, info.ID); err != nil {
 		return taskResult{}, fmt.Errorf("remove the archived copy: %w", err)

@@ -279,7 +279,7 @@ func TestDeadReplay(t *testing.T) {
 			"replayed "+d.gone.TaskID+" queue=default state=pending from=record\n"+
 			"replayed licence:modify:inv-2024-0001 queue=backfill state=pending from=record\n"+
 			"replayed=3 duplicate=0 failed=1 skipped=1\n",
-		d.invalid.TaskID+`: rebuild from the record: action: must be one of ScheduledCallback, ManualCallback, ReplacePhone, replaceEmailAddress, sendCallbackEmail, got "Callback"`+"\n"+
+		d.invalid.TaskID+`: rebuild from the record: action: must be one of ScheduledCallback, ManualCallback, ReplacePhone, replaceEmailAddress, sendCallbackEmail, got "Callback" (it cannot be replayed as it is: export it with 'enqueue dead export', fix the row, and backfill it)`+"\n"+
 			"enqueue dead replay: 1 dead letter could not be replayed\n")
 
 	for _, rec := range []deadletter.Record{d.archived, d.gone, d.keyed} {
