@@ -208,7 +208,7 @@ func (c *Client) do(ctx context.Context, endpoint, action string, creds Credenti
 		httpReq.Header.Set("User-Agent", c.userAgent)
 	}
 
-	forms := passwordForms(creds.loginPassword())
+	forms := creds.passwordForms()
 	resp, err := c.http.Do(httpReq)
 	if err != nil {
 		// *url.Error carries the URL (never the body, where the password is), but also a

@@ -18,6 +18,7 @@ const redacted = "[redacted]"
 type Credentials struct {
 	loginName string
 	password  func() string
+	forms     func() []string // passwordForms of the password, worked out once
 }
 
 // NewCredentials checks a login against the provider's limits (loginName up to 64 characters,
@@ -34,7 +35,9 @@ func NewCredentials(loginName, loginPassword string) (Credentials, error) {
 	if len(errs) > 0 {
 		return Credentials{}, errors.Join(errs...)
 	}
-	return Credentials{loginName: loginName, password: func() string { return loginPassword }}, nil
+	forms := passwordForms(loginPassword)
+	return Credentials{loginName: loginName, password: func() string { return loginPassword },
+		forms: func() []string { return forms }}, nil
 }
 
 // LoginName returns the account's login name, which is not a secret.
@@ -48,6 +51,15 @@ func (c Credentials) loginPassword() string {
 		return ""
 	}
 	return c.password()
+}
+
+// passwordForms returns the forms in which an answer may quote the password (see
+// passwordForms); the caller must not change the slice.
+func (c Credentials) passwordForms() []string {
+	if c.forms == nil {
+		return nil
+	}
+	return c.forms()
 }
 
 // String returns "[redacted]".
