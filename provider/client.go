@@ -224,9 +224,16 @@ func (c *Client) do(ctx context.Context, endpoint, action string, creds Credenti
 		return nil, errorf(endpoint, action, resp.StatusCode, nil, "answer larger than %d bytes", c.maxBody)
 	}
 
-	// The password is blanked in the body as it came, and again in the values as read: an
-	// answer may quote the request encoded, or not, and reading decodes what it quotes.
-	a := parseAnswer([]byte(redact(string(body), forms))).withoutPassword(forms)
+	// The outcome (errorCode) is read from the body as it came: a password that happens to
+	// match part of it ("Code", "1234") must not turn a success into an answer without one,
+	// which would repeat the call. The texts are read from the body with the password
+	// blanked as it came, and blanked again as read: an answer may quote the request
+	// encoded, or not, and reading decodes what it quotes.
+	a := parseAnswer(body)
+	if len(forms) > 0 {
+		texts := parseAnswer([]byte(redact(string(body), forms))).withoutPassword(forms)
+		a.Message, a.Item, a.Detail, a.Result = texts.Message, texts.Item, texts.Detail, texts.Result
+	}
 	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
 	if !ok2xx || !a.HasCode {
 		e := &Error{Endpoint: endpoint, Action: action, HTTPStatus: resp.StatusCode,

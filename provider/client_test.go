@@ -323,6 +323,36 @@ func escapeEvery(s string) string {
 	return b.String()
 }
 
+// A password that matches part of an answer's own text (a field name, the code) must not
+// change what the answer says: blanking it before reading the errorCode took a success for an
+// answer without one, and the call was made again.
+func TestClientPasswordLikeTheAnswersOwnText(t *testing.T) {
+	t.Parallel()
+	c, srv, _ := newClient(t)
+	for i, tt := range []struct {
+		password string
+		answer   providertest.Answer
+		code     int
+	}{
+		{"Code", providertest.Answer{Result: "ok"}, 0},
+		{"error", providertest.Answer{Result: "ok"}, 0},
+		{"rror", providertest.Answer{Code: 1, Message: "payment required"}, 1},
+		{"Code=0", providertest.Raw(200, "errorCode=0&result=ok"), 0},
+		{"1234", providertest.Raw(200, "errorCode=1234&errorMessage=fine"), 1234},
+	} {
+		creds, err := provider.NewCredentials("demo", tt.password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		order := 7600 + i
+		srv.Script(strconv.Itoa(order), tt.answer)
+		resp, err := c.ModifyThirdPartyDetails(t.Context(), creds, provider.LicenceRequest{OrderNumber: int64(order), Product: 1060, Action: provider.ActionCancelLicence})
+		if err != nil || resp.Code != tt.code {
+			t.Errorf("password %q: %+v, %v; want a success with code %d", tt.password, resp, err, tt.code)
+		}
+	}
+}
+
 func TestClientOverTLSAndNoRedirects(t *testing.T) {
 	t.Parallel()
 	srv, err := providertest.StartTLS(providertest.WithRequireTLS())
