@@ -237,7 +237,7 @@ func (c *Client) do(ctx context.Context, endpoint, action string, creds Credenti
 	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
 	if !ok2xx || !a.HasCode {
 		e := &Error{Endpoint: endpoint, Action: action, HTTPStatus: resp.StatusCode,
-			Code: a.Code, Message: a.Message, Item: a.Item, Detail: a.Detail}
+			Code: a.Code, HasCode: a.HasCode, Message: a.Message, Item: a.Item, Detail: a.Detail}
 		switch {
 		case !a.HasCode && ok2xx:
 			e.Message = fmt.Sprintf("answer without errorCode (%s, %d bytes)", contentType(resp), len(body))
@@ -251,7 +251,7 @@ func (c *Client) do(ctx context.Context, endpoint, action string, creds Credenti
 	}
 	if a.Code < 0 {
 		return nil, &Error{Endpoint: endpoint, Action: action, HTTPStatus: resp.StatusCode,
-			Code: a.Code, Message: a.Message, Item: a.Item, Detail: a.Detail}
+			Code: a.Code, HasCode: true, Message: a.Message, Item: a.Item, Detail: a.Detail}
 	}
 	return &Response{Code: a.Code, Message: a.Message, Result: a.Result, HTTPStatus: resp.StatusCode}, nil
 }

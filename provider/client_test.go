@@ -353,6 +353,30 @@ func TestClientPasswordLikeTheAnswersOwnText(t *testing.T) {
 	}
 }
 
+// HasCode tells an errorCode of 0 in an HTTP error from no errorCode at all.
+func TestClientErrorHasCode(t *testing.T) {
+	t.Parallel()
+	c, srv, creds := newClient(t)
+	for i, tt := range []struct {
+		answer providertest.Answer
+		want   bool
+	}{
+		{providertest.Raw(499, "errorCode=0"), true},
+		{providertest.Raw(503, "errorCode=-14&errorMessage=busy"), true},
+		{providertest.Answer{Code: -4, Item: "product"}, true},
+		{providertest.Raw(503, "<h1>down</h1>"), false},
+		{providertest.Raw(200, "maintenance"), false},
+	} {
+		order := 7700 + i
+		srv.Script(strconv.Itoa(order), tt.answer)
+		_, err := c.ModifyThirdPartyDetails(t.Context(), creds, provider.LicenceRequest{OrderNumber: int64(order), Product: 1060, Action: provider.ActionCancelLicence})
+		var pe *provider.Error
+		if !errors.As(err, &pe) || pe.HasCode != tt.want {
+			t.Errorf("answer %d: %v (%+v), want HasCode %v", i, err, pe, tt.want)
+		}
+	}
+}
+
 func TestClientOverTLSAndNoRedirects(t *testing.T) {
 	t.Parallel()
 	srv, err := providertest.StartTLS(providertest.WithRequireTLS())

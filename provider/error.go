@@ -13,6 +13,7 @@ type Error struct {
 	Endpoint   string // e.g. "!modifyThirdPartyDetails"
 	Action     string // the request's action, when it had one
 	Code       int    // the provider's errorCode; 0 when the answer carried none
+	HasCode    bool   // the answer carried an errorCode (which an HTTP error may give as 0)
 	Message    string // errorMessage, or what went wrong when there was no errorCode
 	Item       string // errorItem: the offending parameter
 	Detail     string // errorDetail
@@ -23,7 +24,7 @@ type Error struct {
 func (e *Error) Error() string {
 	s := "provider " + e.Endpoint + ": "
 	switch {
-	case e.Code != 0:
+	case e.Code != 0 || e.HasCode:
 		s += "errorCode " + strconv.Itoa(e.Code)
 		if e.Message != "" {
 			s += " " + strconv.Quote(e.Message)

@@ -328,7 +328,7 @@ func (h *Handlers) logCall(t *asynq.Task, id, account string, attempt int, c cal
 			e = e.Str("errorMessage", logging.Mask(resp.Message))
 		}
 	case errors.As(err, &pe):
-		if pe.Code != 0 {
+		if pe.Code != 0 || pe.HasCode {
 			e = e.Int("errorCode", pe.Code)
 		} else {
 			e = noCode(e)

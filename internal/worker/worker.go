@@ -356,7 +356,7 @@ func Record(id, queue string, t *asynq.Task, err error, retried int) deadletter.
 	var pe *provider.Error
 	if errors.As(err, &pe) {
 		rec.ErrorItem, rec.HTTPStatus = pe.Item, pe.HTTPStatus
-		if pe.Code != 0 { // 0: the answer had no errorCode (an error page, no answer at all)
+		if pe.Code != 0 || pe.HasCode { // else no errorCode: an error page, or no answer at all
 			rec.ErrorCode = deadletter.Code(pe.Code)
 		}
 		if pe.Message != "" {
