@@ -130,10 +130,16 @@ func Run(ctx context.Context, in *Input, opt Options) (Summary, error) {
 			return s, invalidSkipped(s, in)
 		}
 		enq, err := opt.Connect(ctx)
+		if err != nil && ctx.Err() != nil {
+			// Ctrl-C while Redis was being reached: a stop, not a failure of the rows.
+			s.Stopped = true
+			return s, errors.Join(fmt.Errorf("%w before the first row of %s was enqueued (while reaching Redis); re-run the same command to continue", ErrInterrupted, in.Name()),
+				invalidSkipped(s, in))
+		}
 		if err != nil {
 			// Every valid row is one not written.
 			s.Failed = s.Valid
-			return s, fmt.Errorf("%w: nothing was enqueued", err)
+			return s, errors.Join(fmt.Errorf("%w: nothing was enqueued", err), invalidSkipped(s, in))
 		}
 		r.opt.Enqueuer = enq
 	}

@@ -578,3 +578,57 @@ func TestRunDuplicatesAcrossQueues(t *testing.T) {
 		t.Errorf("second run: summary %+v, err %v; want %+v", again.summary, again.err, want)
 	}
 }
+
+// Connect is called once every row is valid, and not at all when a bad row stops the run: a
+// Redis that cannot be reached hides no bad row.
+func TestRunConnectsOnlyToEnqueue(t *testing.T) {
+	t.Parallel()
+	var calls int
+	f := &fakeEnqueuer{}
+	connect := func(context.Context) (backfill.Enqueuer, error) { calls++; return f, nil }
+
+	got := run(t, t.Context(), licenceRows(t, 10, 4), backfill.Options{Connect: connect})
+	if !errors.Is(got.err, backfill.ErrInvalidRows) || calls != 0 || !strings.Contains(got.stderr, ":4: orderNumber:") {
+		t.Fatalf("a bad row: err %v, %d connects, stderr %q; want the row reported and no connect", got.err, calls, got.stderr)
+	}
+	got = run(t, t.Context(), licenceRows(t, 10), backfill.Options{Connect: connect})
+	if got.err != nil || calls != 1 || got.summary.Enqueued != 10 || !slices.Equal(f.enqueued(), seq(1, 10)) {
+		t.Fatalf("valid rows: err %v, %d connects, summary %+v", got.err, calls, got.summary)
+	}
+}
+
+// Redis cannot be reached: every valid row counts as failed, and the invalid rows skipped are
+// still reported.
+func TestRunCannotConnect(t *testing.T) {
+	t.Parallel()
+	down := errors.New("cannot reach Redis: connection refused")
+	connect := func(context.Context) (backfill.Enqueuer, error) { return nil, down }
+	got := run(t, t.Context(), licenceRows(t, 10, 4), backfill.Options{Connect: connect, SkipInvalid: true})
+	if !errors.Is(got.err, down) || !errors.Is(got.err, backfill.ErrInvalidRows) || !strings.Contains(got.err.Error(), "nothing was enqueued") {
+		t.Errorf("err %v: want the connect error, nothing enqueued, and the invalid row skipped", got.err)
+	}
+	if s := got.summary; s.Failed != 9 || s.Invalid != 1 || s.Enqueued != 0 || s.Stopped {
+		t.Errorf("summary %+v: want the 9 valid rows failed, 1 invalid", s)
+	}
+}
+
+// Ctrl-C while Redis is being reached (a Redis that accepts connections and does not answer):
+// a stop before the first row, not rows that failed.
+func TestRunInterruptedWhileConnecting(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	connect := func(ctx context.Context) (backfill.Enqueuer, error) {
+		cancel()
+		<-ctx.Done()
+		return nil, fmt.Errorf("cannot reach Redis: %w", ctx.Err())
+	}
+	got := run(t, ctx, licenceRows(t, 10), backfill.Options{Connect: connect})
+	if !errors.Is(got.err, backfill.ErrInterrupted) || !strings.Contains(got.err.Error(), "before the first row of") {
+		t.Errorf("err %v: want interrupted before the first row", got.err)
+	}
+	b, _ := json.Marshal(got.summary)
+	if got.summary.Failed != 0 || !strings.Contains(string(b), `"stoppedAfterLine":0`) {
+		t.Errorf("summary %s: want stoppedAfterLine 0 and no failed rows", b)
+	}
+}
