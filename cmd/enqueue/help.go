@@ -85,8 +85,9 @@ back; a row of a task enqueued with a key keeps the key while its content is unc
 The whole input is validated first; every bad row is reported on standard error as
 FILE:LINE: field: why. With any bad row nothing is enqueued, unless --skip-invalid. While it
 validates, the backfill builds each row's task and keeps it in a temporary file (in $TMPDIR,
-about the size of the input, gone when the command ends); then it enqueues those tasks,
---concurrency at a time. Each row's task ID comes from its content, so running the same
+about the size of the input, gone when the command ends); then it contacts Redis and
+enqueues those tasks, --concurrency at a time (a Redis it cannot reach counts every valid
+row as failed). Each row's task ID comes from its content, so running the same
 backfill again enqueues nothing new: its rows are counted as duplicates. --account sets the
 account of rows that name none; --max-retry, --in and --at apply to every row.
 

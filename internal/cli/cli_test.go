@@ -83,7 +83,7 @@ func TestParse(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, nil, "", false, 3, "unknown flag --nope", true},
 		{"missing value", []string{"FILE", "--name"}, nil, "", false, 3, "--name needs a value", true},
 		{"bad int", []string{"--count", "ten"}, nil, "", false, 3, `--count: must be an integer, got "ten"`, true},
-		{"bad bool", []string{"--json=maybe"}, nil, "", false, 3, `--json: must be true or false (or the flag alone for true), got "maybe"`, true},
+		{"bad bool", []string{"--json=maybe"}, nil, "", false, 3, `--json: must be true or false (or 1 or 0; the flag alone means true), got "maybe"`, true},
 		{"given twice", []string{"--name", "a", "FILE", "-name=b"}, nil, "", false, 3, "--name given twice: give it once", true},
 		{"bool given twice", []string{"--json", "--json"}, nil, "", false, 3, "--json given twice: give it once", true},
 		{"help", []string{"x", "--help"}, nil, "", false, 3, flag.ErrHelp.Error(), false},

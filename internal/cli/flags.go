@@ -61,9 +61,9 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		given[f.Name] = true
 		if err := fs.Set(name, value); err != nil {
-			if isBool {
-				// The flag package says only "parse error".
-				return nil, Usagef("--%s: must be true or false (or the flag alone for true), got %q", name, value)
+			if isBool && err.Error() == "parse error" {
+				// The flag package's own bool says no more than that.
+				return nil, Usagef("--%s: must be true or false (or 1 or 0; the flag alone means true), got %q", name, value)
 			}
 			return nil, Usagef("--%s: %w", name, err)
 		}
