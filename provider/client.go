@@ -231,7 +231,11 @@ func (c *Client) do(ctx context.Context, endpoint, action string, creds Credenti
 	// encoded, or not, and reading decodes what it quotes.
 	a := parseAnswer(body)
 	if len(forms) > 0 {
-		texts := parseAnswer([]byte(redact(string(body), forms))).withoutPassword(forms)
+		texts := a
+		if raw := string(body); redact(raw, forms) != raw { // read again only when it quotes
+			texts = parseAnswer([]byte(redact(raw, forms)))
+		}
+		texts = texts.withoutPassword(forms)
 		a.Message, a.Item, a.Detail, a.Result = texts.Message, texts.Item, texts.Detail, texts.Result
 	}
 	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
