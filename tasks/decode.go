@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ovqueue/ovqueue/provider"
 )
@@ -141,6 +142,12 @@ func decodeFields(data []byte, fields map[string]any) (unknown, bad error) {
 		dst, ok := fields[k]
 		if !ok {
 			unknowns = append(unknowns, &provider.FieldError{Field: k, Problem: "unknown field (never forwarded: the provider would answer -2)"})
+			continue
+		}
+		if !utf8.Valid(raw[k]) {
+			// encoding/json would quietly make U+FFFD of the bytes, and that is what the
+			// provider would get.
+			bads = append(bads, &provider.FieldError{Field: k, Problem: "not valid UTF-8"})
 			continue
 		}
 		if err := json.Unmarshal(raw[k], dst); err != nil {

@@ -47,6 +47,9 @@ func TestDecode(t *testing.T) {
 		{"null", tasks.TypeOVCallbackUpdate, `null`, []string{"payload"}, "not a JSON object"},
 		{"trailing", tasks.TypeOVCallbackUpdate, `{} {}`, []string{"payload"}, "trailing"},
 		{"huge", tasks.TypeOVCallbackUpdate, `{"comments":"` + strings.Repeat("x", 70<<10) + `"}`, []string{"payload"}, "larger than"},
+		// encoding/json would make U+FFFD of the bytes, and the provider would get that.
+		{"invalid UTF-8", tasks.TypeOVCallbackUpdate, "{\"orderNumber\":\"1\",\"action\":\"sendCallbackEmail\",\"comments\":\"caf\xe9\"}", []string{"comments"}, "comments: not valid UTF-8"},
+		{"invalid UTF-8 in a licence", tasks.TypeLicenceModify, "{\"orderNumber\":1,\"product\":341,\"qualysLoginName\":\"q\xff\"}", []string{"qualysLoginName"}, "not valid UTF-8"},
 		{"validation after decode", tasks.TypeOVCallbackUpdate, `{"orderNumber":"1","action":"ReplacePhone"}`, []string{"phoneNumber"}, "phoneNumber: required"},
 		{"bad account", tasks.TypeLicenceModify, `{"account":"a b","orderNumber":1,"product":1060,"action":"CANCELLICENCE"}`, []string{"account"}, "account: only letters"},
 		{"several", tasks.TypeLicenceModify, `{"orderNumber":"x","product":"y","colour":"red"}`, []string{"colour", "orderNumber", "product"}, ""},
