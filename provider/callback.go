@@ -51,7 +51,7 @@ type OVCallbackRequest struct {
 func (r OVCallbackRequest) Validate() error {
 	var v validator
 	v.text("orderNumber", r.OrderNumber, 128, true)
-	if r.OrderNumber != "" && strings.TrimSpace(r.OrderNumber) != r.OrderNumber {
+	if trimmed := strings.TrimSpace(r.OrderNumber); trimmed != "" && trimmed != r.OrderNumber { // only spaces: "required" says it
 		v.add("orderNumber", "must not start or end with spaces")
 	}
 	v.text("action", r.Action, 100, true)

@@ -35,13 +35,18 @@ type LicenceRequest struct {
 // *FieldError naming the parameter; nil when r can be sent.
 func (r LicenceRequest) Validate() error {
 	var v validator
-	if r.OrderNumber <= 0 {
+	switch {
+	case r.OrderNumber == 0:
 		v.add("orderNumber", "required, a positive integer")
+	case r.OrderNumber < 0:
+		v.add("orderNumber", "must be a positive integer, got %d", r.OrderNumber)
 	}
 	family, known := ProductFamily(r.Product)
 	switch {
 	case r.Product == 0:
 		v.add("product", "required, one of the documented product codes")
+	case r.Product < 0:
+		v.add("product", "must be one of the documented product codes, got %d", r.Product)
 	case !known:
 		v.add("product", "%d is not a documented product code", r.Product)
 	}
