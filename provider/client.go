@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -224,16 +225,25 @@ func (c *Client) do(ctx context.Context, endpoint, action string, creds Credenti
 		return nil, errorf(endpoint, action, resp.StatusCode, nil, "answer larger than %d bytes", c.maxBody)
 	}
 
-	// The outcome (errorCode) is read from the body as it came: a password that happens to
-	// match part of it ("Code", "1234") must not turn a success into an answer without one,
-	// which would repeat the call. The texts are read from the body with the password
-	// blanked as it came, and blanked again as read: an answer may quote the request
-	// encoded, or not, and reading decodes what it quotes.
+	// The texts are read from the body with the password blanked as it came, and blanked
+	// again as read: an answer may quote the request encoded, or not, and reading decodes
+	// what it quotes. The errorCode is read from the blanked body too; when blanking
+	// destroyed it, from the body as it came, unless the password holds "errorCode=" itself:
+	// a password that happens to match part of the answer ("Code", "1234") must not turn a
+	// success into an answer without one, which would repeat the call.
 	a := parseAnswer(body)
 	if len(forms) > 0 {
 		texts := a
-		if raw := string(body); redact(raw, forms) != raw { // read again only when it quotes
-			texts = parseAnswer([]byte(redact(raw, forms)))
+		if raw, blanked := string(body), redact(string(body), forms); blanked != raw { // it quotes the password
+			texts = parseAnswer([]byte(blanked))
+			switch {
+			case texts.HasCode:
+				a.Code, a.HasCode = texts.Code, true
+			case slices.ContainsFunc(forms, func(f string) bool { return strings.Contains(f, "errorCode=") }):
+				// The code read before blanking may have been the password's own
+				// ("pw&errorCode=0"): it must not lend the answer a code, least of all a success.
+				a.Code, a.HasCode = 0, false
+			}
 		}
 		texts = texts.withoutPassword(forms)
 		a.Message, a.Item, a.Detail, a.Result = texts.Message, texts.Item, texts.Detail, texts.Result

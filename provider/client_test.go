@@ -354,6 +354,35 @@ func TestClientPasswordLikeTheAnswersOwnText(t *testing.T) {
 }
 
 // HasCode tells an errorCode of 0 in an HTTP error from no errorCode at all.
+// A password that holds "&errorCode=", quoted unencoded by an answer, must not lend the answer
+// its code: a -16 that quotes it stays a -16 (read as two codes it would be retried, and
+// repeated -16 calls may lock the account).
+func TestClientPasswordHoldingAnErrorCode(t *testing.T) {
+	t.Parallel()
+	c, srv, _ := newClient(t)
+	for i, tt := range []struct {
+		answer   providertest.Answer
+		outcome  provider.Outcome
+		code     int
+		password string
+	}{
+		{providertest.Raw(200, "errorCode=-16&errorMessage=bad login pw&errorCode=0"), provider.Permanent, -16, "pw&errorCode=0"},
+		{providertest.Raw(200, "errorMessage=login failed for pw&errorCode=0"), provider.Transient, 0, "pw&errorCode=0"},
+	} {
+		creds, err := provider.NewCredentials("demo", tt.password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		order := 7800 + i
+		srv.Script(strconv.Itoa(order), tt.answer)
+		_, err = c.ModifyThirdPartyDetails(t.Context(), creds, provider.LicenceRequest{OrderNumber: int64(order), Product: 1060, Action: provider.ActionCancelLicence})
+		var pe *provider.Error
+		if provider.Classify(err) != tt.outcome || !errors.As(err, &pe) || pe.Code != tt.code {
+			t.Errorf("answer %d: %v (%v), want %v with code %d", i, err, provider.Classify(err), tt.outcome, tt.code)
+		}
+	}
+}
+
 func TestClientErrorHasCode(t *testing.T) {
 	t.Parallel()
 	c, srv, creds := newClient(t)
