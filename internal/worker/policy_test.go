@@ -31,6 +31,7 @@ type policyCase struct {
 	retried  int    // asynq's retry count at the end: the budget spent
 	reason   string // dead-letter reason, for archived tasks
 	code     int    // errorCode in the result or the dead letter
+	zeroCode bool   // the dead letter's errorCode is 0, not null (code 0 means null otherwise)
 	item     string
 	result   string // the provider's result parameter, for completed tasks
 	lastErr  string // substring of asynq's last error, for archived tasks
@@ -58,6 +59,8 @@ func TestErrorPolicy(t *testing.T) {
 		{name: "http 429 does not spend the budget", product: 700, budget: 1, script: []providertest.Answer{{HTTPStatus: 429, Body: raw("slow down")}}, state: asynq.TaskStateCompleted, calls: 2, retried: 0, attempts: 2},
 		{name: "http 404 is permanent", product: 700, budget: 3, script: []providertest.Answer{{HTTPStatus: 404, Body: raw("nope")}},
 			state: asynq.TaskStateArchived, calls: 1, reason: deadletter.ReasonPermanent, lastErr: "HTTP 404", attempts: 1},
+		{name: "http 400 with errorCode 0 is permanent, with its code", product: 700, budget: 3, script: []providertest.Answer{{HTTPStatus: 400, Body: raw("errorCode=0")}},
+			state: asynq.TaskStateArchived, calls: 1, reason: deadletter.ReasonPermanent, zeroCode: true, lastErr: "errorCode 0", attempts: 1},
 		{name: "-20 on a detail change is permanent", product: 341, detail: true, budget: 3, script: []providertest.Answer{a(-20)},
 			state: asynq.TaskStateArchived, calls: 1, reason: deadletter.ReasonPermanent, code: -20, lastErr: "errorCode -20", attempts: 1},
 	}
@@ -123,7 +126,7 @@ func TestErrorPolicy(t *testing.T) {
 				t.Fatalf("no dead-letter record for %s", ids[i].id)
 			}
 			wantCode := "none" // no errorCode in the answer: null in the record
-			if tt.code != 0 {
+			if tt.code != 0 || tt.zeroCode {
 				wantCode = strconv.Itoa(tt.code)
 			}
 			if rec.Reason != tt.reason || deadletter.CodeText(rec.ErrorCode) != wantCode || rec.ErrorItem != tt.item || rec.Attempts != tt.attempts ||
@@ -164,7 +167,7 @@ func TestErrorPolicy(t *testing.T) {
 			t.Errorf("%s: %d call lines, want %d (one a call)", tt.name, got, tt.calls)
 		}
 		for _, a := range tt.script[:min(tt.calls, len(tt.script))] {
-			if a.HTTPStatus != 0 || a.Body != nil || a.Drop || a.Delay > 0 {
+			if a.Drop || a.Delay > 0 || a.Body != nil && !strings.HasPrefix(*a.Body, "errorCode=") {
 				wantNulls++
 			}
 		}
