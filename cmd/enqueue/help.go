@@ -135,7 +135,8 @@ message, kept in Redis for good (asynq's own archive forgets after 10,000 tasks 
            a task that is already back, in any queue, is a duplicate.
 
 A failure that brought no errorCode (an error page, a timeout, a payload that never reached
-the provider) shows errorCode=none (null in JSON); --code 0 selects those.
+the provider) shows errorCode=none (null in JSON); --code 0 selects those, and an errorCode
+of 0 that came with an HTTP error.
 `
 
 const deadMore = `

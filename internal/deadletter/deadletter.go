@@ -181,6 +181,12 @@ func decode(m redis.XMessage) (Record, error) {
 		return Record{}, fmt.Errorf("dead letter %s: %w", m.ID, err)
 	}
 	r.EntryID = m.ID
+	if r.ErrorCode != nil && *r.ErrorCode == 0 && (r.HTTPStatus == 0 || r.HTTPStatus >= 200 && r.HTTPStatus < 300) {
+		// Written before records had null: a failure without an HTTP error that says 0 had
+		// no errorCode (0 would have been a success). After an HTTP error, 0 stays: it may
+		// be the answer's own.
+		r.ErrorCode = nil
+	}
 	return r, nil
 }
 

@@ -95,3 +95,43 @@ func TestUnavailable(t *testing.T) {
 		t.Errorf("a record that cannot be encoded: Unavailable(%v) = true", err)
 	}
 }
+
+// Records written before errorCode could be null hold 0 for "no code": read back, those of a
+// failure without an HTTP error (or with a 2xx, where 0 would have been a success) have none;
+// after an HTTP error, 0 may be the answer's own and stays. New records keep what they say.
+func TestOldRecordsWithoutACode(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	s := deadletter.New(r.Client)
+	old := map[string]string{ // task ID → the record as an earlier version wrote it
+		"a": `{"taskId":"a","type":"licence:modify","queue":"default","payload":{},"reason":"invalid-payload","errorCode":0,"errorMessage":"x","attempts":0,"failedAt":"2026-01-02T03:04:05Z"}`,
+		"b": `{"taskId":"b","type":"licence:modify","queue":"default","payload":{},"reason":"retries-exhausted","errorCode":0,"errorMessage":"answer without errorCode","httpStatus":200,"attempts":11,"failedAt":"2026-01-02T03:04:05Z"}`,
+		"c": `{"taskId":"c","type":"licence:modify","queue":"default","payload":{},"reason":"permanent","errorCode":0,"errorMessage":"HTTP 404","httpStatus":404,"attempts":1,"failedAt":"2026-01-02T03:04:05Z"}`,
+		"d": `{"taskId":"d","type":"licence:modify","queue":"default","payload":{},"reason":"permanent","errorCode":-4,"errorMessage":"bad","attempts":1,"failedAt":"2026-01-02T03:04:05Z"}`,
+	}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		if err := r.Client.XAdd(t.Context(), &redis.XAddArgs{Stream: deadletter.Key, Values: []any{"record", old[id]}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Append(t.Context(), deadletter.Record{TaskID: "e", Type: "licence:modify", Reason: deadletter.ReasonPermanent,
+		ErrorCode: deadletter.Code(0), HTTPStatus: 400}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(t.Context(), deadletter.Record{TaskID: "f", Type: "licence:modify", Reason: deadletter.ReasonRetriesSpent}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"a": "none", "b": "none", "c": "0", "d": "-4", "e": "0", "f": "none"}
+	got := map[string]string{}
+	if err := s.Scan(t.Context(), func(rec deadletter.Record) error {
+		got[rec.TaskID] = deadletter.CodeText(rec.ErrorCode)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("record %s: errorCode %s, want %s", id, got[id], w)
+		}
+	}
+}
