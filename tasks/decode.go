@@ -152,9 +152,20 @@ func decodeFields(data []byte, fields map[string]any) (unknown, bad error) {
 		}
 		if err := json.Unmarshal(raw[k], dst); err != nil {
 			bads = append(bads, &provider.FieldError{Field: k, Problem: jsonProblem(err)})
+			continue
+		}
+		if s, ok := dst.(*string); ok && strings.ContainsRune(*s, utf8.RuneError) && !saysFFFD(raw[k]) {
+			// A U+FFFD the JSON does not say: encoding/json made it of an escape that is no
+			// character (a lone UTF-16 surrogate such as \udc80).
+			bads = append(bads, &provider.FieldError{Field: k, Problem: `holds an escape that is no character (a lone UTF-16 surrogate such as \udc80)`})
 		}
 	}
 	return errors.Join(unknowns...), errors.Join(bads...)
+}
+
+// saysFFFD reports whether a JSON value holds U+FFFD itself, as the character or as \ufffd.
+func saysFFFD(raw []byte) bool {
+	return bytes.ContainsRune(raw, utf8.RuneError) || bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`))
 }
 
 // jsonProblem turns a decoding error into words for a person.

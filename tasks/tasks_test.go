@@ -50,6 +50,8 @@ func TestDecode(t *testing.T) {
 		// encoding/json would make U+FFFD of the bytes, and the provider would get that.
 		{"invalid UTF-8", tasks.TypeOVCallbackUpdate, "{\"orderNumber\":\"1\",\"action\":\"sendCallbackEmail\",\"comments\":\"caf\xe9\"}", []string{"comments"}, "comments: not valid UTF-8"},
 		{"invalid UTF-8 in a licence", tasks.TypeLicenceModify, "{\"orderNumber\":1,\"product\":341,\"qualysLoginName\":\"q\xff\"}", []string{"qualysLoginName"}, "not valid UTF-8"},
+		{"lone surrogate", tasks.TypeOVCallbackUpdate, `{"orderNumber":"1","action":"sendCallbackEmail","comments":"a\udc80b"}`, []string{"comments"}, "lone UTF-16 surrogate"},
+		{"U+FFFD said in the JSON is text", tasks.TypeOVCallbackUpdate, `{"orderNumber":"1","action":"sendCallbackEmail","comments":"a\uFFFDb �"}`, nil, ""},
 		{"validation after decode", tasks.TypeOVCallbackUpdate, `{"orderNumber":"1","action":"ReplacePhone"}`, []string{"phoneNumber"}, "phoneNumber: required"},
 		{"bad account", tasks.TypeLicenceModify, `{"account":"a b","orderNumber":1,"product":1060,"action":"CANCELLICENCE"}`, []string{"account"}, "account: only letters"},
 		{"several", tasks.TypeLicenceModify, `{"orderNumber":"x","product":"y","colour":"red"}`, []string{"colour", "orderNumber", "product"}, ""},
