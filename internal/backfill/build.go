@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strings"
 	"strconv"
 	"unicode/utf8"
 
@@ -161,8 +162,8 @@ func plainString(value []byte) (string, bool) {
 		return string(value[1 : len(value)-1]), true
 	}
 	var s string
-	if err := json.Unmarshal(value, &s); err != nil {
-		return "", false
+	if err := json.Unmarshal(value, &s); err != nil || strings.ContainsRune(s, utf8.RuneError) {
+		return "", false // U+FFFD may stand for an escape that is no character: tasks.Build judges
 	}
 	return s, true
 }

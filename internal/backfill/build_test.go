@@ -26,6 +26,8 @@ var buildSeeds = []struct{ typ, payload string }{
 	{tasks.TypeOVCallbackUpdate, `{"orderNumber":"1","action":"sendCallbackEmail","colour":"red"}`},
 	{tasks.TypeOVCallbackUpdate, `{"orderNumber":"1","action":"sendCallbackEmail","orderNumber":"2"}`},
 	{tasks.TypeOVCallbackUpdate, `{"orderNumber":"1","action":"sendCallbackEmail","comments":null}`},
+	{tasks.TypeOVCallbackUpdate, `{"orderNumber":"1","action":"sendCallbackEmail","comments":"a\udc80b"}`},
+	{tasks.TypeOVCallbackUpdate, `{"orderNumber":"1","action":"sendCallbackEmail","comments":"a\ufffdb"}`},
 	{tasks.TypeOVCallbackUpdate, `[1]`},
 	{"licence:cancel", `{}`},
 }
