@@ -136,15 +136,10 @@ func TestBrowserShowsQueuesAndDeadLetters(t *testing.T) {
 	}
 
 	const user, pass = "operator", "correct horse battery"
-	u := ui.New(ui.Options{Redis: r.Opt, User: user, Password: pass})
-	srv := httptest.NewServer(u)
-	t.Cleanup(func() {
-		srv.Close()
-		_ = u.Close()
-	})
+	base := serve(t, r, ui.Options{User: user, Password: pass})
 
 	// Without credentials: 401 and a challenge, not the app.
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/queues/default?status=archived", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/queues/default?status=archived", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +155,7 @@ func TestBrowserShowsQueuesAndDeadLetters(t *testing.T) {
 	browser := newBrowser(t, ctx, user, pass)
 
 	// The dashboard lists both queues, each linking to its page.
-	home := pageText(t, browser, srv.URL+"/", "default", "backfill")
+	home := pageText(t, browser, base+"/", "default", "backfill")
 	for _, q := range tasks.Queues {
 		sel := `a[href="/queues/` + q + `"]`
 		links, err := chromedp.Run(browser, chromedp.Evaluate[[]string](
@@ -174,12 +169,12 @@ func TestBrowserShowsQueuesAndDeadLetters(t *testing.T) {
 	}
 
 	// The archived tab of queue default shows the dead letter with the provider's error.
-	archived := pageText(t, browser, srv.URL+"/queues/default?status=archived", dead.ID, "errorCode -4")
+	archived := pageText(t, browser, base+"/queues/default?status=archived", dead.ID, "errorCode -4")
 	if strings.Contains(archived, ok.ID) {
 		t.Errorf("the completed task %s is listed among the archived ones", ok.ID)
 	}
 	// The task's own page shows its full last error, with the offending field.
-	pageText(t, browser, srv.URL+"/queues/default/tasks/"+dead.ID, dead.ID, "archived", "errorCode -4", "errorItem product")
+	pageText(t, browser, base+"/queues/default/tasks/"+dead.ID, dead.ID, "archived", "errorCode -4", "errorItem product")
 	t.Logf("browser test took %s", time.Since(start).Round(time.Millisecond))
 }
 
@@ -231,25 +226,13 @@ func TestBrowserRefusesAnotherSitesForm(t *testing.T) {
 	if _, err := client.Enqueue(task, append(opts, asynq.ProcessIn(time.Hour))...); err != nil { // the queue exists
 		t.Fatal(err)
 	}
-	insp := asynq.NewInspectorFromRedisClient(r.Client)
-	paused := func() bool {
-		info, err := insp.GetQueueInfo("default")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return info.Paused
-	}
+	paused := func() bool { return queuePaused(t, r) }
 
 	const user, pass = "operator", "correct horse battery"
-	u := ui.New(ui.Options{Redis: r.Opt, User: user, Password: pass})
-	srv := httptest.NewServer(u)
-	t.Cleanup(func() {
-		srv.Close()
-		_ = u.Close()
-	})
+	base := serve(t, r, ui.Options{User: user, Password: pass})
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(`<form id="f" method="POST" enctype="text/plain" action="` + srv.URL + `/api/queues/default:pause">` +
+		_, _ = w.Write([]byte(`<form id="f" method="POST" enctype="text/plain" action="` + base + `/api/queues/default:pause">` +
 			`<input name="x" value="y"></form><script>document.getElementById("f").submit()</script>`))
 	}))
 	t.Cleanup(evil.Close)
@@ -262,7 +245,7 @@ func TestBrowserRefusesAnotherSitesForm(t *testing.T) {
 	}
 
 	// The UI's own page takes the same action.
-	pageText(t, browser, srv.URL+"/", "default")
+	pageText(t, browser, base+"/", "default")
 	status, err := chromedp.Run(browser, chromedp.Evaluate[int](
 		`fetch("/api/queues/default:pause", {method: "POST"}).then(r => r.status)`, chromedp.EvalAwaitPromise))
 	if err != nil || status < 200 || status > 299 || !paused() {

@@ -35,9 +35,21 @@ func serve(t *testing.T, r *redistest.Redis, o ui.Options) string {
 // headers and body.
 func do(t *testing.T, method, url, user, pass string) (int, http.Header, string) {
 	t.Helper()
+	return request(t, method, url, "", nil, user, pass)
+}
+
+// request is do with a Host and extra headers, as a browser would send them.
+func request(t *testing.T, method, url, host string, header map[string]string, user, pass string) (int, http.Header, string) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, url, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
 	}
 	if user != "" || pass != "" {
 		req.SetBasicAuth(user, pass)
@@ -52,6 +64,16 @@ func do(t *testing.T, method, url, user, pass string) (int, http.Header, string)
 		t.Fatal(err)
 	}
 	return resp.StatusCode, resp.Header, string(body)
+}
+
+// queuePaused reports whether queue default is paused.
+func queuePaused(t *testing.T, r *redistest.Redis) bool {
+	t.Helper()
+	info, err := asynq.NewInspectorFromRedisClient(r.Client).GetQueueInfo("default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Paused
 }
 
 // archived puts a licence task in queue default's archive (what a dead letter looks like to
@@ -282,29 +304,11 @@ func TestPayloadsShowAsIndentedJSON(t *testing.T) {
 	}
 }
 
-// send is do with a Host and extra headers, as a browser would send them.
+// send is request without the headers of the answer.
 func send(t *testing.T, method, url, host string, header map[string]string, user, pass string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if host != "" {
-		req.Host = host
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	if user != "" || pass != "" {
-		req.SetBasicAuth(user, pass)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	code, _, body := request(t, method, url, host, header, user, pass)
+	return code, body
 }
 
 // Another site's form or script, in a browser that has the UI's credentials cached (or a UI
@@ -323,13 +327,7 @@ func TestCrossOriginActionsRefused(t *testing.T) {
 			archived(t, r, 5004) // the queue exists
 			base := serve(t, r, ui.Options{User: user, Password: pass})
 			insp := asynq.NewInspectorFromRedisClient(r.Client)
-			paused := func() bool {
-				info, err := insp.GetQueueInfo("default")
-				if err != nil {
-					t.Fatal(err)
-				}
-				return info.Paused
-			}
+			paused := func() bool { return queuePaused(t, r) }
 			self := strings.TrimPrefix(base, "http://")
 			tests := []struct {
 				name   string
