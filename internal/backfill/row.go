@@ -183,7 +183,10 @@ func (d *decoder) members(data []byte) []string {
 		key, _ := tok.(string)
 		var value json.RawMessage
 		_ = dec.Decode(&value)
-		if _, dup := d.fields[key]; dup && !slices.Contains(twice, key) {
+		// An export field the backfill ignores may come twice (a hand-edited export): only
+		// taskId and contentId, which a backfill reads, must be one.
+		ignored := slices.Contains(ExportFields, key) && key != "taskId" && key != "contentId"
+		if _, dup := d.fields[key]; dup && !ignored && !slices.Contains(twice, key) {
 			twice = append(twice, key)
 		}
 		d.fields[key] = value

@@ -76,6 +76,10 @@ func TestReadJSONL(t *testing.T) {
 		{"type twice", `{"type":"t","type":"u"}`, "", []string{`1 type: given more than once (which one was meant?)`}},
 		{"twice, once escaped", `{"type":"t","\u0061":1,"a":2,"b":1,"b":2}`, "",
 			[]string{"1 a: given more than once (which one was meant?); b: given more than once (which one was meant?)"}},
+		// An export field the backfill ignores may come twice (a hand-edited export), but not
+		// taskId, which it reads.
+		{"an ignored export field twice", `{"type":"t","a":1,"errorCode":-4,"errorCode":-5}`, "", []string{`1 t {"a":1}`}},
+		{"taskId twice", `{"type":"t","taskId":"t:1:x","taskId":"t:2:y"}`, "", []string{`1 taskId: given more than once (which one was meant?)`}},
 		{"type not a string", `{"type":5}`, "", []string{`1 type: must be a string, got a number`}},
 		{"not JSON", `{"type":`, "", []string{`1 row: not valid JSON: unexpected end of JSON input`}},
 		{"an array", `[{"type":"t"}]`, "", []string{`1 row: a JSON array, but a backfill reads JSON Lines: one object {"type": ..., <payload fields>} a line`}},
