@@ -215,7 +215,7 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 		// and ignores what is returned: back to its queue without spending its budget when the
 		// worker stops, a retry that spends it after a cancel.
 		h.obs.ProviderCall(c.endpoint, "interrupted", took)
-		noCode(h.callLine(zerolog.WarnLevel, t, id, account, attempt, c, "interrupted", took)).
+		logging.ErrorCode(h.callLine(zerolog.WarnLevel, t, id, account, attempt, c, "interrupted", took), nil).
 			Msg("provider call cut short: the worker is stopping, or the task was cancelled")
 		return ctx.Err()
 	}
@@ -329,9 +329,9 @@ func (h *Handlers) logCall(t *asynq.Task, id, account string, attempt int, c cal
 		}
 	case errors.As(err, &pe):
 		if pe.Code != 0 || pe.HasCode {
-			e = e.Int("errorCode", pe.Code)
+			e = logging.ErrorCode(e, &pe.Code)
 		} else {
-			e = noCode(e)
+			e = logging.ErrorCode(e, nil)
 		}
 		e = e.Str("errorMessage", logging.Mask(pe.Message))
 		if pe.Item != "" {
@@ -344,7 +344,7 @@ func (h *Handlers) logCall(t *asynq.Task, id, account string, attempt int, c cal
 			e = e.Str("error", logging.Mask(pe.Err.Error()))
 		}
 	case err != nil:
-		e = noCode(e).Str("error", logging.Mask(err.Error()))
+		e = logging.ErrorCode(e, nil).Str("error", logging.Mask(err.Error()))
 	}
 	msg := "provider call"
 	if provider.IsAlreadyCancelled(err) {
@@ -358,12 +358,6 @@ func (h *Handlers) callLine(lvl zerolog.Level, t *asynq.Task, id, account string
 	e := h.cfg.Logger.WithLevel(lvl).
 		Str("task", id).Str("type", t.Type()).Str("account", account).Str("order", c.order)
 	return c.logFields(e).Int("attempt", attempt).Str("outcome", outcome).Float64("durationMs", float64(took.Microseconds())/1000)
-}
-
-// noCode marks a call line whose call got no errorCode (an HTTP error page, a timeout, a
-// connection error): "errorCode":null, so that every call line has the field.
-func noCode(e *zerolog.Event) *zerolog.Event {
-	return e.RawJSON("errorCode", []byte("null"))
 }
 
 // codeLabel is the metrics label of a call's outcome.

@@ -186,3 +186,13 @@ func (r *RedisLogger) Printf(_ context.Context, format string, v ...any) {
 	}
 	l.Warn().Str("component", "redis").Msg(Mask(msg))
 }
+
+// ErrorCode adds a provider errorCode to a log line: the code, or null when there was none
+// (an error page, a timeout, a payload that never reached the provider), so that every line
+// about a call or a dead letter has the field.
+func ErrorCode(e *zerolog.Event, code *int) *zerolog.Event {
+	if code == nil {
+		return e.RawJSON("errorCode", []byte("null"))
+	}
+	return e.Int("errorCode", *code)
+}

@@ -95,3 +95,21 @@ func TestAsynqRetryExhaustedIsDebug(t *testing.T) {
 	}
 	a.Warn() // no arguments: nothing to say, and no panic
 }
+
+// ErrorCode writes null for a missing code and the number for any code, 0 included: 0 is the
+// provider's success code and must not stand for "none".
+func TestErrorCodeIsNumberOrNull(t *testing.T) {
+	t.Parallel()
+	zero, neg := 0, -16
+	for _, tt := range []struct {
+		code *int
+		want string
+	}{{nil, `"errorCode":null`}, {&zero, `"errorCode":0`}, {&neg, `"errorCode":-16`}} {
+		var buf bytes.Buffer
+		l := zerolog.New(&buf)
+		ErrorCode(l.Info(), tt.code).Msg("x")
+		if !strings.Contains(buf.String(), tt.want) {
+			t.Errorf("line %s, want %s", buf.String(), tt.want)
+		}
+	}
+}

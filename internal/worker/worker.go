@@ -280,12 +280,12 @@ func (d *deadLetterer) HandleError(ctx context.Context, t *asynq.Task, err error
 		// the task stays active until its lease runs out: then asynq's recovery runs it again
 		// (and it is dead-lettered then), or, for a task past its retry budget, archives it.
 		// Either way the record may never be written: this line carries it.
-		codeField(d.log.Error().Err(aerr).Str("task", id).Str("type", t.Type()).Str("queue", queue).Str("reason", rec.Reason),
+		logging.ErrorCode(d.log.Error().Err(aerr).Str("task", id).Str("type", t.Type()).Str("queue", queue).Str("reason", rec.Reason),
 			rec.ErrorCode).Str("errorMessage", logging.Mask(rec.ErrorMessage)).Int("attempts", rec.Attempts).
 			Str("payload", logging.Mask(string(rec.Payload))).Msg("dead letter not recorded: Redis did not take it; the record is this line")
 		return
 	}
-	codeField(d.log.Warn().Str("task", id).Str("type", t.Type()).Str("queue", queue).Str("reason", rec.Reason),
+	logging.ErrorCode(d.log.Warn().Str("task", id).Str("type", t.Type()).Str("queue", queue).Str("reason", rec.Reason),
 		rec.ErrorCode).Str("errorMessage", logging.Mask(rec.ErrorMessage)).
 		Int("attempts", rec.Attempts).Str("entry", entry).Msg("dead-lettered")
 	if d.after != nil {
@@ -328,14 +328,6 @@ func (d *deadLetterer) append(rec deadletter.Record) (string, error) {
 		}
 		wait = min(2*wait, d.maxWait)
 	}
-}
-
-// codeField adds a record's errorCode to a log line: the code, or null when it had none.
-func codeField(e *zerolog.Event, code *int) *zerolog.Event {
-	if code == nil {
-		return e.RawJSON("errorCode", []byte("null"))
-	}
-	return e.Int("errorCode", *code)
 }
 
 // Record describes a task that is being dead-lettered with err.
