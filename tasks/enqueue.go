@@ -195,17 +195,39 @@ func (e *Enqueuer) Lookup(ctx context.Context, ids ...string) ([]Enqueued, error
 // DifferentContent when that task's payload is not this one (a key given twice). It costs a
 // look-up more than asynq's own enqueue, and a duplicate one read more; to enqueue many tasks,
 // look their IDs up together with Lookup and enqueue those not found with EnqueueNew.
+//
+// opts are the options the task's constructor returned with it (the caller may add to them):
+// they hold its ID, which the look-up needs. Without an ID, Enqueue refuses the task with
+// ErrNoTaskID rather than write it under a random one, which no later enqueue would recognise.
 func (e *Enqueuer) Enqueue(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (Enqueued, error) {
-	if id, queue := Destination(opts); id != "" {
-		found, err := e.Lookup(ctx, id)
-		if err != nil {
-			return Enqueued{ID: id, Queue: queue}, fmt.Errorf("enqueue %s: %w", id, err)
-		}
-		if found[0].Duplicate {
-			return e.compare(ctx, found[0], task), nil
-		}
+	id, queue, err := destination(task, opts)
+	if err != nil {
+		return Enqueued{Queue: queue}, err
+	}
+	found, err := e.Lookup(ctx, id)
+	if err != nil {
+		return Enqueued{ID: id, Queue: queue}, fmt.Errorf("enqueue %s: %w", id, err)
+	}
+	if found[0].Duplicate {
+		return e.compare(ctx, found[0], task), nil
 	}
 	return e.EnqueueNew(ctx, task, opts...)
+}
+
+// ErrNoTaskID is returned by Enqueue and EnqueueNew for a task enqueued without the options its
+// constructor returned (asynq.TaskID among them).
+var ErrNoTaskID = errors.New("the task has no ID: pass the options its constructor (NewLicenceTask, NewOVCallbackTask, Build) returned with it")
+
+// destination is Destination for a task about to be enqueued: an error for no task, or no ID.
+func destination(task *asynq.Task, opts []asynq.Option) (id, queue string, err error) {
+	id, queue = Destination(opts)
+	switch {
+	case task == nil:
+		return id, queue, errors.New("enqueue: the task is nil")
+	case id == "":
+		return id, queue, fmt.Errorf("enqueue %s: %w", task.Type(), ErrNoTaskID)
+	}
+	return id, queue, nil
 }
 
 // EnqueueNew writes a task whose ID a Lookup has just found in no queue: it skips the
@@ -213,7 +235,10 @@ func (e *Enqueuer) Enqueue(ctx context.Context, task *asynq.Task, opts ...asynq.
 // a duplicate (asynq checks that as it writes); one enqueued in another queue since then is
 // not.
 func (e *Enqueuer) EnqueueNew(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (Enqueued, error) {
-	id, queue := Destination(opts)
+	id, queue, err := destination(task, opts)
+	if err != nil {
+		return Enqueued{Queue: queue}, err
+	}
 	info, err := e.client.EnqueueContext(ctx, task, opts...)
 	if err == nil {
 		return Enqueued{ID: info.ID, Queue: info.Queue, State: info.State.String()}, nil
@@ -222,14 +247,11 @@ func (e *Enqueuer) EnqueueNew(ctx context.Context, task *asynq.Task, opts ...asy
 		return Enqueued{ID: id, Queue: queue}, fmt.Errorf("enqueue %s: %w", id, err)
 	}
 	res := Enqueued{ID: id, Queue: queue, Duplicate: true, State: "unknown"}
-	if id != "" {
-		// The state is worth a round trip: a duplicate is rare once looked up.
-		if found, lerr := e.Lookup(ctx, id); lerr == nil && found[0].Duplicate {
-			res = found[0]
-		}
-		return e.compare(ctx, res, task), nil
+	// The state is worth a round trip: a duplicate is rare once looked up.
+	if found, lerr := e.Lookup(ctx, id); lerr == nil && found[0].Duplicate {
+		res = found[0]
 	}
-	return res, nil
+	return e.compare(ctx, res, task), nil
 }
 
 // compare sets dup.DifferentContent when the task dup found in Redis surely has another

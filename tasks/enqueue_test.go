@@ -452,3 +452,29 @@ func TestOpenEnqueuer(t *testing.T) {
 		t.Errorf("NewEnqueuer(...).Close() closed the caller's client (%v)", err)
 	}
 }
+
+// A task enqueued without the options its constructor returned has no ID to look up: writing it
+// under a random one would let the same instruction in twice, with asynq's defaults (no
+// retention, another retry budget). Both entry points refuse it and write nothing.
+func TestEnqueuerRefusesATaskWithoutItsOptions(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	e := tasks.NewEnqueuer(r.Client)
+	task, _ := licence(t, 12)
+	enqueue := map[string]func(context.Context, *asynq.Task, ...asynq.Option) (tasks.Enqueued, error){
+		"Enqueue": e.Enqueue, "EnqueueNew": e.EnqueueNew}
+	for name, f := range enqueue {
+		for range 2 {
+			res, err := f(t.Context(), task, asynq.Queue(tasks.QueueBackfill))
+			if !errors.Is(err, tasks.ErrNoTaskID) || res.ID != "" {
+				t.Errorf("%s without the task's options = %+v, %v; want ErrNoTaskID", name, res, err)
+			}
+		}
+		if _, err := f(t.Context(), nil); err == nil || !strings.Contains(err.Error(), "nil") {
+			t.Errorf("%s(nil) = %v, want an error saying the task is nil", name, err)
+		}
+	}
+	if keys, err := r.Client.Keys(t.Context(), "asynq:{*}:t:*").Result(); err != nil || len(keys) != 0 {
+		t.Errorf("tasks written: %v, %v", keys, err)
+	}
+}

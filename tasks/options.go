@@ -123,6 +123,9 @@ func TaskID(typ, orderNumber string, canonicalPayload []byte, key string) string
 func newTask(typ, orderNumber string, payload []byte, opts []Option) (*asynq.Task, []asynq.Option, error) {
 	s := settings{queue: QueueDefault, maxRetry: DefaultMaxRetry, timeout: DefaultTimeout}
 	for _, o := range opts {
+		if o == nil { // as asynq ignores a nil option
+			continue
+		}
 		if err := o(&s); err != nil {
 			return nil, nil, err
 		}

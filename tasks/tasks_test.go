@@ -143,6 +143,11 @@ func TestTaskIDAndDefaults(t *testing.T) {
 		}
 	}
 
+	// A nil option is ignored, as asynq ignores one.
+	if _, opts5, err := tasks.NewLicenceTask(p, nil, tasks.Queue(tasks.QueueBackfill), nil); err != nil || optsOf(opts5)[asynq.QueueOpt] != "backfill" {
+		t.Errorf("nil options: %v, %v", opts5, err)
+	}
+
 	// asynq keeps a timeout in whole seconds: a fraction is rounded up, never down to nothing.
 	for d, want := range map[time.Duration]time.Duration{time.Second: time.Second, 1500 * time.Millisecond: 2 * time.Second, time.Minute: time.Minute} {
 		_, opts, err := tasks.NewLicenceTask(p, tasks.Timeout(d))
