@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -270,22 +271,35 @@ func (c *Client) do(ctx context.Context, endpoint, action string, creds Credenti
 	return &Response{Code: a.Code, Message: a.Message, Result: a.Result, HTTPStatus: resp.StatusCode}, nil
 }
 
-// redactedError is an error whose text had the password in it: the text is blanked, and the
-// error itself stays in the chain, so that errors.Is and errors.As still classify it.
+// redactedError stands for an error whose text had the password in it: its text blanked, and
+// of the error itself only what classifies it, since every error of its chain may print the
+// password (a *url.Error quotes the Location it failed to parse): the end of a context, for
+// errors.Is, and whether it was a timeout.
 type redactedError struct {
-	text string
-	err  error
+	text    string
+	causes  []error
+	timeout bool
 }
 
-func (e *redactedError) Error() string { return e.text }
-func (e *redactedError) Unwrap() error { return e.err }
+func (e *redactedError) Error() string   { return e.text }
+func (e *redactedError) Unwrap() []error { return e.causes }
+func (e *redactedError) Timeout() bool   { return e.timeout }
 
 // redactErr returns err with the forms blanked in its text, or err itself when it has none.
 func redactErr(err error, forms []string) error {
-	if text := redact(err.Error(), forms); text != err.Error() {
-		return &redactedError{text: text, err: err}
+	text := redact(err.Error(), forms)
+	if text == err.Error() {
+		return err
 	}
-	return err
+	r := &redactedError{text: text}
+	for _, cause := range []error{context.Canceled, context.DeadlineExceeded, os.ErrDeadlineExceeded} {
+		if errors.Is(err, cause) {
+			r.causes = append(r.causes, cause)
+		}
+	}
+	var t interface{ Timeout() bool }
+	r.timeout = errors.As(err, &t) && t.Timeout()
+	return r
 }
 
 // shownLocation is a redirect's target as an error may show it: without a login, query or

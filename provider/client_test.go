@@ -2,8 +2,10 @@ package provider_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -271,6 +273,8 @@ func TestClientMasksThePasswordAsSent(t *testing.T) {
 		if _, part, ok := strings.Cut(password, "errorDetail="); ok {
 			leaks = append(leaks, part)
 		}
+		jsonQuoted, _ := json.Marshal(password) // "&" as \u0026
+		leaks = append(leaks, html.EscapeString(password), strings.Trim(string(jsonQuoted), `"`))
 		answers := map[string]providertest.Answer{
 			"form-encoded":                   {Code: -16, Message: "denied: loginName=demo&loginPassword=" + url.QueryEscape(password)},
 			"every field":                    {Code: -16, Message: "bad " + password, Item: password, Detail: "was " + password},
@@ -278,6 +282,8 @@ func TestClientMasksThePasswordAsSent(t *testing.T) {
 			"path-encoded":                   providertest.Raw(200, "errorCode=-16&errorMessage=bad password "+url.PathEscape(password)),
 			"every byte escaped, lower case": providertest.Raw(200, "errorCode=-16&errorMessage=bad password "+escapeEvery(password)),
 			"HTTP 500 page":                  providertest.Raw(500, "errorCode=-14&errorMessage=loginPassword="+password),
+			"HTML-escaped":                   {Code: -16, Message: `<input name="loginPassword" value="` + html.EscapeString(password) + `">`},
+			"in a JSON string":               {Code: -16, Message: `{"loginPassword":` + string(jsonQuoted) + `}`},
 			"redirect": {HTTPStatus: http.StatusFound, Body: new(string), Header: http.Header{"Location": {
 				"https://login.example/p/" + url.PathEscape(password) + "?loginName=demo&loginPassword=" + url.QueryEscape(password) + "#" + password}}},
 		}
@@ -292,7 +298,9 @@ func TestClientMasksThePasswordAsSent(t *testing.T) {
 			if !errors.As(err, &pe) {
 				t.Fatalf("%q, %s: err %v, want a provider error", password, name, err)
 			}
-			texts := []string{err.Error(), pe.Message, pe.Item, pe.Detail}
+			// Every error of the chain, not only the text: a caller may log the *url.Error it
+			// finds with errors.As.
+			texts := append(chainTexts(err), pe.Message, pe.Item, pe.Detail)
 			for _, text := range texts {
 				for _, leak := range leaks {
 					if strings.Contains(text, leak) {
@@ -311,6 +319,23 @@ func TestClientMasksThePasswordAsSent(t *testing.T) {
 			}
 		}
 	}
+}
+
+// chainTexts returns the text of err and of every error in its chain.
+func chainTexts(err error) []string {
+	if err == nil {
+		return nil
+	}
+	texts := []string{err.Error()}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		texts = append(texts, chainTexts(u.Unwrap())...)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			texts = append(texts, chainTexts(e)...)
+		}
+	}
+	return texts
 }
 
 // escapeEvery percent-encodes every byte of s, in lower case: a form that no encoder of the

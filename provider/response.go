@@ -1,6 +1,9 @@
 package provider
 
 import (
+	"bytes"
+	"encoding/json"
+	"html"
 	"net/url"
 	"slices"
 	"strconv"
@@ -30,8 +33,9 @@ type answer struct {
 const minMasked = 4
 
 // passwordForms returns the forms in which an answer may quote password, longest first: as it
-// is, form-encoded or path-encoded as a request carries it, and each of those as this client
-// reads them after decoding (an unencoded "+" or "%41" in a quoted password is decoded too).
+// is, form-encoded or path-encoded as a request carries it, each of those as this client
+// reads them after decoding (an unencoded "+" or "%41" in a quoted password is decoded too),
+// and escaped for HTML or in a JSON string, as a gateway's page or message may show it.
 // Forms shorter than minMasked are left out; none at all for a short password.
 func passwordForms(password string) []string {
 	if len(password) < minMasked {
@@ -39,7 +43,8 @@ func passwordForms(password string) []string {
 	}
 	var forms []string
 	for _, f := range []string{password, url.QueryEscape(password), url.PathEscape(password),
-		formText(password), formText(url.PathEscape(password))} {
+		formText(password), formText(url.PathEscape(password)),
+		html.EscapeString(password), jsonText(password, true), jsonText(password, false)} {
 		if len(f) >= minMasked && !slices.Contains(forms, f) {
 			forms = append(forms, f)
 		}
@@ -154,4 +159,17 @@ func formText(s string) string {
 		return d
 	}
 	return s
+}
+
+// jsonText is s as it stands inside a JSON string, with or without HTML's characters escaped
+// (Go's encoder writes "&" as \u0026 by default).
+func jsonText(s string, escapeHTML bool) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(escapeHTML)
+	if err := enc.Encode(s); err != nil {
+		return s
+	}
+	out := bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	return string(out[1 : len(out)-1])
 }

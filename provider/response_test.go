@@ -1,6 +1,12 @@
 package provider
 
-import "testing"
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+)
 
 func TestParseAnswerReadsWhatGatewaysSend(t *testing.T) {
 	for _, tc := range []struct {
@@ -47,5 +53,51 @@ func TestParseAnswerReadsWhatGatewaysSend(t *testing.T) {
 				t.Fatalf("parseAnswer(%q)\n got %+v\nwant %+v", tc.body, got, tc.want)
 			}
 		})
+	}
+}
+
+// A transport error that quotes the password is replaced by one that keeps only what
+// classifies it: the end of a context (the worker tells a stop from a failure by it) and
+// whether it timed out. Nothing of the chain may print the password.
+func TestRedactErrKeepsOnlyTheClassification(t *testing.T) {
+	forms := passwordForms("s3cret-pass")
+	quoting := func(cause error) error {
+		return &url.Error{Op: "Post", URL: "https://p.example/?x=s3cret-pass", Err: cause}
+	}
+	for _, tc := range []struct {
+		name    string
+		err     error
+		is      error
+		timeout bool
+	}{
+		{"cancelled", quoting(context.Canceled), context.Canceled, false},
+		{"deadline", quoting(context.DeadlineExceeded), context.DeadlineExceeded, true},
+		{"parse error", quoting(errors.New(`invalid URL escape "%zz"`)), nil, false},
+	} {
+		got := redactErr(tc.err, forms)
+		var texts []string
+		for e := got; e != nil; {
+			texts = append(texts, e.Error())
+			if u, ok := e.(interface{ Unwrap() []error }); ok {
+				for _, c := range u.Unwrap() {
+					texts = append(texts, c.Error())
+				}
+			}
+			e = errors.Unwrap(e)
+		}
+		if strings.Contains(strings.Join(texts, "\n"), "s3cret") {
+			t.Errorf("%s: the chain holds the password: %q", tc.name, texts)
+		}
+		if tc.is != nil && !errors.Is(got, tc.is) {
+			t.Errorf("%s: errors.Is(%v) is false", tc.name, tc.is)
+		}
+		var to interface{ Timeout() bool }
+		if gotTimeout := errors.As(got, &to) && to.Timeout(); gotTimeout != tc.timeout {
+			t.Errorf("%s: timeout %v, want %v", tc.name, gotTimeout, tc.timeout)
+		}
+	}
+	plain := errors.New("connection refused")
+	if redactErr(plain, forms) != plain {
+		t.Error("an error without the password is not kept as it is")
 	}
 }
