@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Error is every failed call: the provider answered a negative errorCode, the HTTP exchange
@@ -38,8 +39,9 @@ func (e *Error) Error() string {
 	if e.Detail != "" {
 		s += " (errorDetail " + strconv.Quote(e.Detail) + ")"
 	}
-	if e.HTTPStatus != 0 && e.HTTPStatus != http.StatusOK {
-		s += " (HTTP " + strconv.Itoa(e.HTTPStatus) + ")"
+	if status := "HTTP " + strconv.Itoa(e.HTTPStatus); e.HTTPStatus != 0 && e.HTTPStatus != http.StatusOK &&
+		!strings.HasPrefix(e.Message, status+" ") { // the client's message for an answer without text names it
+		s += " (" + status + ")"
 	}
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
