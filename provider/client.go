@@ -131,6 +131,11 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 // ParseBaseURL checks a provider base URL: absolute, https (or http on a loopback host), no
 // user info, no query. A missing trailing slash is added.
 func ParseBaseURL(raw string) (*url.URL, error) {
+	if strings.Contains(raw, "@") {
+		// A login, which net/url may not see as one: "https://user:12/pw@host/" reads as host
+		// "user", port 12 and a path. Not quoted: where the password ends is anyone's guess.
+		return nil, errors.New("provider URL: must not contain a login, or any '@'; accounts are configured separately")
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("provider URL: %w", err)
@@ -141,7 +146,10 @@ func ParseBaseURL(raw string) (*url.URL, error) {
 	case u.User != nil:
 		return nil, fmt.Errorf("provider URL %q: must not contain a login; accounts are configured separately", u.Redacted())
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return nil, fmt.Errorf("provider URL %q: must not have a query or fragment", u.Redacted())
+		// Shown without them: a query may hold a token.
+		shown := *u
+		shown.RawQuery, shown.ForceQuery, shown.Fragment, shown.RawFragment = "", false, "", ""
+		return nil, fmt.Errorf("provider URL %q: must not have a query or fragment", shown.Redacted())
 	case u.Scheme == "https":
 	case u.Scheme == "http":
 		if !isLoopback(u.Hostname()) {

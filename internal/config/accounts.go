@@ -139,6 +139,10 @@ func readFile(s *setting, path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
+// quotedChar is a character quoted in encoding/json's syntax errors, such as 'x' or '\n' (a
+// backslash escapes a quote), with the space before it.
+var quotedChar = regexp.MustCompile(` ?'(?:[^'\\]|\\.)*'`)
+
 // namedAccount is one account of the accounts file.
 type namedAccount struct {
 	alias string
@@ -161,8 +165,8 @@ func parseAccounts(data []byte) ([]namedAccount, error) {
 	if err := json.Unmarshal(data, new(json.RawMessage)); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			// The message quotes one character at most, never a whole value.
-			return nil, fmt.Errorf("not valid JSON: line %d: %s", lineOf(data, se.Offset), se.Error())
+			// Without the character it quotes, which may be one of a password.
+			return nil, fmt.Errorf("not valid JSON: line %d: %s", lineOf(data, se.Offset), quotedChar.ReplaceAllString(se.Error(), ""))
 		}
 		return nil, fmt.Errorf("not valid JSON: %s", err.Error())
 	}

@@ -94,6 +94,10 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Worker, 
 	// one's own needs one's own login.
 	switch {
 	case len(w.Accounts) > 0:
+		if _, ok := w.Accounts[defaultAlias]; !ok && (!w.Dev || w.ProviderURL != "") {
+			// Tasks name "default" unless told otherwise: each would be dead-lettered.
+			w.Warnings = append(w.Warnings, `no account "default" (PROVIDER_LOGIN_NAME and PROVIDER_LOGIN_PASSWORD, or "default" in PROVIDER_ACCOUNTS_FILE): every task that names no account will be dead-lettered for want of a login`)
+		}
 	case !w.Dev:
 		return nil, errNoAccount
 	case w.ProviderURL != "":
@@ -172,7 +176,8 @@ func loadUI(src *source, w *Worker) error {
 	}
 	w.UIUser = src.raw(setUIUser)
 	if strings.Contains(w.UIUser, ":") {
-		return failf(setUIUser, "must not contain ':' (basic auth cannot carry it), got %q", w.UIUser)
+		// Not quoted: "user:password" here is a password in the wrong place.
+		return failf(setUIUser, "must not contain ':' (basic auth cannot carry it; the password goes in UI_PASSWORD)")
 	}
 	var passwordFrom *setting
 	if w.UIPassword, passwordFrom, err = valueOrFile(src, setUIPassword, setUIPasswordFile); err != nil {
@@ -185,6 +190,10 @@ func loadUI(src *source, w *Worker) error {
 		}
 	}
 	switch {
+	case w.UIUser != "" && strings.TrimSpace(w.UIUser) == "":
+		return failf(setUIUser, "must not be only spaces")
+	case w.UIPassword != "" && strings.TrimSpace(w.UIPassword) == "":
+		return failf(passwordFrom, "must not be only spaces")
 	case w.UIUser != "" && w.UIPassword == "":
 		return failf(setUIPassword, "required when UI_USER is set (or use UI_PASSWORD_FILE)")
 	case w.UIUser == "" && w.UIPassword != "":
@@ -207,16 +216,14 @@ func loadUI(src *source, w *Worker) error {
 
 // parseProviderURL checks PROVIDER_URL with provider.ParseBaseURL and returns it normalised.
 func parseProviderURL(raw string) (string, error) {
-	shown := redisurl.Redact(raw)
-	u, err := url.Parse(raw)
+	if !strings.Contains(raw, "@") { // ParseBaseURL refuses any '@', and says so without the URL
+		if _, err := url.Parse(raw); err != nil {
+			return "", failf(setProviderURL, "must be a URL such as %s, got %q: %s", provider.DefaultBaseURL, raw, redisurl.Problem(raw))
+		}
+	}
+	u, err := provider.ParseBaseURL(raw)
 	if err != nil {
-		return "", failf(setProviderURL, "must be a URL such as %s, got %q: %s", provider.DefaultBaseURL, shown, redisurl.Problem(shown))
-	}
-	if u.User != nil {
-		return "", failf(setProviderURL, "must not contain a login (accounts are configured separately), got %q", shown)
-	}
-	if u, err = provider.ParseBaseURL(raw); err != nil {
-		return "", failf(setProviderURL, "%s", strings.TrimPrefix(err.Error(), "provider URL "))
+		return "", failf(setProviderURL, "%s", strings.TrimLeft(strings.TrimPrefix(err.Error(), "provider URL"), ": "))
 	}
 	return u.String(), nil
 }

@@ -300,7 +300,12 @@ func TestLoadBadValue(t *testing.T) {
 		{"PROVIDER_URL port", map[string]string{"PROVIDER_URL": "https://provider.example:99999/"}, nil, []string{`port must be 1 to 65535, got "99999"`}},
 		{"POLL_INTERVAL too short", map[string]string{"POLL_INTERVAL": "999us"}, nil, []string{"must be at least 1ms, got 999µs"}},
 		{"PROVIDER_URL with login", map[string]string{"PROVIDER_URL": "https://u:" + loginPassword + "@provider.example/"}, nil, []string{"must not contain a login"}},
-		{"PROVIDER_URL unparsable", map[string]string{"PROVIDER_URL": "https://u:" + loginPassword + "@provider.example:port/"}, nil, []string{"invalid port"}},
+		{"PROVIDER_URL login unparsable", map[string]string{"PROVIDER_URL": "https://u:" + loginPassword + "@provider.example:port/"}, nil, []string{"must not contain a login"}},
+		// net/url reads these as host "u", port 1234, and a path or a query: no login to see.
+		{"PROVIDER_URL login with '/'", map[string]string{"PROVIDER_URL": "https://u:1234/" + loginPassword + "@provider.example/"}, nil, []string{"must not contain a login"}},
+		{"PROVIDER_URL login with '?'", map[string]string{"PROVIDER_URL": "https://u:1234?" + loginPassword + "@provider.example/"}, nil, []string{"must not contain a login"}},
+		{"PROVIDER_URL unparsable", map[string]string{"PROVIDER_URL": "https://provider.example:port/"}, nil, []string{"invalid port"}},
+		{"PROVIDER_URL query", map[string]string{"PROVIDER_URL": "https://provider.example/p/?token=" + loginPassword}, nil, []string{`"https://provider.example/p/": must not have a query`}},
 		{"PROVIDER_URL relative", map[string]string{"PROVIDER_URL": "provider.example"}, nil, []string{"absolute"}},
 		{"PROVIDER_LOGIN_NAME too long", map[string]string{"PROVIDER_LOGIN_NAME": strings.Repeat("n", 65)}, nil, []string{"at most 64"}},
 		{"PROVIDER_LOGIN_PASSWORD too long", map[string]string{"PROVIDER_LOGIN_PASSWORD": strings.Repeat("p", 129)}, nil, []string{"at most 128"}},
@@ -332,7 +337,9 @@ func TestLoadBadValue(t *testing.T) {
 		{"UI_ADDR no port", map[string]string{"UI_ADDR": "8080"}, nil, []string{"host:port"}},
 		{"UI_ADDR bad port", map[string]string{"UI_ADDR": "127.0.0.1:http"}, nil, []string{"port"}},
 		{"UI_ADDR port too big", map[string]string{"UI_ADDR": "127.0.0.1:65536"}, nil, []string{"port"}},
-		{"UI_USER with colon", map[string]string{"UI_USER": "a:b", "UI_PASSWORD": uiPassword}, nil, []string{"':'"}},
+		{"UI_USER with colon", map[string]string{"UI_USER": "admin:" + uiPassword, "UI_PASSWORD": "x"}, nil, []string{"':'"}},
+		{"UI_USER only spaces", map[string]string{"UI_ADDR": "0.0.0.0:8080", "UI_USER": "  ", "UI_PASSWORD": uiPassword}, nil, []string{"only spaces"}},
+		{"UI_PASSWORD only spaces", map[string]string{"UI_ADDR": "0.0.0.0:8080", "UI_USER": "admin", "UI_PASSWORD": "   "}, nil, []string{"only spaces"}},
 		{"UI_PASSWORD missing beside UI_USER", map[string]string{"UI_USER": "admin"}, nil, []string{"required when UI_USER is set"}},
 		{"UI_USER missing beside UI_PASSWORD", map[string]string{"UI_PASSWORD": uiPassword}, nil, []string{"required when UI_PASSWORD is set"}},
 		{"UI_PASSWORD_FILE without user", map[string]string{"UI_PASSWORD_FILE": "/nonexistent/ui"}, nil, []string{"/nonexistent/ui"}},
@@ -393,7 +400,7 @@ func TestLoadExactErrors(t *testing.T) {
 		{"UI address with a line break", nil, with(account(), map[string]string{"UI_ADDR": "0.0.0.0\n:8080"}),
 			`UI_USER and UI_PASSWORD: required when UI_ADDR (0.0.0.0\n:8080) is not loopback`},
 		{"positional argument", []string{"serve"}, account(),
-			`unexpected argument "serve": the worker takes only flags (see --help)`},
+			`unexpected argument #1 (not shown: it may be part of a secret): the worker takes only flags, and a value with spaces must be quoted (see --help)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -546,12 +553,20 @@ func TestLoadAccountsFile(t *testing.T) {
 		if got := sentPassword(t, w.Accounts["us.west_2"]); got != "us-"+loginPassword {
 			t.Errorf("account us.west_2 sends password %q, want %q", got, "us-"+loginPassword)
 		}
+		if len(w.Warnings) != 0 {
+			t.Errorf("warnings = %q", w.Warnings)
+		}
 	})
 	t.Run("good, after a byte-order mark", func(t *testing.T) {
 		t.Parallel()
 		w := mustLoad(t, nil, map[string]string{"PROVIDER_ACCOUNTS_FILE": writeFile(t, "\xef\xbb\xbf"+good)})
 		if len(w.Accounts) != 2 || w.Accounts["eu"].LoginName() != "eu-login" {
 			t.Errorf("accounts = %v, want eu and us.west_2", w.Accounts)
+		}
+		// Without "default", a task that names no account has no login: the worker starts,
+		// and says so.
+		if len(w.Warnings) != 1 || !strings.Contains(w.Warnings[0], `no account "default"`) {
+			t.Errorf("warnings = %q, want one about the missing default account", w.Warnings)
 		}
 	})
 	t.Run("good, alone, by flag", func(t *testing.T) {
@@ -572,6 +587,12 @@ func TestLoadAccountsFile(t *testing.T) {
 	}{
 		{"bad JSON", "{\n  \"eu\": {\"loginName\": \"eu\", \"loginPassword\": \"hunter2-secret\",}\n}", false,
 			[]string{"not valid JSON", "line 2"}, []string{"hunter2-secret"}},
+		// A quote inside the password ends the string early: the syntax error is at its next
+		// character, which encoding/json quotes; and so an invalid escape in it.
+		{"quote in the password", `{"eu": {"loginName": "eu", "loginPassword": "hunter"Z2"}}`, false,
+			[]string{"not valid JSON", "line 1", "invalid character after object key:value pair"}, []string{"'Z'", "Z2"}},
+		{"bad escape in the password", `{"eu": {"loginName": "eu", "loginPassword": "hunter\Q2"}}`, false,
+			[]string{"not valid JSON", "invalid character in string escape code"}, []string{"'Q'"}},
 		{"truncated", `{"eu": {"loginName": "eu", "loginPassword": "hunter2-secret"`, false,
 			[]string{"not valid JSON"}, []string{"hunter2-secret"}},
 		{"empty", "", false, []string{"empty"}, nil},
@@ -930,8 +951,11 @@ func TestLoadBadArgs(t *testing.T) {
 		want string
 	}{
 		{"unknown flag", []string{"--no-such-flag"}, "no-such-flag"},
-		{"positional", []string{"--dev", "extra"}, `unexpected argument "extra"`},
-		{"after --", []string{"--", "--dev"}, `unexpected argument "--dev"`},
+		{"positional", []string{"--dev", "extra"}, `unexpected argument #2, after --dev (not shown`},
+		{"after --", []string{"--", "--dev"}, `unexpected argument #2 (not shown`},
+		// A password with spaces, not quoted: the rest of it is never shown.
+		{"unquoted value", []string{"--provider-login-name", "acme", "--provider-login-password=correct", "horse" + loginPassword, "battery"},
+			`unexpected argument #4, after --provider-login-password (not shown`},
 		{"bad -dev value", []string{"-dev=maybe"}, `--dev: must be true or false, got "maybe"`},
 		{"given twice", []string{"--provider-login-password", "first-" + loginPassword, "--provider-login-password=second-" + loginPassword}, "--provider-login-password given twice: give it once"},
 	}

@@ -136,7 +136,17 @@ func parseArgs(args []string, getenv func(string) string, usage io.Writer) (*sou
 		return nil, &settingError{msg: err.Error() + " (see --help)", err: err}
 	}
 	if fs.NArg() > 0 {
-		return nil, plainf("unexpected argument %q: the worker takes only flags (see --help)", fs.Arg(0))
+		// Not quoted: it is often the rest of a value with spaces that was not quoted, such as
+		// a password (--provider-login-password correct horse).
+		pos := len(args) - fs.NArg() // args[pos] is the argument
+		where := ""
+		for i := pos - 1; i >= 0; i-- {
+			if name, _, _ := strings.Cut(strings.TrimLeft(args[i], "-"), "="); strings.HasPrefix(args[i], "-") && name != "" {
+				where = ", after --" + name
+				break
+			}
+		}
+		return nil, plainf("unexpected argument #%d%s (not shown: it may be part of a secret): the worker takes only flags, and a value with spaces must be quoted (see --help)", pos+1, where)
 	}
 	for _, s := range allSettings {
 		v := src.flags[s]

@@ -286,7 +286,10 @@ func loginIntact(raw string, u *url.URL) bool {
 }
 
 // Problem says why net/url refuses a URL, judging the redacted text so that the reason cannot
-// quote the password. If only the original fails, the login part is what is malformed.
+// quote the password. If only the original fails, the login part is what is malformed. In a
+// URL without '@', the pieces net/url's reasons quote are left out: a login without its host
+// (redis://:secret) is no login to the redactor, and its reason would be `invalid port
+// ":secret" after host`.
 func Problem(shown string) string {
 	_, err := url.Parse(shown)
 	if err == nil {
@@ -294,10 +297,16 @@ func Problem(shown string) string {
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err.Error()
+		err = ue.Err
 	}
-	return err.Error()
+	if strings.Contains(shown, "@") { // redacted: what it quotes is safe to show
+		return err.Error()
+	}
+	return quotedPiece.ReplaceAllString(err.Error(), "")
 }
+
+// quotedPiece is a piece of the URL quoted in a reason of net/url's, with the space before it.
+var quotedPiece = regexp.MustCompile(` ?"(?:[^"\\]|\\.)*"`)
 
 // Redact returns raw, any URL, with the password of its login replaced by "xxxxx", as
 // url.URL.Redacted does (and a login without a password hidden whole). It works on the text,

@@ -93,6 +93,8 @@ func TestParse(t *testing.T) {
 
 	bad := []struct{ name, url, want string }{
 		{"not a URL", "redis://:" + password + "@host:port/0", "must be a URL such as redis://127.0.0.1:6379/0: invalid port \":port\" after host"},
+		{"a login without its host", "redis://:" + password, "must be a URL such as redis://127.0.0.1:6379/0: invalid port after host"},
+		{"a login without its host, and a database", "rediss://admin:" + password + "/3", "must be a URL such as redis://127.0.0.1:6379/0: invalid port after host"},
 		{"no '@' to find the password by", "%zz:" + password, "must be a URL such as redis://127.0.0.1:6379/0: first path segment in URL cannot contain colon"},
 		{"password split by net/url", "redis://:12345/" + password + "@127.0.0.1:6379/0", `must be a URL such as redis://127.0.0.1:6379/0, got "redis://:xxxxx@127.0.0.1:6379/0": malformed login (percent-encode special characters of the password)`},
 		{"password split at '?'", "redis://:12?" + password + "@127.0.0.1:6379/0", `must be a URL such as redis://127.0.0.1:6379/0, got "redis://xxxxx": malformed login`},
