@@ -131,7 +131,7 @@ func readFile(s *setting, path string, limit int64) ([]byte, error) {
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, wrapf(s, err, "read %s: %v", path, err)
+		return nil, wrapf(s, err, "%v", err) // *fs.PathError: "read PATH: is a directory"
 	}
 	if int64(len(data)) > limit {
 		return nil, failf(s, "%s is larger than %d bytes", path, limit)

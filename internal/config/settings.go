@@ -46,7 +46,7 @@ var (
 	setProviderTimeout = &setting{flag: "provider-timeout", env: "PROVIDER_TIMEOUT", typ: "duration", def: "30s",
 		help: "one provider call"}
 	setProviderRate = &setting{flag: "provider-rate", env: "PROVIDER_RATE", typ: "number", def: "0",
-		help: "most calls a second per account, across all workers (0.5 allowed; one a day, 0.0000116, at least); 0 is off"}
+		help: "most calls a second per account, across all workers (0.5 allowed; one a day, 0.0000116, at least; 1000000 at most); 0 is off"}
 	setCooldown = &setting{flag: "rate-limit-cooldown", env: "RATE_LIMIT_COOLDOWN", typ: "duration", def: "60s",
 		help: "how long an account cools down, fleet-wide, after the call limit (-42 or HTTP 429)"}
 	setMaxWait = &setting{flag: "rate-limit-max-wait", env: "RATE_LIMIT_MAX_WAIT", typ: "duration", def: "6h",
@@ -58,7 +58,7 @@ var (
 	setConcurrency = &setting{flag: "worker-concurrency", env: "WORKER_CONCURRENCY", typ: "int", def: "20",
 		help: "tasks in flight in this process, 1 to 10000"}
 	setPollInterval = &setting{flag: "poll-interval", env: "POLL_INTERVAL", typ: "duration", def: "1s",
-		help: "how often an idle worker looks for tasks, and for retries that came due"}
+		help: "how often an idle worker looks for tasks, and for retries that came due (at least 1ms)"}
 	setShutdownTimeout = &setting{flag: "shutdown-timeout", env: "SHUTDOWN_TIMEOUT", typ: "duration", def: "30s",
 		help: "on SIGTERM/SIGINT, how long calls in flight may finish"}
 	setUIAddr = &setting{flag: "ui-addr", env: "UI_ADDR", typ: "host:port", def: "off; 127.0.0.1:8080 with --dev",
@@ -70,7 +70,7 @@ var (
 	setUIPasswordFile = &setting{flag: "ui-password-file", env: "UI_PASSWORD_FILE", typ: "file",
 		help: "read UI_PASSWORD from this file"}
 	setUIReadOnly = &setting{flag: "ui-readonly", env: "UI_READONLY", typ: "bool", def: "false", boolean: true,
-		help: "hide the UI's destructive actions"}
+		help: "hide the UI's destructive actions (--ui-readonly, or --ui-readonly=true|false)"}
 	setMetricsAddr = &setting{flag: "metrics-addr", env: "METRICS_ADDR", typ: "host:port", def: "off",
 		help: "serve /metrics (Prometheus), /healthz and /readyz here"}
 	setLogLevel = &setting{flag: "log-level", env: "LOG_LEVEL", typ: "level", def: "info",
