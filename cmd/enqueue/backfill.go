@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -36,7 +35,7 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 	case len(positional) == 0:
 		return cli.Usagef("missing FILE: the path of the rows, or - for standard input")
 	case len(positional) > 1:
-		return cli.Usagef("one FILE at a time, got %d: %s", len(positional), strings.Join(positional, " "))
+		return cli.Usagef("one FILE at a time, got %d arguments besides the flags (not shown: one may be part of a secret; a value with spaces must be quoted)", len(positional))
 	case cli.IsSet(fs, "key"):
 		return cli.Usagef("--key: not for a backfill: every row would get the same task ID (rows get theirs from their content)")
 	case concurrency < 1 || concurrency > maxConcurrency:

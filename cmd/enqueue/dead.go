@@ -88,7 +88,7 @@ func (a *app) dead(ctx context.Context, args []string) (string, error) {
 	case sub == "export" && len(positional) == 0:
 		return name, cli.Usagef("missing FILE: the path to write, or - for standard output")
 	case sub == "export" && len(positional) > 1, sub != "export" && len(positional) > 0:
-		return name, cli.Usagef("unexpected argument %q", positional[len(positional)-1])
+		return name, cli.Usagef("unexpected argument (not shown: it may be part of a secret; a value with spaces must be quoted)")
 	}
 	if cli.IsSet(c.fs, "type") && c.flags.typ == "" {
 		// An unset shell variable: without this, a replay of one type would replay them all.

@@ -127,7 +127,7 @@ func TestUsage(t *testing.T) {
 		{"dead list help", []string{"dead", "list", "--help"}, cli.ExitOK, "~  --code VALUE", ""},
 		{"dead without subcommand", []string{"dead"}, cli.ExitUsage, "", "enqueue dead: missing subcommand: list, export FILE or replay\nRun 'enqueue dead --help' for usage.\n"},
 		{"dead unknown subcommand", []string{"dead", "purge"}, cli.ExitUsage, "", "~enqueue dead: unknown subcommand \"purge\""},
-		{"dead list argument", []string{"dead", "list", "extra"}, cli.ExitUsage, "", "enqueue dead list: unexpected argument \"extra\"\nRun 'enqueue dead list --help' for usage.\n"},
+		{"dead list argument", []string{"dead", "list", "extra"}, cli.ExitUsage, "", "enqueue dead list: unexpected argument (not shown: it may be part of a secret; a value with spaces must be quoted)\nRun 'enqueue dead list --help' for usage.\n"},
 		{"dead export without file", []string{"dead", "export"}, cli.ExitUsage, "", "~enqueue dead export: missing FILE"},
 		{"dead code not a number", []string{"dead", "list", "--code", "x"}, cli.ExitUsage, "", "~enqueue dead list: --code: must be an integer, got \"x\"\n"},
 	}

@@ -61,7 +61,7 @@ func (a *app) one(ctx context.Context, args []string, name, typ string, fields [
 		return err
 	}
 	if len(positional) > 0 {
-		return cli.Usagef("unexpected argument %q (every value is given by a flag)", positional[0])
+		return cli.Usagef("unexpected argument (not shown: it may be part of a secret): every value is given by a flag, and a value with spaces must be quoted")
 	}
 
 	payload := map[string]string{}

@@ -80,7 +80,12 @@ func TestParse(t *testing.T) {
 		{"single dash and equals", []string{"-json=false", "-name", "-dash-value"}, nil, "-dash-value", false, 3, "", false},
 		{"lone dash is positional", []string{"-", "--json"}, []string{"-"}, "", true, 3, "", false},
 		{"double dash ends flags", []string{"--json", "--", "--name", "x"}, []string{"--name", "x"}, "", true, 3, "", false},
-		{"unknown flag", []string{"--nope"}, nil, "", false, 3, "unknown flag --nope", true},
+		{"unknown flag", []string{"--nope"}, nil, "", false, 3, "unknown flag, argument #1 (not shown: it may be part of a secret)", true},
+		// A password that begins with '-', given where a value was not expected: never shown,
+		// and no flag is suggested for it.
+		{"unknown flag, not shown", []string{"FILE", "--name", "x", "-S3cret"}, nil, "", false, 3, "unknown flag, argument #4 (not shown: it may be part of a secret)", true},
+		{"unknown flag, a typo", []string{"--jsno"}, nil, "", false, 3, "unknown flag, argument #1 (not shown: it may be part of a secret); did you mean --json?", true},
+		{"unknown flag, a long typo", []string{"--cuont=2"}, nil, "", false, 3, "did you mean --count?", true},
 		{"missing value", []string{"FILE", "--name"}, nil, "", false, 3, "--name needs a value", true},
 		{"bad int", []string{"--count", "ten"}, nil, "", false, 3, `--count: must be an integer, got "ten"`, true},
 		{"bad bool", []string{"--json=maybe"}, nil, "", false, 3, `--json: must be true or false (or 1 or 0; the flag alone means true), got "maybe"`, true},
@@ -97,6 +102,9 @@ func TestParse(t *testing.T) {
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				if strings.Contains(err.Error(), "S3cret") || strings.Contains(err.Error(), "jsno") {
+					t.Errorf("err = %v shows the argument", err)
 				}
 				if cli.IsUsage(err) != tt.usage {
 					t.Errorf("IsUsage(%v) = %v, want %v", err, cli.IsUsage(err), tt.usage)

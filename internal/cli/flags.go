@@ -39,7 +39,7 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		f := fs.Lookup(name)
 		if name == "" || f == nil {
-			return nil, Usagef("unknown flag %s", arg)
+			return nil, Usagef("%s", UnknownFlag(fs, i+1, name))
 		}
 		isBool := false
 		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
@@ -69,6 +69,66 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 	}
 	return positional, nil
+}
+
+// ArgNotShown names the nth argument of a command line (from 1) without showing it: an argument
+// that is not what was expected is often part of a secret, such as the rest of a password with
+// spaces that was not quoted, or a password that begins with '-'.
+func ArgNotShown(n int) string {
+	return fmt.Sprintf("argument #%d (not shown: it may be part of a secret)", n)
+}
+
+// UnknownFlag says that the nth argument, written as a flag called name, is no flag of fs:
+// without showing it, but with the flag it was probably meant to be.
+func UnknownFlag(fs *flag.FlagSet, n int, name string) string {
+	msg := "unknown flag, " + ArgNotShown(n)
+	if near := nearestFlag(fs, name); near != "" {
+		msg += "; did you mean --" + near + "?"
+	}
+	return msg
+}
+
+// nearestFlag is the flag of fs whose name is closest to name, a typo away (one edit, two for
+// a name of 8 or more), or "" when none or several are.
+func nearestFlag(fs *flag.FlagSet, name string) string {
+	best, bestDist, ties := "", min(2, len(name)/4)+1, 0
+	fs.VisitAll(func(f *flag.Flag) {
+		switch d := editDistance(name, f.Name); {
+		case d < bestDist:
+			best, bestDist, ties = f.Name, d, 0
+		case d == bestDist:
+			ties++
+		}
+	})
+	if ties > 0 || len(name) < 4 {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the number of edits between a and b, in bytes: insertions, deletions,
+// substitutions and transpositions of two neighbours (optimal string alignment).
+func editDistance(a, b string) int {
+	rows := [3][]int{make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)}
+	for j := range rows[1] {
+		rows[1][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		older, prev, cur := rows[0], rows[1], rows[2]
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], older[j-2]+1)
+			}
+		}
+		rows = [3][]int{prev, cur, older}
+	}
+	return rows[1][len(b)]
 }
 
 // IsSet reports whether the flag name was given on the command line.

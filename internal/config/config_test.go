@@ -951,12 +951,21 @@ func TestLoadBadArgs(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown flag", []string{"--no-such-flag"}, "no-such-flag"},
-		{"positional", []string{"--dev", "extra"}, `unexpected argument #2, after --dev (not shown`},
+		{"unknown flag", []string{"--no-such-flag"}, "unknown flag, argument #1 (not shown: it may be part of a secret) (see --help)"},
+		{"unknown flag, a typo", []string{"--dev", "--ui-pasword=x"}, "unknown flag, argument #2 (not shown: it may be part of a secret); did you mean --ui-password?"},
+		{"positional", []string{"--dev", "extra"}, `unexpected argument #2 (not shown: it may be part of a secret) after --dev alone: the worker takes only flags, and a value with spaces must be quoted; a true/false flag takes its value as --dev=false (see --help)`},
 		{"after --", []string{"--", "--dev"}, `unexpected argument #2 (not shown`},
 		// A password with spaces, not quoted: the rest of it is never shown.
 		{"unquoted value", []string{"--provider-login-name", "acme", "--provider-login-password=correct", "horse" + loginPassword, "battery"},
-			`unexpected argument #4, after --provider-login-password (not shown`},
+			`unexpected argument #4 (not shown: it may be part of a secret) after --provider-login-password: `},
+		{"unquoted value after a separate flag", []string{"--provider-login-password", "correct", "horse" + loginPassword},
+			`unexpected argument #3 (not shown: it may be part of a secret) after --provider-login-password and its value: `},
+		// A password that begins with '-' is the value of the flag before it, never a flag name
+		// to show; and one written after a space, an unknown flag.
+		{"value beginning with '-'", []string{"--provider-login-password", "-X" + loginPassword, "extra"},
+			`unexpected argument #3 (not shown: it may be part of a secret) after --provider-login-password and its value: `},
+		{"unquoted value beginning with '-'", []string{"--provider-login-password", "correct", "-" + loginPassword},
+			"unknown flag, argument #3 (not shown: it may be part of a secret) (see --help)"},
 		{"bad -dev value", []string{"-dev=maybe"}, `--dev: must be true or false, got "maybe"`},
 		{"given twice", []string{"--provider-login-password", "first-" + loginPassword, "--provider-login-password=second-" + loginPassword}, "--provider-login-password given twice: give it once"},
 	}

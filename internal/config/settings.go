@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/ovqueue/ovqueue/internal/cli"
 )
 
 // setting is one configuration value: its flag, the variable behind it and its help text.
@@ -110,6 +112,58 @@ func (v *flagValue) Set(s string) error {
 // IsBoolFlag lets `--ui-readonly` stand for `--ui-readonly=true`.
 func (v *flagValue) IsBoolFlag() bool { return v.boolean }
 
+// argError says what in args the flag package refused or left over, as it reads them, without
+// showing any argument (cli.ArgNotShown): an unknown flag, or an argument that is no flag.
+// It returns nil for the one mistake it leaves to the flag package: a last flag without its
+// value.
+func argError(fs *flag.FlagSet, args []string) error {
+	after := "" // the flag read last, and how
+	for i := 0; i < len(args); i++ {
+		arg, n := args[i], i+1
+		if arg == "--" { // the end of the flags: anything after it is left over
+			if i+1 < len(args) {
+				return strayArg(n+1, after)
+			}
+			return nil
+		}
+		if len(arg) < 2 || arg[0] != '-' {
+			return strayArg(n, after)
+		}
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil || name == "" || name[0] == '-' || name[0] == '=' {
+			return plainf("%s (see --help)", cli.UnknownFlag(fs, n, name))
+		}
+		bf, isBool := f.Value.(interface{ IsBoolFlag() bool })
+		switch {
+		case isBool && bf.IsBoolFlag():
+			after = "--" + f.Name
+			if !hasValue {
+				after += " alone" // "--ui-readonly false" leaves "false" over
+			}
+		case hasValue:
+			after = "--" + f.Name
+		default:
+			after = "--" + f.Name + " and its value"
+			i++ // its value, whatever it looks like
+		}
+	}
+	return nil
+}
+
+// strayArg is the error for the nth argument, which is no flag, read after the flag after.
+func strayArg(n int, after string) error {
+	msg := "unexpected " + cli.ArgNotShown(n)
+	if after != "" {
+		msg += " after " + after
+	}
+	msg += ": the worker takes only flags, and a value with spaces must be quoted"
+	if f, ok := strings.CutSuffix(after, " alone"); ok {
+		msg += "; a true/false flag takes its value as " + f + "=false"
+	}
+	return plainf("%s (see --help)", msg)
+}
+
 // source resolves a setting's raw text: the flag if it was given, else the variable.
 type source struct {
 	flags  map[*setting]*flagValue
@@ -128,25 +182,16 @@ func parseArgs(args []string, getenv func(string) string, usage io.Writer) (*sou
 		src.flags[s] = v
 		fs.Var(v, s.flag, s.help)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		if err == flag.ErrHelp {
 			writeUsage(usage)
 			return nil, flag.ErrHelp
 		}
-		return nil, &settingError{msg: err.Error() + " (see --help)", err: err}
-	}
-	if fs.NArg() > 0 {
-		// Not quoted: it is often the rest of a value with spaces that was not quoted, such as
-		// a password (--provider-login-password correct horse).
-		pos := len(args) - fs.NArg() // args[pos] is the argument
-		where := ""
-		for i := pos - 1; i >= 0; i-- {
-			if name, _, _ := strings.Cut(strings.TrimLeft(args[i], "-"), "="); strings.HasPrefix(args[i], "-") && name != "" {
-				where = ", after --" + name
-				break
-			}
+		if aerr := argError(fs, args); aerr != nil {
+			return nil, aerr
 		}
-		return nil, plainf("unexpected argument #%d%s (not shown: it may be part of a secret): the worker takes only flags, and a value with spaces must be quoted (see --help)", pos+1, where)
+		// A flag without its value, the last argument: the flag package names only the flag.
+		return nil, &settingError{msg: err.Error() + " (see --help)", err: err}
 	}
 	for _, s := range allSettings {
 		v := src.flags[s]
