@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -136,31 +137,37 @@ func ParseBaseURL(raw string) (*url.URL, error) {
 		// "user", port 12 and a path. Not quoted: where the password ends is anyone's guess.
 		return nil, errors.New("provider URL: must not contain a login, or any '@'; accounts are configured separately")
 	}
+	// Errors show the URL without its query and fragment, where a token may be.
+	shown, _, cut := strings.Cut(raw, "?")
+	shown, _, cutFragment := strings.Cut(shown, "#")
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("provider URL: %w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		reason := err.Error()
+		if cut || cutFragment { // net/url may quote a piece of it ("invalid URL escape")
+			reason = quotedPiece.ReplaceAllString(reason, "")
+		}
+		return nil, fmt.Errorf("provider URL %q: %s", shown, reason)
 	}
 	switch {
 	case u.Host == "":
-		return nil, fmt.Errorf("provider URL %q: must be absolute, like %s", u.Redacted(), DefaultBaseURL)
-	case u.User != nil:
-		return nil, fmt.Errorf("provider URL %q: must not contain a login; accounts are configured separately", u.Redacted())
+		return nil, fmt.Errorf("provider URL %q: must be absolute, like %s", shown, DefaultBaseURL)
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		// Shown without them: a query may hold a token.
-		shown := *u
-		shown.RawQuery, shown.ForceQuery, shown.Fragment, shown.RawFragment = "", false, "", ""
-		return nil, fmt.Errorf("provider URL %q: must not have a query or fragment", shown.Redacted())
+		return nil, fmt.Errorf("provider URL %q: must not have a query or fragment", shown)
 	case u.Scheme == "https":
 	case u.Scheme == "http":
 		if !isLoopback(u.Hostname()) {
-			return nil, fmt.Errorf("provider URL %q: http is only allowed for a loopback host; use https", u.Redacted())
+			return nil, fmt.Errorf("provider URL %q: http is only allowed for a loopback host; use https", shown)
 		}
 	default:
-		return nil, fmt.Errorf("provider URL %q: scheme must be https", u.Redacted())
+		return nil, fmt.Errorf("provider URL %q: scheme must be https", shown)
 	}
 	if port := u.Port(); port != "" || strings.HasSuffix(u.Host, ":") {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("provider URL %q: port must be 1 to 65535, got %q", u.Redacted(), port)
+			return nil, fmt.Errorf("provider URL %q: port must be 1 to 65535, got %q", shown, port)
 		}
 	}
 	if !strings.HasSuffix(u.Path, "/") {
@@ -331,3 +338,6 @@ func contentType(resp *http.Response) string {
 	}
 	return "no content type"
 }
+
+// quotedPiece is a piece of a URL quoted in a reason of net/url's, with the space before it.
+var quotedPiece = regexp.MustCompile(` ?"(?:[^"\\]|\\.)*"`)

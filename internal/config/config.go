@@ -5,7 +5,6 @@ import (
 	"io"
 	"math"
 	"net"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -216,11 +215,6 @@ func loadUI(src *source, w *Worker) error {
 
 // parseProviderURL checks PROVIDER_URL with provider.ParseBaseURL and returns it normalised.
 func parseProviderURL(raw string) (string, error) {
-	if !strings.Contains(raw, "@") { // ParseBaseURL refuses any '@', and says so without the URL
-		if _, err := url.Parse(raw); err != nil {
-			return "", failf(setProviderURL, "must be a URL such as %s, got %q: %s", provider.DefaultBaseURL, raw, redisurl.Problem(raw))
-		}
-	}
 	u, err := provider.ParseBaseURL(raw)
 	if err != nil {
 		return "", failf(setProviderURL, "%s", strings.TrimLeft(strings.TrimPrefix(err.Error(), "provider URL"), ": "))

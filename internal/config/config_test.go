@@ -306,6 +306,11 @@ func TestLoadBadValue(t *testing.T) {
 		{"PROVIDER_URL login with '?'", map[string]string{"PROVIDER_URL": "https://u:1234?" + loginPassword + "@provider.example/"}, nil, []string{"must not contain a login"}},
 		{"PROVIDER_URL unparsable", map[string]string{"PROVIDER_URL": "https://provider.example:port/"}, nil, []string{"invalid port"}},
 		{"PROVIDER_URL query", map[string]string{"PROVIDER_URL": "https://provider.example/p/?token=" + loginPassword}, nil, []string{`"https://provider.example/p/": must not have a query`}},
+		// A query is never shown, whatever else is wrong with the URL.
+		{"PROVIDER_URL query, bad port", map[string]string{"PROVIDER_URL": "https://provider.example:port/?token=" + loginPassword}, nil, []string{`"https://provider.example:port/": invalid port after host`}},
+		{"PROVIDER_URL query, relative", map[string]string{"PROVIDER_URL": "provider.example/?token=" + loginPassword}, nil, []string{`"provider.example/": must be absolute`}},
+		{"PROVIDER_URL query, bad escape", map[string]string{"PROVIDER_URL": "https://provider.example/%zz?t=" + loginPassword}, nil, []string{`"https://provider.example/%zz": invalid URL escape`}},
+		{"PROVIDER_URL fragment, http", map[string]string{"PROVIDER_URL": "http://provider.example/#" + loginPassword}, nil, []string{`"http://provider.example/": `}},
 		{"PROVIDER_URL relative", map[string]string{"PROVIDER_URL": "provider.example"}, nil, []string{"absolute"}},
 		{"PROVIDER_LOGIN_NAME too long", map[string]string{"PROVIDER_LOGIN_NAME": strings.Repeat("n", 65)}, nil, []string{"at most 64"}},
 		{"PROVIDER_LOGIN_PASSWORD too long", map[string]string{"PROVIDER_LOGIN_PASSWORD": strings.Repeat("p", 129)}, nil, []string{"at most 128"}},

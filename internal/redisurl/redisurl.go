@@ -30,7 +30,7 @@ func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		// Not quoted: in text that is not a URL, nothing says where a password would be.
-		return nil, "", fmt.Errorf("must be a URL such as %s: %s", Example, Problem(shown))
+		return nil, "", fmt.Errorf("must be a URL such as %s: %s", Example, Problem(raw))
 	}
 	switch u.Scheme {
 	case "redis", "rediss", "redis-sentinel", "redis-socket":
@@ -43,13 +43,30 @@ func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 		// anything else, whose words could quote a piece of the password.
 		return nil, "", fmt.Errorf("must be a URL such as %s, got %q: %s", Example, shown, malformedLogin)
 	}
+	// Without a login, a password written without its "@host" (redis://:secret,
+	// redis://user:123456/0) stands where the host and port do: an address that cannot be one
+	// is refused without quoting it.
+	addrErr := func(addr string) error {
+		err := checkAddr(addr)
+		host, port, serr := net.SplitHostPort(addr)
+		noHost := serr == nil && host == ""
+		switch {
+		case err == nil && !noHost:
+			return nil
+		case loginEnd(raw) < 0 && (noHost || len(port) > 5): // no port: a password?
+			return errors.New("must name a host, and a port of 1 to 65535 if any (the URL is not shown: with no '@' in it, a password written without its host would read as the port)")
+		case err == nil:
+			err = errors.New("must name a host before the port")
+		}
+		return fmt.Errorf("%q: %w", shown, err)
+	}
 	switch u.Scheme {
 	case "redis", "rediss":
 		if u.Host == "" {
 			return nil, "", fmt.Errorf("must name a host, like %s, got %q", Example, shown)
 		}
-		if err := checkAddr(u.Host); err != nil {
-			return nil, "", fmt.Errorf("%q: %w", shown, err)
+		if err := addrErr(u.Host); err != nil {
+			return nil, "", err
 		}
 	case "redis-sentinel":
 		if u.Host == "" || u.Query().Get("master") == "" {
@@ -60,8 +77,8 @@ func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 				// go-redis would take it for a sentinel on this host, and may follow its master.
 				return nil, "", fmt.Errorf("%q: an empty sentinel address (a comma too many?)", shown)
 			}
-			if err := checkAddr(addr); err != nil {
-				return nil, "", fmt.Errorf("%q: %w", shown, err)
+			if err := addrErr(addr); err != nil {
+				return nil, "", err
 			}
 		}
 	case "redis-socket":
@@ -287,11 +304,11 @@ func loginIntact(raw string, u *url.URL) bool {
 
 // Problem says why net/url refuses a URL, judging the redacted text so that the reason cannot
 // quote the password. If only the original fails, the login part is what is malformed. In a
-// URL without '@', the pieces net/url's reasons quote are left out: a login without its host
-// (redis://:secret) is no login to the redactor, and its reason would be `invalid port
-// ":secret" after host`.
-func Problem(shown string) string {
-	_, err := url.Parse(shown)
+// URL without a login (no '@' ending one), the pieces net/url's reasons quote are left out: a
+// password without its host (redis://:secret) is no login to the redactor, and its reason
+// would be `invalid port ":secret" after host`.
+func Problem(raw string) string {
+	_, err := url.Parse(Redact(raw))
 	if err == nil {
 		return malformedLogin
 	}
@@ -299,7 +316,7 @@ func Problem(shown string) string {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	if strings.Contains(shown, "@") { // redacted: what it quotes is safe to show
+	if loginEnd(raw) >= 0 { // redacted: what it quotes is safe to show
 		return err.Error()
 	}
 	return quotedPiece.ReplaceAllString(err.Error(), "")

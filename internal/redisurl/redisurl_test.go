@@ -95,6 +95,13 @@ func TestParse(t *testing.T) {
 		{"not a URL", "redis://:" + password + "@host:port/0", "must be a URL such as redis://127.0.0.1:6379/0: invalid port \":port\" after host"},
 		{"a login without its host", "redis://:" + password, "must be a URL such as redis://127.0.0.1:6379/0: invalid port after host"},
 		{"a login without its host, and a database", "rediss://admin:" + password + "/3", "must be a URL such as redis://127.0.0.1:6379/0: invalid port after host"},
+		// A password of digits reads as a port: refused, not quoted, when it cannot be one.
+		{"a numeric password without its host", "redis://:48291377", "must name a host, and a port of 1 to 65535 if any (the URL is not shown"},
+		{"a short numeric password without its host", "redis://:4829", "must name a host, and a port of 1 to 65535 if any (the URL is not shown"},
+		{"a user and numeric password without the host", "rediss://admin:48291377/3", "must name a host, and a port of 1 to 65535 if any (the URL is not shown"},
+		{"a sentinel with a numeric password and no host", "redis-sentinel://:48291377?master=m", "must name a host, and a port of 1 to 65535 if any (the URL is not shown"},
+		{"a password and a master with '@'", "redis-sentinel://:" + password + "?master=a@b", "must be a URL such as redis://127.0.0.1:6379/0: invalid port after host"},
+		{"a port but no host, with a login", "redis://:" + password + "@:6379/0", `"redis://:xxxxx@:6379/0": must name a host before the port`},
 		{"no '@' to find the password by", "%zz:" + password, "must be a URL such as redis://127.0.0.1:6379/0: first path segment in URL cannot contain colon"},
 		{"password split by net/url", "redis://:12345/" + password + "@127.0.0.1:6379/0", `must be a URL such as redis://127.0.0.1:6379/0, got "redis://:xxxxx@127.0.0.1:6379/0": malformed login (percent-encode special characters of the password)`},
 		{"password split at '?'", "redis://:12?" + password + "@127.0.0.1:6379/0", `must be a URL such as redis://127.0.0.1:6379/0, got "redis://xxxxx": malformed login`},
