@@ -256,7 +256,7 @@ func TestClientMasksThePasswordAsSent(t *testing.T) {
 	c, srv, _ := newClient(t)
 	// "&errorDetail=" in a password splits an unencoded quote of it into two of the answer's
 	// fields: only the body as it came still holds it whole.
-	passwords := []string{"p@ss w/rd&1", "s3cr&t p@ss+word", "ab%41cd+ef%zz", "plain-password", "pw&errorDetail=s3cretpart"}
+	passwords := []string{"p@ss w/rd&1", "s3cr&t p@ss+word", "ab%41cd+ef%zz", "plain-password", "pw&errorDetail=s3cretpart", `it's "pw"`}
 	for i, password := range passwords {
 		creds, err := provider.NewCredentials("demo", password)
 		if err != nil {
@@ -274,7 +274,7 @@ func TestClientMasksThePasswordAsSent(t *testing.T) {
 			leaks = append(leaks, part)
 		}
 		jsonQuoted, _ := json.Marshal(password) // "&" as \u0026
-		leaks = append(leaks, html.EscapeString(password), strings.Trim(string(jsonQuoted), `"`))
+		leaks = append(leaks, html.EscapeString(password), strings.Trim(string(jsonQuoted), `"`), phpHTML(password), jsEscapeEvery(password))
 		answers := map[string]providertest.Answer{
 			"form-encoded":                   {Code: -16, Message: "denied: loginName=demo&loginPassword=" + url.QueryEscape(password)},
 			"every field":                    {Code: -16, Message: "bad " + password, Item: password, Detail: "was " + password},
@@ -284,6 +284,10 @@ func TestClientMasksThePasswordAsSent(t *testing.T) {
 			"HTTP 500 page":                  providertest.Raw(500, "errorCode=-14&errorMessage=loginPassword="+password),
 			"HTML-escaped":                   {Code: -16, Message: `<input name="loginPassword" value="` + html.EscapeString(password) + `">`},
 			"in a JSON string":               {Code: -16, Message: `{"loginPassword":` + string(jsonQuoted) + `}`},
+			// Escaped as other languages do (PHP's htmlspecialchars, every other character as
+			// \uXXXX in upper case): not one of the client's forms, so the text is withheld.
+			"HTML-escaped, PHP":         {Code: -16, Message: "value=" + phpHTML(password)},
+			"JSON, every character \\u": {Code: -16, Item: `"` + jsEscapeEvery(password) + `"`},
 			"redirect": {HTTPStatus: http.StatusFound, Body: new(string), Header: http.Header{"Location": {
 				"https://login.example/p/" + url.PathEscape(password) + "?loginName=demo&loginPassword=" + url.QueryEscape(password) + "#" + password}}},
 		}
@@ -336,6 +340,20 @@ func chainTexts(err error) []string {
 		}
 	}
 	return texts
+}
+
+// phpHTML escapes s as PHP's htmlspecialchars does, quotes included.
+func phpHTML(s string) string {
+	return strings.NewReplacer("&", "&amp;", `"`, "&quot;", "'", "&#039;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// jsEscapeEvery writes every character of s as a \uXXXX escape, in upper case.
+func jsEscapeEvery(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		fmt.Fprintf(&b, `\u%04X`, r)
+	}
+	return b.String()
 }
 
 // escapeEvery percent-encodes every byte of s, in lower case: a form that no encoder of the

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf16"
 )
 
 // Response is a successful answer (errorCode >= 0).
@@ -67,8 +69,79 @@ func redact(s string, forms []string) string {
 func (a answer) withoutPassword(forms []string) answer {
 	for _, s := range []*string{&a.Message, &a.Item, &a.Detail, &a.Result} {
 		*s = redact(*s, forms)
+		if quotesEscaped(*s, forms) {
+			*s = redacted + " (the text quoted the password)"
+		}
 	}
 	return a
+}
+
+// quotesEscaped reports whether s quotes one of forms escaped in a way passwordForms does not
+// list, for HTML (&quot; or &#039;, &auml;) or in a JSON or JavaScript string (\/, \u00e4,
+// \u003C): escapings are many, so the text is unescaped instead, and a text that then holds
+// the password is withheld whole.
+func quotesEscaped(s string, forms []string) bool {
+	if !strings.ContainsAny(s, "&\\") {
+		return false
+	}
+	for _, plain := range []string{html.UnescapeString(s), unescapeJS(s)} {
+		if plain != s && slices.ContainsFunc(forms, func(f string) bool { return strings.Contains(plain, f) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// unescapeJS undoes the backslash escapes of a JSON or JavaScript string in s: \uXXXX (either
+// case, surrogate pairs joined), \xXX, and a backslash before any other character, which
+// stands for itself (\/ is /, \" is ") but for n, r, t, b and f.
+func unescapeJS(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		switch e := s[i]; e {
+		case 'u', 'x':
+			n := 4
+			if e == 'x' {
+				n = 2
+			}
+			r, err := strconv.ParseUint(s[i+1:min(i+1+n, len(s))], 16, 32)
+			if err != nil || i+n >= len(s) {
+				b.WriteByte('\\')
+				b.WriteByte(e)
+				continue
+			}
+			i += n
+			if utf16.IsSurrogate(rune(r)) && i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
+				if r2, err := strconv.ParseUint(s[i+3:i+7], 16, 32); err == nil {
+					if d := utf16.DecodeRune(rune(r), rune(r2)); d != unicode.ReplacementChar {
+						b.WriteRune(d)
+						i += 6
+						continue
+					}
+				}
+			}
+			b.WriteRune(rune(r))
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		default:
+			b.WriteByte(e)
+		}
+	}
+	return b.String()
 }
 
 // parseAnswer reads a form-encoded answer. It is lenient, as a reader of another party's

@@ -101,3 +101,20 @@ func TestRedactErrKeepsOnlyTheClassification(t *testing.T) {
 		t.Error("an error without the password is not kept as it is")
 	}
 }
+
+func TestUnescapeJS(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, in, want string }{
+		{"slash and quote", `p\/ss\"w`, `p/ss"w`},
+		{"lower and upper hex", `p\u00e4\u00C4`, "pää"[:1] + "\u00e4\u00c4"},
+		{"surrogate pair", `\ud83d\ude00!`, "\U0001F600!"},
+		{"hex byte", `a\x41`, "aA"},
+		{"controls", `a\nb\tc`, "a\nb\tc"},
+		{"short escape kept", `a\u00`, `a\u00`},
+		{"trailing backslash", `a\`, `a\`},
+	} {
+		if got := unescapeJS(tc.in); got != tc.want {
+			t.Errorf("%s: unescapeJS(%q) = %q, want %q", tc.name, tc.in, got, tc.want)
+		}
+	}
+}
