@@ -273,9 +273,11 @@ func (c *Client) do(ctx context.Context, endpoint, action string, creds Credenti
 			e.Message = fmt.Sprintf("answer without errorCode (%s, %d bytes)", contentType(resp), len(body))
 		case !a.HasCode, e.Message == "":
 			e.Message = fmt.Sprintf("HTTP %d (%s, %d bytes)", resp.StatusCode, contentType(resp), len(body))
+			e.statusInMessage = true
 		}
 		if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
 			e.Message = "redirected to " + redact(shownLocation(loc), forms) + "; check the provider URL"
+			e.statusInMessage = false
 		}
 		return nil, e
 	}
@@ -289,16 +291,18 @@ func (c *Client) do(ctx context.Context, endpoint, action string, creds Credenti
 // redactedError stands for an error whose text had the password in it: its text blanked, and
 // of the error itself only what classifies it, since every error of its chain may print the
 // password (a *url.Error quotes the Location it failed to parse): the end of a context, for
-// errors.Is, and whether it was a timeout.
+// errors.Is, and whether it was a timeout. It is a net.Error, as the error it stands for may
+// have been.
 type redactedError struct {
-	text    string
-	causes  []error
-	timeout bool
+	text               string
+	causes             []error
+	timeout, temporary bool
 }
 
 func (e *redactedError) Error() string   { return e.text }
 func (e *redactedError) Unwrap() []error { return e.causes }
 func (e *redactedError) Timeout() bool   { return e.timeout }
+func (e *redactedError) Temporary() bool { return e.temporary }
 
 // redactErr returns err with the forms blanked in its text, or err itself when it has none.
 func redactErr(err error, forms []string) error {
@@ -314,6 +318,8 @@ func redactErr(err error, forms []string) error {
 	}
 	var t interface{ Timeout() bool }
 	r.timeout = errors.As(err, &t) && t.Timeout()
+	var tmp interface{ Temporary() bool }
+	r.temporary = errors.As(err, &tmp) && tmp.Temporary()
 	return r
 }
 

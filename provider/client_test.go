@@ -227,6 +227,9 @@ func TestClientOutcomes(t *testing.T) {
 				if tt.contains != "" && !strings.Contains(err.Error(), tt.contains) {
 					t.Errorf("error %q does not contain %q", err, tt.contains)
 				}
+				if tt.status != 0 && strings.Count(err.Error(), fmt.Sprintf("HTTP %d", tt.status)) != 1 {
+					t.Errorf("error %q does not name HTTP %d once", err, tt.status)
+				}
 				var pe *provider.Error
 				if !errors.As(err, &pe) {
 					t.Fatalf("err %T is not *provider.Error", err)

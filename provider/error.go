@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 )
 
 // Error is every failed call: the provider answered a negative errorCode, the HTTP exchange
@@ -20,6 +19,8 @@ type Error struct {
 	Detail     string // errorDetail
 	HTTPStatus int    // 0 when no HTTP answer arrived
 	Err        error  // the underlying transport or parse error, if any
+
+	statusInMessage bool // Message is the client's own, and names HTTPStatus
 }
 
 func (e *Error) Error() string {
@@ -39,9 +40,8 @@ func (e *Error) Error() string {
 	if e.Detail != "" {
 		s += " (errorDetail " + strconv.Quote(e.Detail) + ")"
 	}
-	if status := "HTTP " + strconv.Itoa(e.HTTPStatus); e.HTTPStatus != 0 && e.HTTPStatus != http.StatusOK &&
-		!strings.HasPrefix(e.Message, status+" ") { // the client's message for an answer without text names it
-		s += " (" + status + ")"
+	if e.HTTPStatus != 0 && e.HTTPStatus != http.StatusOK && !e.statusInMessage {
+		s += " (HTTP " + strconv.Itoa(e.HTTPStatus) + ")"
 	}
 	if e.Err != nil {
 		s += ": " + e.Err.Error()

@@ -76,22 +76,23 @@ func TestErrorText(t *testing.T) {
 		t.Errorf("got %s", e2.Error())
 	}
 	// The status is named once: after a message of the provider's, and not again after the
-	// client's own message for an answer without text, which begins with it.
+	// client's own message for an answer without text, which names it.
 	for _, tc := range []struct {
+		name string
 		e    *Error
 		want string
 	}{
-		{&Error{Endpoint: EndpointUpdateUserOvCallback, HTTPStatus: 500, Message: "HTTP 500 (text/plain, 4 bytes)"},
+		{"the client's message", &Error{Endpoint: EndpointUpdateUserOvCallback, HTTPStatus: 500, Message: "HTTP 500 (text/plain, 4 bytes)", statusInMessage: true},
 			"provider !UpdateUserOvCallback: HTTP 500 (text/plain, 4 bytes)"},
-		{&Error{Endpoint: EndpointUpdateUserOvCallback, HTTPStatus: 429, HasCode: true, Message: "HTTP 429 (application/x-www-form-urlencoded, 11 bytes)"},
+		{"the client's message beside a code", &Error{Endpoint: EndpointUpdateUserOvCallback, HTTPStatus: 429, HasCode: true, Message: "HTTP 429 (application/x-www-form-urlencoded, 11 bytes)", statusInMessage: true},
 			`provider !UpdateUserOvCallback: errorCode 0 "HTTP 429 (application/x-www-form-urlencoded, 11 bytes)"`},
-		{&Error{Endpoint: EndpointUpdateUserOvCallback, HTTPStatus: 503, Code: -14, Message: "HTTP 5000 is busy"},
-			`provider !UpdateUserOvCallback: errorCode -14 "HTTP 5000 is busy" (HTTP 503)`},
-		{&Error{Endpoint: EndpointUpdateUserOvCallback, HTTPStatus: 502, Code: -14, Message: "try later"},
+		{"the provider's message, beginning like the client's", &Error{Endpoint: EndpointUpdateUserOvCallback, HTTPStatus: 503, Code: -14, Message: "HTTP 503 busy"},
+			`provider !UpdateUserOvCallback: errorCode -14 "HTTP 503 busy" (HTTP 503)`},
+		{"the provider's message", &Error{Endpoint: EndpointUpdateUserOvCallback, HTTPStatus: 502, Code: -14, Message: "try later"},
 			`provider !UpdateUserOvCallback: errorCode -14 "try later" (HTTP 502)`},
 	} {
 		if got := tc.e.Error(); got != tc.want {
-			t.Errorf("got  %s\nwant %s", got, tc.want)
+			t.Errorf("%s: got  %s\nwant %s", tc.name, got, tc.want)
 		}
 	}
 }

@@ -3,7 +3,9 @@ package provider
 import (
 	"context"
 	"errors"
+	"net"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 )
@@ -60,6 +62,7 @@ func TestParseAnswerReadsWhatGatewaysSend(t *testing.T) {
 // classifies it: the end of a context (the worker tells a stop from a failure by it) and
 // whether it timed out. Nothing of the chain may print the password.
 func TestRedactErrKeepsOnlyTheClassification(t *testing.T) {
+	t.Parallel()
 	forms := passwordForms("s3cret-pass")
 	quoting := func(cause error) error {
 		return &url.Error{Op: "Post", URL: "https://p.example/?x=s3cret-pass", Err: cause}
@@ -72,6 +75,7 @@ func TestRedactErrKeepsOnlyTheClassification(t *testing.T) {
 	}{
 		{"cancelled", quoting(context.Canceled), context.Canceled, false},
 		{"deadline", quoting(context.DeadlineExceeded), context.DeadlineExceeded, true},
+		{"i/o timeout", quoting(&net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}), os.ErrDeadlineExceeded, true},
 		{"parse error", quoting(errors.New(`invalid URL escape "%zz"`)), nil, false},
 	} {
 		got := redactErr(tc.err, forms)
@@ -91,8 +95,8 @@ func TestRedactErrKeepsOnlyTheClassification(t *testing.T) {
 		if tc.is != nil && !errors.Is(got, tc.is) {
 			t.Errorf("%s: errors.Is(%v) is false", tc.name, tc.is)
 		}
-		var to interface{ Timeout() bool }
-		if gotTimeout := errors.As(got, &to) && to.Timeout(); gotTimeout != tc.timeout {
+		var ne net.Error // what a caller asks, as of a transport error
+		if gotTimeout := errors.As(got, &ne) && ne.Timeout(); gotTimeout != tc.timeout {
 			t.Errorf("%s: timeout %v, want %v", tc.name, gotTimeout, tc.timeout)
 		}
 	}

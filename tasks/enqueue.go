@@ -214,9 +214,10 @@ func (e *Enqueuer) Enqueue(ctx context.Context, task *asynq.Task, opts ...asynq.
 	return e.EnqueueNew(ctx, task, opts...)
 }
 
-// ErrNoTaskID is returned by Enqueue and EnqueueNew for a task enqueued without the options its
-// constructor returned (asynq.TaskID among them).
-var ErrNoTaskID = errors.New("the task has no ID: pass the options its constructor (NewLicenceTask, NewOVCallbackTask, Build) returned with it")
+// ErrNoTaskID is returned by Enqueue and EnqueueNew when no asynq.TaskID is among the options
+// passed: the task was enqueued without the options its constructor returned. Options built
+// into the task with asynq.NewTask are not seen (asynq does not show them).
+var ErrNoTaskID = errors.New("no task ID among the options: pass the options its constructor (NewLicenceTask, NewOVCallbackTask, Build) returned with the task")
 
 // destination is Destination for a task about to be enqueued: an error for no task, or no ID.
 func destination(task *asynq.Task, opts []asynq.Option) (id, queue string, err error) {
@@ -311,6 +312,9 @@ func messagePayload(msg []byte) ([]byte, bool) {
 func Destination(opts []asynq.Option) (id, queue string) {
 	queue = QueueDefault
 	for _, o := range opts {
+		if o == nil { // as asynq ignores a nil option
+			continue
+		}
 		switch o.Type() {
 		case asynq.TaskIDOpt:
 			id = o.Value().(string)

@@ -470,11 +470,19 @@ func TestEnqueuerRefusesATaskWithoutItsOptions(t *testing.T) {
 				t.Errorf("%s without the task's options = %+v, %v; want ErrNoTaskID", name, res, err)
 			}
 		}
-		if _, err := f(t.Context(), nil); err == nil || !strings.Contains(err.Error(), "nil") {
+		if _, err := f(t.Context(), nil); err == nil || err.Error() != "enqueue: the task is nil" {
 			t.Errorf("%s(nil) = %v, want an error saying the task is nil", name, err)
 		}
 	}
-	if keys, err := r.Client.Keys(t.Context(), "asynq:{*}:t:*").Result(); err != nil || len(keys) != 0 {
-		t.Errorf("tasks written: %v, %v", keys, err)
+	// A nil option is ignored, as asynq ignores one.
+	task, opts := licence(t, 13)
+	if res, err := e.Enqueue(t.Context(), task, append([]asynq.Option{nil}, opts...)...); err != nil || res.Duplicate {
+		t.Errorf("Enqueue with a nil option = %+v, %v", res, err)
+	}
+	if res, err := e.EnqueueNew(t.Context(), task, append(opts, nil)...); err != nil || !res.Duplicate {
+		t.Errorf("EnqueueNew with a nil option, again = %+v, %v; want a duplicate", res, err)
+	}
+	if keys, err := r.Client.Keys(t.Context(), "asynq:{*}:t:*").Result(); err != nil || len(keys) != 1 {
+		t.Errorf("tasks written: %v, %v; want only the one with its options", keys, err)
 	}
 }

@@ -317,7 +317,7 @@ func TestLoadBadValue(t *testing.T) {
 		{"PROVIDER_LOGIN_NAME_FILE missing", map[string]string{"PROVIDER_LOGIN_NAME": "", "PROVIDER_LOGIN_NAME_FILE": "/nonexistent/name"}, nil, []string{"/nonexistent/name"}},
 		{"PROVIDER_LOGIN_PASSWORD_FILE missing", map[string]string{"PROVIDER_LOGIN_PASSWORD": "", "PROVIDER_LOGIN_PASSWORD_FILE": "/nonexistent/pw"}, nil, []string{"/nonexistent/pw"}},
 		{"PROVIDER_ACCOUNTS_FILE missing", map[string]string{"PROVIDER_ACCOUNTS_FILE": "/nonexistent/accounts.json"}, nil, []string{"/nonexistent/accounts.json"}},
-		{"PROVIDER_ACCOUNTS_FILE a directory", map[string]string{"PROVIDER_ACCOUNTS_FILE": "/"}, nil, []string{": read /: is a directory"}},
+		{"PROVIDER_ACCOUNTS_FILE a directory", map[string]string{"PROVIDER_ACCOUNTS_FILE": "/"}, nil, []string{"(--provider-accounts-file): read /: is a directory"}},
 		{"PROVIDER_TIMEOUT no unit", map[string]string{"PROVIDER_TIMEOUT": "30"}, nil, []string{`must be a Go duration such as 30s, got "30"`}},
 		{"PROVIDER_TIMEOUT zero", map[string]string{"PROVIDER_TIMEOUT": "0s"}, nil, []string{"greater than 0"}},
 		{"PROVIDER_TIMEOUT negative", map[string]string{"PROVIDER_TIMEOUT": "-1s"}, nil, []string{"greater than 0"}},

@@ -102,14 +102,15 @@ func TestErrorCodeIsNumberOrNull(t *testing.T) {
 	t.Parallel()
 	zero, neg := 0, -16
 	for _, tt := range []struct {
+		name string
 		code *int
 		want string
-	}{{nil, `"errorCode":null`}, {&zero, `"errorCode":0`}, {&neg, `"errorCode":-16`}} {
+	}{{"none", nil, `"errorCode":null`}, {"success", &zero, `"errorCode":0`}, {"a failure", &neg, `"errorCode":-16`}} {
 		var buf bytes.Buffer
 		l := zerolog.New(&buf)
 		ErrorCode(l.Info(), tt.code).Msg("x")
 		if !strings.Contains(buf.String(), tt.want) {
-			t.Errorf("line %s, want %s", buf.String(), tt.want)
+			t.Errorf("%s: line %s, want %s", tt.name, buf.String(), tt.want)
 		}
 	}
 }
