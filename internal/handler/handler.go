@@ -160,6 +160,9 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 		return &Dead{Reason: deadletter.ReasonPermanent, Attempts: retried,
 			Err: &provider.FieldError{Field: "account", Problem: fmt.Sprintf("no login configured for account %q on this worker", account)}}
 	}
+	// The limits are the provider's, which counts calls by login: aliases that share one
+	// share its cooldown and its PROVIDER_RATE.
+	limits := creds.LoginName()
 
 	if retried > budget {
 		// A run ended by the task's timeout or a cancel (from the UI) spends a retry without
@@ -167,21 +170,28 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 		// run at the last retry leaves the task past its budget, with no reserve left, so that
 		// asynq would archive it on the next rate-limit wait. Its budget is spent: say so now,
 		// without calling.
-		_ = h.cfg.Fleet.Forget(context.WithoutCancel(ctx), account, id)
+		_ = h.cfg.Fleet.Forget(context.WithoutCancel(ctx), limits, id)
 		return &Dead{Reason: deadletter.ReasonRetriesSpent, Attempts: retried,
 			Err: fmt.Errorf("retry budget of %d spent: the last run was ended by the task's timeout or cancelled (enqueue dead replay runs it again with a fresh budget)", budget)}
 	}
 
-	st, err := h.cfg.Fleet.Check(ctx, account, id)
+	st, err := h.cfg.Fleet.Check(ctx, limits, id)
 	if err != nil {
 		// Redis trouble says nothing of the task: try again soon without spending its budget.
 		return &retry.Later{After: redisRetry + spread(redisRetry), Reason: "rate-limit state unavailable", Err: err}
 	}
 	attempt := retried + st.LimitedCalls + 1
 	if st.Cooldown > 0 {
-		return h.limited(ctx, id, account, st, false, st.Cooldown, attempt-1, nil)
+		return h.limited(ctx, id, account, limits, st, false, st.Cooldown, attempt-1, nil)
 	}
-	if slept, err := h.cfg.Fleet.Wait(ctx, account, h.cfg.RateWaitInPlace); err != nil {
+	inPlace := h.cfg.RateWaitInPlace
+	if deadline, ok := ctx.Deadline(); ok {
+		// A wait that ran into the task's timeout would end the run as a failure, which
+		// spends the task's budget without a call: wait in place at most half the time left,
+		// and leave the other half to the call.
+		inPlace = min(inPlace, time.Until(deadline)/2)
+	}
+	if slept, err := h.cfg.Fleet.Wait(ctx, limits, inPlace); err != nil {
 		var held *ratelimit.HeldBack
 		if errors.As(err, &held) {
 			h.obs.RateLimitWait(account, "rate", slept+held.After)
@@ -195,12 +205,12 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 		h.obs.RateLimitWait(account, "rate", slept)
 		// A cooldown may have begun while this task slept (a -42 to another task): look again
 		// before calling, or every task asleep in the rate wait would call into it.
-		if st, err = h.cfg.Fleet.Check(ctx, account, id); err != nil {
+		if st, err = h.cfg.Fleet.Check(ctx, limits, id); err != nil {
 			return &retry.Later{After: redisRetry + spread(redisRetry), Reason: "rate-limit state unavailable", Err: err}
 		}
 		attempt = retried + st.LimitedCalls + 1
 		if st.Cooldown > 0 {
-			return h.limited(ctx, id, account, st, false, st.Cooldown, attempt-1, nil)
+			return h.limited(ctx, id, account, limits, st, false, st.Cooldown, attempt-1, nil)
 		}
 	}
 
@@ -233,29 +243,29 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 			errors.As(err, &pe)
 			res.ErrorCode, res.ErrorMessage, res.AlreadyCancelled = pe.Code, pe.Message, true
 		}
-		h.finish(ctx, t, id, account, st, res)
+		h.finish(ctx, t, id, limits, st, res)
 		return nil
 	case provider.RateLimited:
 		// Not bound to ctx: the worker may be stopping, and the fleet must hear of the limit.
-		cool, cerr := h.cfg.Fleet.StartCooldown(context.WithoutCancel(ctx), account)
+		cool, cerr := h.cfg.Fleet.StartCooldown(context.WithoutCancel(ctx), limits)
 		if cerr != nil {
 			h.cfg.Logger.Warn().Err(cerr).Str("account", account).Msg("could not start the fleet-wide cooldown")
 			cool = h.cfg.Fleet.Cooldown()
 		}
-		return h.limited(ctx, id, account, st, true, cool, attempt, err)
+		return h.limited(ctx, id, account, limits, st, true, cool, attempt, err)
 	case provider.Permanent:
-		h.forget(ctx, account, id, st)
+		h.forget(ctx, limits, id, st)
 		return &Dead{Reason: deadletter.ReasonPermanent, Err: err, Attempts: attempt}
 	}
 	// Transient.
 	if retried >= budget {
-		h.forget(ctx, account, id, st)
+		h.forget(ctx, limits, id, st)
 		return &Dead{Reason: deadletter.ReasonRetriesSpent, Err: err, Attempts: attempt}
 	}
 	if !st.LimitedSince.IsZero() {
 		// The call got through the limits: the task no longer waits on them, and a later
 		// limit starts RATE_LIMIT_MAX_WAIT afresh.
-		if werr := h.cfg.Fleet.EndWait(context.WithoutCancel(ctx), account, id, h.cfg.RateLimitMaxWait+time.Hour); werr != nil {
+		if werr := h.cfg.Fleet.EndWait(context.WithoutCancel(ctx), limits, id, h.cfg.RateLimitMaxWait+time.Hour); werr != nil {
 			h.cfg.Logger.Warn().Err(werr).Str("task", id).Msg("could not end the rate-limit wait")
 		}
 	}
@@ -263,23 +273,27 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 }
 
 // limited reschedules a task that met a rate limit after the cooldown, or dead-letters it
-// when it has waited on limits for longer than the maximum.
-func (h *Handlers) limited(ctx context.Context, id, account string, st ratelimit.State, called bool, wait time.Duration, attempts int, cause error) error {
+// when cooldowns have held it for longer than the maximum. What counts is the time cooldowns
+// held it, added up since its wait began: not the time since, which also holds its waits on
+// PROVIDER_RATE and in the queue (a backfill at PROVIDER_RATE drains for hours, and one -42
+// in it would otherwise dead-letter every task that had met an earlier one).
+func (h *Handlers) limited(ctx context.Context, id, account, limits string, st ratelimit.State, called bool, wait time.Duration, attempts int, cause error) error {
 	h.obs.RateLimitWait(account, "cooldown", wait)
-	if !st.LimitedSince.IsZero() && time.Since(st.LimitedSince)+wait > h.cfg.RateLimitMaxWait {
+	if !st.LimitedSince.IsZero() && st.LimitedFor+wait > h.cfg.RateLimitMaxWait {
 		if cause == nil {
 			cause = fmt.Errorf("account %s is cooling down after a call limit", account)
 		}
-		_ = h.cfg.Fleet.Forget(context.WithoutCancel(ctx), account, id)
+		_ = h.cfg.Fleet.Forget(context.WithoutCancel(ctx), limits, id)
 		return &Dead{Reason: deadletter.ReasonRateLimitWait, Attempts: attempts,
-			Err: fmt.Errorf("rate-limited since %s: waiting out the next %s would pass RATE_LIMIT_MAX_WAIT (%s): %w",
-				st.LimitedSince.UTC().Format(time.RFC3339), wait.Round(time.Millisecond), h.cfg.RateLimitMaxWait, cause)}
+			Err: fmt.Errorf("rate-limited since %s, held %s by cooldowns: waiting out the next %s would pass RATE_LIMIT_MAX_WAIT (%s): %w",
+				st.LimitedSince.UTC().Format(time.RFC3339), st.LimitedFor.Round(time.Second), wait.Round(time.Millisecond), h.cfg.RateLimitMaxWait, cause)}
 	}
-	if err := h.cfg.Fleet.MarkLimited(context.WithoutCancel(ctx), account, id, called, h.cfg.RateLimitMaxWait+time.Hour); err != nil {
+	after := wait + spread(wait)
+	if err := h.cfg.Fleet.MarkLimited(context.WithoutCancel(ctx), limits, id, called, after, h.cfg.RateLimitMaxWait+time.Hour); err != nil {
 		h.cfg.Logger.Warn().Err(err).Str("task", id).Msg("could not record the rate-limit wait")
 	}
 	reason := "account " + account + " is cooling down after a call limit"
-	return &retry.Later{After: wait + spread(wait), Reason: reason, Err: cause}
+	return &retry.Later{After: after, Reason: reason, Err: cause}
 }
 
 // redisRetry is how soon a task that could not read the fleet's limits from Redis runs again.
@@ -292,16 +306,17 @@ func spread(d time.Duration) time.Duration {
 	return time.Duration(rand.Int64N(int64(max)))
 }
 
-// forget drops the task's rate-limit record, if it had one, once the task is done.
-func (h *Handlers) forget(ctx context.Context, account, id string, st ratelimit.State) {
+// forget drops the task's rate-limit record, if it had one, once the task is done. limits
+// names the login whose limits the task met.
+func (h *Handlers) forget(ctx context.Context, limits, id string, st ratelimit.State) {
 	if !st.LimitedSince.IsZero() || st.LimitedCalls > 0 {
-		_ = h.cfg.Fleet.Forget(context.WithoutCancel(ctx), account, id)
+		_ = h.cfg.Fleet.Forget(context.WithoutCancel(ctx), limits, id)
 	}
 }
 
-func (h *Handlers) finish(ctx context.Context, t *asynq.Task, id, account string, st ratelimit.State, res Result) {
+func (h *Handlers) finish(ctx context.Context, t *asynq.Task, id, limits string, st ratelimit.State, res Result) {
 	ctx = context.WithoutCancel(ctx)
-	h.forget(ctx, account, id, st)
+	h.forget(ctx, limits, id, st)
 	b, _ := json.Marshal(res)
 	// The call succeeded: a lost result must not make asynq call the provider again.
 	if w := t.ResultWriter(); w != nil {

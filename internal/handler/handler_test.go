@@ -153,7 +153,7 @@ func testCallLimitAnsweredAsTheWorkerStops(t *testing.T, answer answerThenCancel
 	if !errors.As(err, &later) || retry.IsFailure(err) {
 		t.Fatalf("err = %v, want a rescheduling after the cooldown", err)
 	}
-	st, err := ratelimit.New(r.Client, time.Minute, 0).Check(context.Background(), tasks.DefaultAccount, "another-task")
+	st, err := ratelimit.New(r.Client, time.Minute, 0).Check(context.Background(), providertest.DefaultLoginName, "another-task")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -228,7 +228,7 @@ func TestReadDoesNotEraseWhatWasLearntMeanwhile(t *testing.T) {
 	// A task of "us" is marked while a read of "us" (no mark yet) is answered: the next
 	// check must still read the task's record.
 	c.after = func() {
-		if err := f.MarkLimited(ctx, "us", "task-1", true, time.Hour); err != nil {
+		if err := f.MarkLimited(ctx, "us", "task-1", true, 0, time.Hour); err != nil {
 			t.Error(err)
 		}
 	}
@@ -253,7 +253,7 @@ func TestLimitRecordIsReadWhileTheAccountWaits(t *testing.T) {
 	if st, _ := b.Check(ctx, "eu", "task-1"); st != (State{}) {
 		t.Fatalf("before: %+v", st)
 	}
-	if err := a.MarkLimited(ctx, "eu", "task-1", true, time.Hour); err != nil {
+	if err := a.MarkLimited(ctx, "eu", "task-1", true, 0, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	clk.add(DefaultRefresh)
@@ -285,7 +285,7 @@ func TestLimitRecordIsReadWhileTheAccountWaits(t *testing.T) {
 
 	// A task that is never forgotten (deleted from the UI while it waited) stops counting when
 	// its record expires.
-	if err := b.MarkLimited(ctx, "eu", "task-3", false, time.Hour); err != nil {
+	if err := b.MarkLimited(ctx, "eu", "task-3", false, 0, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	clk.add(DefaultRefresh)
@@ -314,10 +314,10 @@ func TestWaitingSetOutlivesEveryRecord(t *testing.T) {
 	ctx := t.Context()
 	long := New(r.Client, time.Minute, 0)
 	short := New(r.Client, time.Minute, 0)
-	if err := long.MarkLimited(ctx, "eu", "task-1", true, 25*time.Hour); err != nil {
+	if err := long.MarkLimited(ctx, "eu", "task-1", true, 0, 25*time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if err := short.MarkLimited(ctx, "eu", "task-2", true, 2*time.Second); err != nil {
+	if err := short.MarkLimited(ctx, "eu", "task-2", true, 0, 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	record := r.Client.PTTL(ctx, limitedPrefix+"task-1").Val()
@@ -472,7 +472,7 @@ func TestEndWait(t *testing.T) {
 	f := New(r.Client, time.Minute, 0)
 	clk := &clock{t: time.Now()}
 	f.now = clk.now
-	if err := f.MarkLimited(ctx, "eu", "task-1", true, 2*time.Second); err != nil {
+	if err := f.MarkLimited(ctx, "eu", "task-1", true, 0, 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	first, err := f.Check(ctx, "eu", "task-1")
@@ -493,7 +493,7 @@ func TestEndWait(t *testing.T) {
 		t.Errorf("the account's set keeps the task until %v, want about an hour from now", time.UnixMilli(int64(score)))
 	}
 	clk.add(time.Minute)
-	if err := f.MarkLimited(ctx, "eu", "task-1", true, time.Hour); err != nil {
+	if err := f.MarkLimited(ctx, "eu", "task-1", true, 0, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	st, err := f.Check(ctx, "eu", "task-1")
@@ -509,7 +509,7 @@ func TestEndWaitWithoutLimitedCalls(t *testing.T) {
 	r := redistest.New(t)
 	ctx := t.Context()
 	f := New(r.Client, time.Minute, 0)
-	if err := f.MarkLimited(ctx, "eu", "task-1", false, time.Hour); err != nil {
+	if err := f.MarkLimited(ctx, "eu", "task-1", false, 0, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.EndWait(ctx, "eu", "task-1", time.Hour); err != nil {

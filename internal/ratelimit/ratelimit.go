@@ -103,6 +103,7 @@ func LimitFor(rate float64) redis_rate.Limit {
 type State struct {
 	Cooldown     time.Duration // > 0 while the account cools down
 	LimitedSince time.Time     // when the task was first rate-limited; zero if never
+	LimitedFor   time.Duration // how long cooldowns have held it since then (waits on PROVIDER_RATE do not count)
 	LimitedCalls int           // calls that were answered with a rate limit
 }
 
@@ -113,9 +114,9 @@ var check = redis.NewScript(`
 local ttl = redis.call("PTTL", KEYS[1])
 redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", ARGV[1])
 local waiting = redis.call("ZCARD", KEYS[2])
-local rec = {false, false}
-if KEYS[3] then rec = redis.call("HMGET", KEYS[3], "since", "calls") end
-return {ttl, waiting, rec[1] or "", rec[2] or ""}
+local rec = {false, false, false}
+if KEYS[3] then rec = redis.call("HMGET", KEYS[3], "since", "calls", "held") end
+return {ttl, waiting, rec[1] or "", rec[2] or "", rec[3] or ""}
 `)
 
 // Check returns the account's cooldown and the task's rate-limit history. It asks Redis only
@@ -152,6 +153,11 @@ func (f *Fleet) Check(ctx context.Context, account, taskID string) (State, error
 	}
 	if v, _ := res[3].(string); v != "" {
 		s.LimitedCalls, _ = strconv.Atoi(v)
+	}
+	if v, _ := res[4].(string); v != "" && !s.LimitedSince.IsZero() {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+			s.LimitedFor = time.Duration(ms) * time.Millisecond
+		}
 	}
 
 	f.mu.Lock()
@@ -295,19 +301,21 @@ func (f *Fleet) Cooldown() time.Duration { return f.cooldown }
 
 // mark records a task's limit wait, or its end. KEYS: the task's record, its account's waiting
 // set; ARGV: now (ms), 1 if a call was answered with a limit, the record's time to live (ms),
-// the task's ID, "end" to end the wait (the record keeps its count of limited calls). The
-// account's set keeps the task until its record expires, and itself never expires before any
-// of its members' records.
+// the task's ID, "end" to end the wait (the record keeps its count of limited calls), and how
+// long (ms) a cooldown holds the task this time, added to its total. The account's set keeps
+// the task until its record expires, and itself never expires before any of its members'
+// records.
 var mark = redis.NewScript(`
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[3])
 if ARGV[5] == "end" then
-	redis.call("HDEL", KEYS[1], "since")
+	redis.call("HDEL", KEYS[1], "since", "held")
 	if redis.call("EXISTS", KEYS[1]) == 0 then -- nothing left to keep
 		redis.call("ZREM", KEYS[2], ARGV[4])
 		return 0
 	end
 else
 	redis.call("HSETNX", KEYS[1], "since", ARGV[1])
+	redis.call("HINCRBY", KEYS[1], "held", ARGV[6])
 end
 if ARGV[2] == "1" then redis.call("HINCRBY", KEYS[1], "calls", 1) end
 redis.call("PEXPIRE", KEYS[1], ttl)
@@ -317,10 +325,10 @@ return 1
 `)
 
 // MarkLimited records that a task of account is waiting on a rate limit (since now, unless it
-// already was) and, if called, that one more call was answered with one. The record expires
-// after ttl; until then, or until Forget, the fleet reads it before each call of the
-// account's tasks.
-func (f *Fleet) MarkLimited(ctx context.Context, account, taskID string, called bool, ttl time.Duration) error {
+// already was), that a cooldown holds it for held more, and, if called, that one more call
+// was answered with a limit. The record expires after ttl; until then, or until Forget, the
+// fleet reads it before each call of the account's tasks.
+func (f *Fleet) MarkLimited(ctx context.Context, account, taskID string, called bool, held, ttl time.Duration) error {
 	f.mu.Lock()
 	a := f.account(account)
 	a.waiting = true
@@ -332,7 +340,7 @@ func (f *Fleet) MarkLimited(ctx context.Context, account, taskID string, called 
 	}
 	ttlMs := max(ttl.Milliseconds(), 1)
 	err := mark.Run(ctx, f.rdb, []string{limitedPrefix + taskID, waitingPrefix + account},
-		f.now().UnixMilli(), c, ttlMs, taskID, "").Err()
+		f.now().UnixMilli(), c, ttlMs, taskID, "", max(held.Milliseconds(), 0)).Err()
 	if err != nil {
 		return fmt.Errorf("mark %s rate-limited: %w", taskID, err)
 	}
@@ -355,7 +363,7 @@ func (f *Fleet) Forget(ctx context.Context, account, taskID string) error {
 // with a limit still count, for ttl more (the task may go on retrying transient failures).
 func (f *Fleet) EndWait(ctx context.Context, account, taskID string, ttl time.Duration) error {
 	err := mark.Run(ctx, f.rdb, []string{limitedPrefix + taskID, waitingPrefix + account},
-		f.now().UnixMilli(), 0, max(ttl.Milliseconds(), 1), taskID, "end").Err()
+		f.now().UnixMilli(), 0, max(ttl.Milliseconds(), 1), taskID, "end", 0).Err()
 	if err != nil {
 		return fmt.Errorf("end %s's rate-limit wait: %w", taskID, err)
 	}

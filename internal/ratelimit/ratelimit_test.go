@@ -54,18 +54,33 @@ func TestCooldownAndLimitRecord(t *testing.T) {
 	}
 
 	before := time.Now().Add(-time.Second)
-	if err := a.MarkLimited(ctx, "us", "task-1", true, time.Hour); err != nil {
+	if err := a.MarkLimited(ctx, "us", "task-1", true, time.Minute, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.MarkLimited(ctx, "us", "task-1", false, time.Hour); err != nil {
+	if err := a.MarkLimited(ctx, "us", "task-1", false, 20*time.Second, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.MarkLimited(ctx, "us", "task-1", true, time.Hour); err != nil {
+	if err := a.MarkLimited(ctx, "us", "task-1", true, 1500*time.Millisecond, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = b.Check(ctx, "us", "task-1")
-	if st.LimitedCalls != 2 || st.LimitedSince.Before(before) || st.LimitedSince.After(time.Now()) {
-		t.Fatalf("limit record = %+v, want 2 calls since about now", st)
+	// The cooldowns that held it add up, whatever the time since.
+	if st.LimitedCalls != 2 || st.LimitedSince.Before(before) || st.LimitedSince.After(time.Now()) ||
+		st.LimitedFor != 81500*time.Millisecond {
+		t.Fatalf("limit record = %+v, want 2 calls since about now, held 1m21.5s", st)
+	}
+	// An answered call ends the wait: the next limit starts a new total, the calls still count.
+	if err := a.EndWait(ctx, "us", "task-1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = b.Check(ctx, "us", "task-1"); st.LimitedFor != 0 || !st.LimitedSince.IsZero() || st.LimitedCalls != 2 {
+		t.Fatalf("after EndWait: %+v", st)
+	}
+	if err := a.MarkLimited(ctx, "us", "task-1", false, time.Second, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = b.Check(ctx, "us", "task-1"); st.LimitedFor != time.Second || st.LimitedCalls != 2 {
+		t.Fatalf("a new wait after EndWait: %+v, want held 1s", st)
 	}
 	if ttl := r.Client.TTL(ctx, limitedPrefix+"task-1").Val(); ttl <= 0 {
 		t.Errorf("limit record has no expiry (ttl %s): it would stay forever", ttl)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/ovqueue/ovqueue/provider"
 	"github.com/ovqueue/ovqueue/provider/providertest"
 	"github.com/ovqueue/ovqueue/tasks"
 )
@@ -164,6 +165,36 @@ func holdCallsDuringCooldown(t *testing.T, rate float64, n int) {
 }
 
 // TestNoPasswordInRedis scans every key after tasks of every outcome and finds no password.
+// The provider counts calls by login: two aliases of one login share its cooldown. A -42 to a
+// task of one alias holds the other's tasks too, which used to call into the cooldown.
+func TestAliasesOfOneLoginShareItsCooldown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	creds := defaultCreds(t)[tasks.DefaultAccount]
+	e.fake.Script("6101", providertest.Answer{Code: -42}) // then success
+	const cooldown = 2 * time.Second
+	e.start(setup{cooldown: cooldown, accounts: map[string]provider.Credentials{"eu": creds, "us": creds}})
+	first, q := e.enqueue(licenceFor("eu", 6101))
+	deadline := time.Now().Add(10 * time.Second)
+	for len(e.fake.CallsFor("6101")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	limitedAt := time.Now()
+	second, _ := e.enqueue(licenceFor("us", 6102))
+	for _, id := range []string{first, second} {
+		if info := e.waitState(q, id, 15*time.Second, asynq.TaskStateCompleted, asynq.TaskStateArchived); info.State != asynq.TaskStateCompleted {
+			t.Fatalf("task %s ended %s (%q)", id, info.State, info.LastErr)
+		}
+	}
+	calls := e.fake.CallsFor("6102")
+	if len(calls) != 1 {
+		t.Fatalf("order 6102 called %d times, want once", len(calls))
+	}
+	if early := limitedAt.Add(cooldown - 200*time.Millisecond); calls[0].Time.Before(early) {
+		t.Errorf("alias us called %s after the -42 to alias eu: inside the login's cooldown of %s", calls[0].Time.Sub(limitedAt), cooldown)
+	}
+}
+
 func TestNoPasswordInRedis(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -252,7 +283,11 @@ func TestLimitRecordGoesWithTheTask(t *testing.T) {
 	if keys := e.redis.Client.Keys(ctx, "ovqueue:limited:*").Val(); len(keys) > 0 {
 		t.Errorf("rate-limit records left behind: %v", keys)
 	}
-	if n := e.redis.Client.ZCard(ctx, "ovqueue:waiting:"+tasks.DefaultAccount).Val(); n != 0 {
+	// The limits are kept by login, not by alias: one waiting set at most, the login's, empty now.
+	if keys := e.redis.Client.Keys(ctx, "ovqueue:waiting:*").Val(); len(keys) > 1 {
+		t.Errorf("waiting sets %v, want one, the login's", keys)
+	}
+	if n := e.redis.Client.ZCard(ctx, "ovqueue:waiting:"+providertest.DefaultLoginName).Val(); n != 0 {
 		t.Errorf("%d tasks still counted as waiting", n)
 	}
 	for _, order := range []string{"7101", "7102", "7103"} {

@@ -193,6 +193,12 @@ func licence(order int64, product int, opts ...tasks.Option) built {
 	return built{task, aopts, err}
 }
 
+// licenceFor is licence for the worker's account alias account, product 700.
+func licenceFor(account string, order int64) built {
+	task, aopts, err := tasks.NewLicenceTask(tasks.LicencePayload{Account: account, OrderNumber: tasks.Int(order), Product: 700, Action: provider.ActionCancelLicence})
+	return built{task, aopts, err}
+}
+
 // licenceDetail is a licence task that changes a Qualys detail rather than cancelling.
 func licenceDetail(order int64, product int, opts ...tasks.Option) built {
 	task, aopts, err := tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: tasks.Int(order), Product: tasks.Int(product), QualysCompanyName: "Example Ltd"}, opts...)

@@ -257,6 +257,60 @@ func TestMaxWaitRestartsAfterACallGetsThrough(t *testing.T) {
 	}
 }
 
+// RATE_LIMIT_MAX_WAIT counts the time cooldowns held a task, not the time since its first
+// limit: a task that waits its turn on PROVIDER_RATE between two -42s (as every task of a long
+// backfill does) is not dead-lettered at the second. Here the two limits come further apart
+// than the maximum wait, each cooldown is short, and the task completes.
+func TestMaxWaitCountsCooldownsNotRateWaits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(setup{cooldown: 150 * time.Millisecond, maxWait: 2 * time.Second, rate: 0.25})
+	e.fake.Script("79", providertest.Answer{Code: -42}, providertest.Answer{Code: -42})
+	id, q := e.enqueue(licence(79, 700, tasks.MaxRetry(1)))
+	info := e.waitState(q, id, 30*time.Second, asynq.TaskStateArchived, asynq.TaskStateCompleted)
+	if info.State != asynq.TaskStateCompleted {
+		t.Fatalf("state %s (last error %q), want completed: cooldowns held it well under 2s", info.State, info.LastErr)
+	}
+	calls := e.fake.CallsFor("79")
+	if len(calls) != 3 {
+		t.Fatalf("%d calls, want 3", len(calls))
+	}
+	// The premise: PROVIDER_RATE kept the two limits further apart than the maximum wait.
+	if gap := calls[1].Time.Sub(calls[0].Time); gap <= 2*time.Second {
+		t.Fatalf("the two limits came %s apart: the test proves nothing", gap)
+	}
+	if info.Retried != 0 {
+		t.Errorf("retried %d: the limits spent the budget", info.Retried)
+	}
+}
+
+// PROVIDER_RATE's wait in place leaves a task with a short timeout the time for its call: it
+// used to sleep into the deadline, which asynq counts as a failure, and tasks without a
+// retry budget were dead-lettered without ever calling the provider.
+func TestRateWaitStopsShortOfTheTaskTimeout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(setup{rate: 1, concurrency: 5})
+	var ids []string
+	var q string
+	for i := range 5 {
+		var id string
+		id, q = e.enqueue(licence(int64(81+i), 700, tasks.MaxRetry(0), tasks.Timeout(time.Second)))
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		if info := e.waitState(q, id, 30*time.Second, asynq.TaskStateArchived, asynq.TaskStateCompleted); info.State != asynq.TaskStateCompleted {
+			t.Errorf("task %s: state %s (last error %q), want completed", id, info.State, info.LastErr)
+		}
+	}
+	if n := e.fake.CallCount(); n != 5 {
+		t.Errorf("%d calls, want 5: one a task", n)
+	}
+	if recs := e.deadLetters(); len(recs) != 0 {
+		t.Errorf("dead letters: %+v", recs)
+	}
+}
+
 // TestRateLimitedPastMaxWait: a task that keeps meeting -42 is dead-lettered once it has
 // waited longer than RATE_LIMIT_MAX_WAIT.
 func TestRateLimitedPastMaxWait(t *testing.T) {
