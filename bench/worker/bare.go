@@ -108,7 +108,7 @@ func bareHandler(name, providerURL string, rdb redis.UniversalClient, concurrenc
 		}
 		id, _ := asynq.GetTaskID(ctx)
 		if steps["check"] {
-			if _, err := fleet.Check(ctx, tasks.DefaultAccount, id); err != nil {
+			if _, err := fleet.Check(ctx, creds.LoginName(), id); err != nil { // the limits are kept by login
 				return err
 			}
 		}

@@ -48,11 +48,11 @@ var (
 	setProviderTimeout = &setting{flag: "provider-timeout", env: "PROVIDER_TIMEOUT", typ: "duration", def: "30s",
 		help: "one provider call"}
 	setProviderRate = &setting{flag: "provider-rate", env: "PROVIDER_RATE", typ: "number", def: "0",
-		help: "most calls a second per account, across all workers (0.5 allowed; one a day, 0.0000116, at least; 1000000 at most); 0 is off"}
+		help: "most calls a second per account (per provider login: aliases of one login share it), across all workers (0.5 allowed; one a day, 0.0000116, at least; 1000000 at most); 0 is off"}
 	setCooldown = &setting{flag: "rate-limit-cooldown", env: "RATE_LIMIT_COOLDOWN", typ: "duration", def: "60s",
 		help: "how long an account cools down, fleet-wide, after the call limit (-42 or HTTP 429)"}
 	setMaxWait = &setting{flag: "rate-limit-max-wait", env: "RATE_LIMIT_MAX_WAIT", typ: "duration", def: "6h",
-		help: "a task held by the call limit (its own -42/429, or its account's cooldown) this long without a break is dead-lettered; a call answered otherwise ends the wait; at least RATE_LIMIT_COOLDOWN"}
+		help: "a task is dead-lettered when the cooldowns that held it (after its own -42/429, or its account's) add up to more than this; waits on PROVIDER_RATE do not count, and a call answered otherwise ends the wait; at least RATE_LIMIT_COOLDOWN"}
 	setRetryBase = &setting{flag: "retry-base", env: "RETRY_BASE", typ: "duration", def: "30s",
 		help: "first step of the exponential backoff (full jitter) of transient failures"}
 	setRetryCap = &setting{flag: "retry-cap", env: "RETRY_CAP", typ: "duration", def: "1h",

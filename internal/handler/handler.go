@@ -28,7 +28,8 @@ type Config struct {
 	Logger   zerolog.Logger
 	Observer Observer // optional
 
-	// RateLimitMaxWait: a task rate-limited for longer than this is dead-lettered.
+	// RateLimitMaxWait: a task that cooldowns have held for longer than this, added up, is
+	// dead-lettered.
 	RateLimitMaxWait time.Duration
 	// RateWaitInPlace: a PROVIDER_RATE wait up to this long is slept in the handler; a longer
 	// one reschedules the task.

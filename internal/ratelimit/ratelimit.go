@@ -1,6 +1,7 @@
-// Package ratelimit holds the worker fleet's shared view of each provider account, in Redis so
-// that every worker process obeys it: the cooldown after a -42 (no process calls the account
-// until it ends), the PROVIDER_RATE limiter, and how long each task has been rate-limited.
+// Package ratelimit holds the worker fleet's shared view of each provider login (an
+// "account" here: the provider counts calls by login, so aliases that share one share it), in
+// Redis so that every worker process obeys it: the cooldown after a -42 (no process calls the
+// login until it ends), the PROVIDER_RATE limiter, and how long cooldowns have held each task.
 //
 // Reading that view before every call would cost a Redis round trip a task. Instead each
 // process keeps what it last read of each account for a short time (Refresh), learns at once of
@@ -23,13 +24,15 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Keys and channel in Redis.
+// Keys and channel in Redis. The keys of a login have a prefix of their own, apart from those
+// of the versions that kept limits per account alias ("ovqueue:cooldown:ALIAS"), so that a
+// login and an alias of the same name never share a cooldown during an upgrade.
 const (
-	cooldownPrefix = "ovqueue:cooldown:"  // + account: exists while the account cools down
-	waitingPrefix  = "ovqueue:waiting:"   // + account: sorted set of its tasks that hold a limit record, scored by the record's expiry (ms)
-	limitedPrefix  = "ovqueue:limited:"   // + task ID: hash {since, calls} while a task waits on a limit
-	ratePrefix     = "ovqueue:"           // redis_rate adds "rate:" before it
-	channelPrefix  = "ovqueue:cooldowns:" // + database number: a message for every cooldown started
+	cooldownPrefix = "ovqueue:login:cooldown:" // + login: exists while the login cools down
+	waitingPrefix  = "ovqueue:login:waiting:"  // + login: sorted set of its tasks that hold a limit record, scored by the record's expiry (ms)
+	limitedPrefix  = "ovqueue:limited:"        // + task ID: hash {since, held, calls} while a task waits on a limit
+	ratePrefix     = "ovqueue:login:"          // redis_rate adds "rate:" before it
+	channelPrefix  = "ovqueue:cooldowns:"      // + database number: a message for every cooldown started
 )
 
 // DefaultRefresh is how long a process trusts what it last read of an account when no message
@@ -204,7 +207,7 @@ func (f *Fleet) learn(name string, d time.Duration) {
 
 // message is what a process publishes when it starts a cooldown.
 type message struct {
-	Account    string `json:"account"`
+	Login      string `json:"login"` // "account" in the versions that sent aliases: they drop a message without it
 	CooldownMs int64  `json:"cooldownMs"`
 }
 
@@ -213,7 +216,7 @@ type message struct {
 // channel cannot publish): the others then learn of the cooldown within the refresh interval.
 func (f *Fleet) StartCooldown(ctx context.Context, account string) (time.Duration, error) {
 	f.learn(account, f.cooldown)
-	msg, _ := json.Marshal(message{Account: account, CooldownMs: f.cooldown.Milliseconds()})
+	msg, _ := json.Marshal(message{Login: account, CooldownMs: f.cooldown.Milliseconds()})
 	var set *redis.StatusCmd
 	_, _ = f.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		set = p.Set(ctx, cooldownPrefix+account, f.now().UnixMilli(), f.cooldown)
@@ -240,13 +243,13 @@ func (f *Fleet) Listen(ctx context.Context) (stop func(), err error) {
 		defer close(done)
 		for m := range ps.Channel() {
 			var msg message
-			if err := json.Unmarshal([]byte(m.Payload), &msg); err != nil || msg.Account == "" || msg.CooldownMs <= 0 {
+			if err := json.Unmarshal([]byte(m.Payload), &msg); err != nil || msg.Login == "" || msg.CooldownMs <= 0 {
 				continue
 			}
 			// A message never holds this process longer than its own cooldown: a worker with
 			// a mistaken RATE_LIMIT_COOLDOWN cannot freeze the fleet. Redis still rules: a
 			// longer cooldown there is read before each call while it lasts.
-			f.learn(msg.Account, min(time.Duration(msg.CooldownMs)*time.Millisecond, f.cooldown))
+			f.learn(msg.Login, min(time.Duration(msg.CooldownMs)*time.Millisecond, f.cooldown))
 		}
 	}()
 	var once sync.Once
@@ -313,8 +316,9 @@ if ARGV[5] == "end" then
 		redis.call("ZREM", KEYS[2], ARGV[4])
 		return 0
 	end
+elseif redis.call("HSETNX", KEYS[1], "since", ARGV[1]) == 1 then
+	redis.call("HSET", KEYS[1], "held", ARGV[6]) -- a new wait: no total left from an older one
 else
-	redis.call("HSETNX", KEYS[1], "since", ARGV[1])
 	redis.call("HINCRBY", KEYS[1], "held", ARGV[6])
 end
 if ARGV[2] == "1" then redis.call("HINCRBY", KEYS[1], "calls", 1) end

@@ -82,6 +82,17 @@ func TestCooldownAndLimitRecord(t *testing.T) {
 	if st, _ = b.Check(ctx, "us", "task-1"); st.LimitedFor != time.Second || st.LimitedCalls != 2 {
 		t.Fatalf("a new wait after EndWait: %+v, want held 1s", st)
 	}
+	// A total without its start (an older worker's end of the wait removed only "since") is no
+	// part of a new wait.
+	if err := r.Client.HDel(ctx, limitedPrefix+"task-1", "since").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.MarkLimited(ctx, "us", "task-1", false, 2*time.Second, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = b.Check(ctx, "us", "task-1"); st.LimitedFor != 2*time.Second {
+		t.Fatalf("a new wait over a stale total: %+v, want held 2s", st)
+	}
 	if ttl := r.Client.TTL(ctx, limitedPrefix+"task-1").Val(); ttl <= 0 {
 		t.Errorf("limit record has no expiry (ttl %s): it would stay forever", ttl)
 	}

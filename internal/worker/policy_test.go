@@ -312,7 +312,7 @@ func TestRateWaitStopsShortOfTheTaskTimeout(t *testing.T) {
 }
 
 // TestRateLimitedPastMaxWait: a task that keeps meeting -42 is dead-lettered once it has
-// waited longer than RATE_LIMIT_MAX_WAIT.
+// been held by cooldowns for longer than RATE_LIMIT_MAX_WAIT.
 func TestRateLimitedPastMaxWait(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
