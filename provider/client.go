@@ -130,7 +130,8 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 }
 
 // ParseBaseURL checks a provider base URL: absolute, https (or http on a loopback host), no
-// user info, no query. A missing trailing slash is added.
+// '@' (so no login, even one net/url would not see), no query or fragment. A missing trailing
+// slash is added. Its errors never show the URL's query or fragment, nor a URL with '@'.
 func ParseBaseURL(raw string) (*url.URL, error) {
 	if strings.Contains(raw, "@") {
 		// A login, which net/url may not see as one: "https://user:12/pw@host/" reads as host

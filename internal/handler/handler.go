@@ -31,8 +31,8 @@ type Config struct {
 	// RateLimitMaxWait: a task that cooldowns have held for longer than this, added up, is
 	// dead-lettered.
 	RateLimitMaxWait time.Duration
-	// RateWaitInPlace: a PROVIDER_RATE wait up to this long is slept in the handler; a longer
-	// one reschedules the task.
+	// RateWaitInPlace: a PROVIDER_RATE wait up to this long (and up to half the time the
+	// task's deadline leaves) is slept in the handler; a longer one reschedules the task.
 	RateWaitInPlace time.Duration
 }
 
