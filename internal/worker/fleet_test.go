@@ -353,3 +353,54 @@ func TestCooldownHoldsEachTaskOnce(t *testing.T) {
 		t.Errorf("%d cooldown holds for %d tasks held once each (the -42's own and %d enqueued during the cooldown)", n, held+1, held)
 	}
 }
+
+// TestRateLimitedBacklogDoesNotHoldOtherLogins: under PROVIDER_RATE a backlog of one login
+// queued ahead of another's must not keep the other's tasks waiting for the whole backlog.
+// Each task of the busy login beyond the first few takes a turn and goes back to the queue
+// until then, rather than holding a worker while it waits for its call.
+func TestRateLimitedBacklogDoesNotHoldOtherLogins(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, providertest.WithAccount(providertest.DefaultLoginName, providertest.DefaultLoginPassword),
+		providertest.WithAccount("quiet-login", "quiet-password"))
+	quiet, err := provider.NewCredentials("quiet-login", "quiet-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts := map[string]provider.Credentials{"busy": defaultCreds(t)[tasks.DefaultAccount], "quiet": quiet}
+	const backlog = 40
+	for i := range backlog {
+		e.enqueue(licenceFor("busy", int64(7000+i)))
+	}
+	var ids []string
+	var q string
+	for i := range 3 {
+		var id string
+		id, q = e.enqueue(licenceFor("quiet", int64(7100+i)))
+		ids = append(ids, id)
+	}
+	// A call every 500ms per login: the turns up to 2s away, which tasks wait for in place,
+	// take five of the eight workers at most.
+	e.start(setup{rate: 2, concurrency: 8, accounts: accounts})
+	e.waitAll(q, ids, 30*time.Second)
+
+	var busy []time.Time
+	firstQuiet := time.Time{}
+	for _, c := range e.fake.Calls() {
+		if strings.HasPrefix(c.Form.Get("orderNumber"), "71") {
+			if firstQuiet.IsZero() || c.Time.Before(firstQuiet) {
+				firstQuiet = c.Time
+			}
+		} else {
+			busy = append(busy, c.Time)
+		}
+	}
+	sort.Slice(busy, func(i, j int) bool { return busy[i].Before(busy[j]) })
+	// The first five tasks of the busy login wait in place for their turns (up to 2s); the
+	// rest go back to the queue at once, and the quiet login's tasks come next. Without
+	// turns every busy task would take a worker and wait up to 2s in turn, and the quiet
+	// login's first call would come after a dozen or more of the busy login's.
+	n := sort.Search(len(busy), func(i int) bool { return busy[i].After(firstQuiet) })
+	if n > 3 {
+		t.Errorf("the quiet login's first call came after %d calls of the busy login's backlog", n)
+	}
+}
