@@ -62,17 +62,6 @@ func New(cfg Config) (*Handlers, error) {
 	return &Handlers{cfg: cfg, obs: obs}, nil
 }
 
-// rateWait takes the task's turn and then its call under PROVIDER_RATE, waiting in place at
-// most inPlace. It returns how long it slept.
-func (h *Handlers) rateWait(ctx context.Context, limits, id string, inPlace time.Duration) (time.Duration, error) {
-	slept, err := h.cfg.Fleet.Turn(ctx, limits, id, inPlace, h.cfg.RateWaitInPlace)
-	if err != nil {
-		return slept, err
-	}
-	more, err := h.cfg.Fleet.Wait(ctx, limits, inPlace-slept)
-	return slept + more, err
-}
-
 // Register adds a handler for each task type to mux.
 func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.Handle(tasks.TypeOVCallbackUpdate, h.Callback())
@@ -203,24 +192,17 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 		// and leave the other half to the call.
 		inPlace = min(inPlace, time.Until(deadline)/2)
 	}
-	// PROVIDER_RATE: a task whose turn among its login's tasks is further off than it may
-	// wait in place goes back to the queue until then, and leaves its worker to other tasks.
-	slept, err := h.rateWait(ctx, limits, id, inPlace)
-	if err != nil {
+	if slept, err := h.cfg.Fleet.Wait(ctx, limits, inPlace); err != nil {
 		var held *ratelimit.HeldBack
 		if errors.As(err, &held) {
 			h.obs.RateLimitWait(account, "rate", slept+held.After)
-			if held.Turn { // its turn waits for it: no spread
-				return &retry.Later{After: held.After, Reason: "PROVIDER_RATE holds account " + account + " back until its turn"}
-			}
 			return &retry.Later{After: held.After + spread(held.After), Reason: "PROVIDER_RATE holds account " + account + " back"}
 		}
 		if ctx.Err() != nil {
 			return err
 		}
 		return &retry.Later{After: redisRetry + spread(redisRetry), Reason: "rate limiter unavailable", Err: err}
-	}
-	if slept > 0 {
+	} else if slept > 0 {
 		h.obs.RateLimitWait(account, "rate", slept)
 		// A cooldown may have begun while this task slept (a -42 to another task): look again
 		// before calling, or every task asleep in the rate wait would call into it.

@@ -31,8 +31,6 @@ const (
 	cooldownPrefix = "ovqueue:login:cooldown:" // + login: exists while the login cools down
 	waitingPrefix  = "ovqueue:login:waiting:"  // + login: sorted set of its tasks that hold a limit record, scored by the record's expiry (ms)
 	limitedPrefix  = "ovqueue:limited:"        // + task ID: hash {since, held, calls} while a task waits on a limit
-	turnsPrefix    = "ovqueue:login:turns:"    // + login: sorted set of its tasks sent back to the queue until their turn, scored by it (ms)
-	nextPrefix     = "ovqueue:login:next:"     // + login: its next free turn (ms)
 	ratePrefix     = "ovqueue:login:"          // redis_rate adds "rate:" before it
 	channelPrefix  = "ovqueue:cooldowns:"      // + database number: a message for every cooldown started
 )
@@ -376,100 +374,12 @@ func (f *Fleet) EndWait(ctx context.Context, account, taskID string, ttl time.Du
 	return nil
 }
 
-// TurnGrace is how late a task sent back to the queue until its turn may come back and still
-// have it; a task later than that (its worker was busy or stopped, or a cooldown held it) takes
-// a new turn, and a turn whose task never comes back (deleted from the UI, say) stops holding
-// back those after it.
-const TurnGrace = 30 * time.Second
-
-// turn gives a task its turn to call among the login's tasks: KEYS the login's parked turns
-// and its next free turn; ARGV the task's ID, now (ms), the time between two calls (ms, may be
-// a fraction), how long this task may wait in place for its turn (ms), how long any task may
-// (ms), and TurnGrace (ms). It returns how long (ms) until the task's turn. A turn further off
-// than this task may wait, and than the next, is parked: the task keeps it while it waits in
-// the queue, and takes it up when it comes back.
-var turn = redis.NewScript(`
-local id, now, step, inplace, window, grace = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local wait = math.max(inplace, step)
-redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now - grace)
-local mine = redis.call("ZSCORE", KEYS[1], id)
-if mine then
-	mine = tonumber(mine)
-	if mine - now <= wait then redis.call("ZREM", KEYS[1], id) end -- else back early: it keeps its turn
-	return math.max(math.ceil(mine - now), 0)
-end
-local t = math.max(tonumber(redis.call("GET", KEYS[2]) or 0), now)
--- Turns given to tasks that never came back must not hold back later ones: no turn is further
--- off than the one after the last turn still parked, or than the first after the longest wait
--- in place (the turns before it may be held by tasks waiting in place).
-local bound = now + math.max(window, inplace) + step
-local last = redis.call("ZRANGE", KEYS[1], -1, -1, "WITHSCORES")
-if last[2] then bound = math.max(bound, tonumber(last[2]) + step) end
-t = math.min(t, bound)
-redis.call("SET", KEYS[2], t + step, "PX", math.ceil(t + step - now + grace))
-if t - now > wait then
-	redis.call("ZADD", KEYS[1], t, id)
-	if redis.call("PTTL", KEYS[1]) < t - now + grace then redis.call("PEXPIRE", KEYS[1], math.ceil(t - now + grace)) end
-end
-return math.ceil(t - now)
-`)
-
-// Turn lines a task up among its login's tasks under PROVIDER_RATE, fleet-wide, before it
-// asks for a call (Wait). When the task's turn is at most inPlace away, or the next turn, Turn
-// sleeps until the turn before it and returns how long it slept. Otherwise it returns a
-// *HeldBack with Turn set: the task should go back to the queue for After, without holding a
-// worker, and come back inPlace before its turn, which waits for it (up to TurnGrace late).
-// Coming back that early makes up for asynq, which may bring a task back late by up to about
-// 2.5 × POLL_INTERVAL. window is the longest any worker lets a task wait in place (the largest
-// inPlace).
-//
-// Without turns a task would learn only when the next call is free, come back then, and meet
-// every other task of its login again: a large backlog of one login would hold the workers,
-// one turn at a time, and delay the tasks of every other login queued behind it.
-func (f *Fleet) Turn(ctx context.Context, account, taskID string, inPlace, window time.Duration) (time.Duration, error) {
-	if f.limit.IsZero() {
-		return 0, nil
-	}
-	inPlace = max(inPlace, 0)
-	step := float64(f.limit.Period.Microseconds()) / 1000 / float64(f.limit.Rate)
-	ms, err := turn.Run(ctx, f.rdb, []string{turnsPrefix + account, nextPrefix + account},
-		taskID, f.now().UnixMilli(), strconv.FormatFloat(step, 'f', -1, 64),
-		inPlace.Milliseconds(), window.Milliseconds(), TurnGrace.Milliseconds()).Int64()
-	if err != nil {
-		return 0, fmt.Errorf("turn of %s under the rate limit of %s: %w", taskID, account, err)
-	}
-	d, stepD := time.Duration(ms)*time.Millisecond, time.Duration(step*float64(time.Millisecond))
-	if d > max(inPlace, stepD) {
-		return 0, &HeldBack{After: d - inPlace, Turn: true}
-	}
-	// Wake a step early: the task then waits for its call in Wait, which admits it the
-	// moment the limiter allows. Waking on the turn itself would be late by a round trip or
-	// two, and every call late is a call lost to the limit.
-	d -= stepD
-	if d <= 0 {
-		return 0, nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	case <-t.C:
-		return d, nil
-	}
-}
-
 // ErrHeldBack is returned (wrapped in *HeldBack) when PROVIDER_RATE holds a call back for
 // longer than the caller is willing to wait in place.
 var ErrHeldBack = errors.New("held back by PROVIDER_RATE")
 
-// HeldBack says when the account's rate allows the next call, or (Turn set) when the task
-// should come back for its turn, which it keeps until then: it must come back without a
-// spread.
-type HeldBack struct {
-	After time.Duration
-	Turn  bool
-}
+// HeldBack says when the account's rate allows the next call.
+type HeldBack struct{ After time.Duration }
 
 func (e *HeldBack) Error() string {
 	return fmt.Sprintf("%v for %s", ErrHeldBack, e.After.Round(time.Millisecond))
