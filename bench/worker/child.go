@@ -49,7 +49,7 @@ func buildWorker(ctx context.Context, dir string) (string, error) {
 }
 
 // startWorker runs the worker binary against the fake provider with the given environment on
-// top of the benchmark's. Its log (LOG_LEVEL info by default: one JSON line a call) goes to a
+// top of the benchmark's (an empty value unsets the variable). Its log (LOG_LEVEL info by default: one JSON line a call) goes to a
 // file, as a production worker's goes to a log shipper, and is deleted when it stops.
 func (b *bench) startWorker(fake *fakeProvider, env map[string]string) (*child, error) {
 	vars := map[string]string{
@@ -59,6 +59,10 @@ func (b *bench) startWorker(fake *fakeProvider, env map[string]string) (*child, 
 		"PROVIDER_LOGIN_PASSWORD": providertest.DefaultLoginPassword,
 	}
 	for k, v := range env {
+		if v == "" { // unset it
+			delete(vars, k)
+			continue
+		}
 		vars[k] = v
 	}
 	var environ []string

@@ -18,12 +18,12 @@ type fakeProvider struct {
 	srv   *http.Server
 }
 
-func startFake() (*fakeProvider, error) {
+func startFake(opts ...providertest.Option) (*fakeProvider, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	f := &fakeProvider{Fake: providertest.NewFake(), URL: "http://" + l.Addr().String() + "/products/"}
+	f := &fakeProvider{Fake: providertest.NewFake(opts...), URL: "http://" + l.Addr().String() + "/products/"}
 	f.srv = &http.Server{
 		Handler: f.Fake,
 		ConnState: func(_ net.Conn, s http.ConnState) {

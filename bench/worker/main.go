@@ -10,6 +10,9 @@
 //     rate and on an idle worker, for each POLL_INTERVAL asked for;
 //   - memory: the worker's peak RSS (VmHWM) at concurrency 100 with a backlog of a million
 //     tasks, next to a bare asynq server's under the same load.
+//   - limit (only with -only limit): a backlog of one provider login under PROVIDER_RATE with
+//     another login's tasks queued behind it: the backlog's calls a second against the rate,
+//     and how long the other login waits, for each -limit-poll.
 //
 // It FLUSHDBs the database it is given (never database 0 unless -force) and holds that
 // database's redistest lock meanwhile, so that tests sharing the server leave it alone:
@@ -68,6 +71,13 @@ type config struct {
 	rssConcurrency int
 	rssDuration    time.Duration
 	rssBare        bool
+
+	limitRate    float64
+	limitBacklog int
+	limitQuiet   int
+	limitWindow  time.Duration
+	limitMax     time.Duration
+	limitPolls   []time.Duration
 }
 
 func parse(args []string, getenv func(string) string, out io.Writer) (*config, error) {
@@ -80,7 +90,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (*config, e
 	c := &config{}
 	fs.StringVar(&c.redisURL, "redis", getenv("BENCH_REDIS_URL"), "Redis `URL` with the database to use and FLUSH (default $BENCH_REDIS_URL)")
 	fs.BoolVar(&c.force, "force", false, "allow database 0")
-	only := fs.String("only", "throughput,latency,rss", "which `sections` to run, comma-separated")
+	only := fs.String("only", "throughput,latency,rss", "which `sections` to run, comma-separated: throughput, latency, rss, limit")
 	fs.StringVar(&c.worker, "worker", "", "worker `binary` to measure (default: go build ./cmd/worker)")
 	fs.IntVar(&c.n, "n", 20000, "throughput: tasks per run")
 	fs.IntVar(&c.concurrency, "concurrency", 20, "throughput and latency: WORKER_CONCURRENCY, and the bare server's concurrency")
@@ -94,6 +104,12 @@ func parse(args []string, getenv func(string) string, out io.Writer) (*config, e
 	fs.IntVar(&c.rssConcurrency, "rss-concurrency", 100, "memory: WORKER_CONCURRENCY")
 	fs.DurationVar(&c.rssDuration, "rss-duration", 60*time.Second, "memory: how long each server works on the backlog")
 	fs.BoolVar(&c.rssBare, "rss-bare", true, "memory: also measure a bare asynq server, for comparison")
+	fs.Float64Var(&c.limitRate, "limit-rate", 5, "limit: PROVIDER_RATE")
+	fs.IntVar(&c.limitBacklog, "limit-backlog", 400, "limit: tasks of the busy login, queued first")
+	fs.IntVar(&c.limitQuiet, "limit-quiet", 10, "limit: tasks of the other login, queued behind them")
+	fs.DurationVar(&c.limitWindow, "limit-window", 30*time.Second, "limit: the busy login's calls counted from its first, for its rate")
+	fs.DurationVar(&c.limitMax, "limit-max", time.Minute, "limit: how much longer to wait for the other login's calls")
+	limitPolls := fs.String("limit-poll", "1s,5s", "limit: POLL_INTERVAL `values` to measure, comma-separated")
 	if err := fs.Parse(args[1:]); err != nil {
 		return nil, err
 	}
@@ -103,21 +119,46 @@ func parse(args []string, getenv func(string) string, out io.Writer) (*config, e
 	c.only = map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "throughput", "latency", "rss":
+		case "throughput", "latency", "rss", "limit":
 			c.only[s] = true
 		case "":
 		default:
-			return nil, fmt.Errorf("-only: unknown section %q: want throughput, latency or rss", s)
+			return nil, fmt.Errorf("-only: unknown section %q: want throughput, latency, rss or limit", s)
 		}
 	}
-	for _, s := range strings.Split(*polls, ",") {
-		d, err := time.ParseDuration(strings.TrimSpace(s))
-		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("-poll: %q is not a positive duration", s)
-		}
-		c.polls = append(c.polls, d)
+	var err error
+	if c.polls, err = durations("-poll", *polls); err != nil {
+		return nil, err
+	}
+	if c.limitPolls, err = durations("-limit-poll", *limitPolls); err != nil {
+		return nil, err
+	}
+	switch {
+	case c.limitRate <= 0:
+		return nil, fmt.Errorf("-limit-rate: must be positive, got %g", c.limitRate)
+	case c.limitBacklog < 1 || c.limitQuiet < 1:
+		return nil, fmt.Errorf("-limit-backlog and -limit-quiet: at least 1 each, got %d and %d", c.limitBacklog, c.limitQuiet)
+	case c.limitQuiet >= quietOrders:
+		return nil, fmt.Errorf("-limit-quiet: at most %d", quietOrders-1)
+	case c.limitBacklog >= quietOrders:
+		return nil, fmt.Errorf("-limit-backlog: at most %d", quietOrders-1)
+	case c.limitWindow <= 0 || c.limitMax < 0:
+		return nil, fmt.Errorf("-limit-window must be positive and -limit-max not negative")
 	}
 	return c, nil
+}
+
+// durations parses a comma-separated list of positive durations.
+func durations(name, list string) ([]time.Duration, error) {
+	var ds []time.Duration
+	for _, s := range strings.Split(list, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a positive duration", name, s)
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
@@ -157,6 +198,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if cfg.only["rss"] {
 		if err := b.memory(ctx); err != nil {
 			return fmt.Errorf("memory: %w", err)
+		}
+	}
+	if cfg.only["limit"] {
+		if err := b.limit(ctx); err != nil {
+			return fmt.Errorf("limit: %w", err)
 		}
 	}
 	return db.flush(context.WithoutCancel(ctx))
