@@ -49,8 +49,9 @@ func buildWorker(ctx context.Context, dir string) (string, error) {
 }
 
 // startWorker runs the worker binary against the fake provider with the given environment on
-// top of the benchmark's (an empty value unsets the variable). Its log (LOG_LEVEL info by default: one JSON line a call) goes to a
-// file, as a production worker's goes to a log shipper, and is deleted when it stops.
+// top of the benchmark's (an empty value unsets the variable). Its log (LOG_LEVEL info by
+// default: one JSON line a call) goes to a file, as a production worker's goes to a log
+// shipper, and is deleted when it stops.
 func (b *bench) startWorker(fake *fakeProvider, env map[string]string) (*child, error) {
 	vars := map[string]string{
 		"REDIS_URL":               b.db.url,

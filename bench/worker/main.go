@@ -93,7 +93,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (*config, e
 	only := fs.String("only", "throughput,latency,rss", "which `sections` to run, comma-separated: throughput, latency, rss, limit")
 	fs.StringVar(&c.worker, "worker", "", "worker `binary` to measure (default: go build ./cmd/worker)")
 	fs.IntVar(&c.n, "n", 20000, "throughput: tasks per run")
-	fs.IntVar(&c.concurrency, "concurrency", 20, "throughput and latency: WORKER_CONCURRENCY, and the bare server's concurrency")
+	fs.IntVar(&c.concurrency, "concurrency", 20, "throughput, latency and limit: WORKER_CONCURRENCY, and the bare server's concurrency")
 	fs.IntVar(&c.runs, "runs", 3, "throughput: runs of each side, alternating")
 	fs.BoolVar(&c.ladder, "ladder", false, "throughput: also run the bare server with handlers that add, one at a time, what the worker does (what costs what)")
 	fs.IntVar(&c.rate, "rate", 500, "latency: steady enqueue rate, tasks a second")
@@ -134,8 +134,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (*config, e
 		return nil, err
 	}
 	switch {
-	case c.limitRate <= 0:
-		return nil, fmt.Errorf("-limit-rate: must be positive, got %g", c.limitRate)
+	case !(c.limitRate > 0) || c.limitRate > 1_000_000: // NaN too
+		return nil, fmt.Errorf("-limit-rate: a PROVIDER_RATE above 0, at most 1000000, got %g", c.limitRate)
 	case c.limitBacklog < 1 || c.limitQuiet < 1:
 		return nil, fmt.Errorf("-limit-backlog and -limit-quiet: at least 1 each, got %d and %d", c.limitBacklog, c.limitQuiet)
 	case c.limitQuiet >= quietOrders:
