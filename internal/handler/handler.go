@@ -192,7 +192,8 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 		// and leave the other half to the call.
 		inPlace = min(inPlace, time.Until(deadline)/2)
 	}
-	if slept, err := h.cfg.Fleet.Wait(ctx, limits, inPlace); err != nil {
+	queue, _ := asynq.GetQueueName(ctx)
+	if slept, err := h.cfg.Fleet.Wait(ctx, limits, id, queue == tasks.QueueDefault, inPlace); err != nil {
 		var held *ratelimit.HeldBack
 		if errors.As(err, &held) {
 			h.obs.RateLimitWait(account, "rate", slept+held.After)

@@ -1,7 +1,8 @@
 // Package ratelimit holds the worker fleet's shared view of each provider login (an
 // "account" here: the provider counts calls by login, so aliases that share one share it), in
 // Redis so that every worker process obeys it: the cooldown after a -42 (no process calls the
-// login until it ends), the PROVIDER_RATE limiter, and how long cooldowns have held each task.
+// login until it ends), the PROVIDER_RATE limiter (which serves live tasks first), and how long
+// cooldowns have held each task.
 //
 // Reading that view before every call would cost a Redis round trip a task. Instead each
 // process keeps what it last read of each account for a short time (Refresh), learns at once of
@@ -31,6 +32,7 @@ const (
 	cooldownPrefix = "ovqueue:login:cooldown:" // + login: exists while the login cools down
 	waitingPrefix  = "ovqueue:login:waiting:"  // + login: sorted set of its tasks that hold a limit record, scored by the record's expiry (ms)
 	limitedPrefix  = "ovqueue:limited:"        // + task ID: hash {since, held, calls} while a task waits on a limit
+	livePrefix     = "ovqueue:login:live:"     // + login: sorted set of the live tasks waiting for a PROVIDER_RATE call, scored by when their claim lapses (ms)
 	ratePrefix     = "ovqueue:login:"          // redis_rate adds "rate:" before it
 	channelPrefix  = "ovqueue:cooldowns:"      // + database number: a message for every cooldown started
 )
@@ -390,29 +392,98 @@ func (e *HeldBack) Is(target error) bool { return target == ErrHeldBack }
 // Wait takes one call from the account's PROVIDER_RATE budget, sleeping while the wait is at
 // most maxWait; a longer wait returns a *HeldBack so the task can be rescheduled instead of
 // holding a worker. It returns how long it slept.
-func (f *Fleet) Wait(ctx context.Context, account string, maxWait time.Duration) (time.Duration, error) {
+//
+// A live task (one of queue default) goes first: while one waits for a call of the account,
+// anywhere in the fleet, the others take none, so that a backfill of the account, which fills
+// every worker with tasks waiting their turn, cannot hold live traffic back for long. taskID
+// names the live task's claim; the others do not need it.
+func (f *Fleet) Wait(ctx context.Context, account, taskID string, live bool, maxWait time.Duration) (time.Duration, error) {
 	if f.limit.IsZero() {
 		return 0, nil
 	}
 	var slept time.Duration
+	claimed := false
 	for {
-		res, err := f.limiter.Allow(ctx, ratePrefix+account, f.limit)
-		if err != nil {
-			return slept, fmt.Errorf("rate limit of %s: %w", account, err)
+		var after time.Duration
+		if !live {
+			n, err := f.rdb.ZCount(ctx, livePrefix+account, "("+strconv.FormatInt(f.now().UnixMilli(), 10), "+inf").Result()
+			if err != nil {
+				return slept, fmt.Errorf("rate limit of %s: %w", account, err)
+			}
+			if n > 0 {
+				after = f.interval()
+			}
 		}
-		if res.Allowed > 0 {
-			return slept, nil
+		if after == 0 {
+			res, err := f.limiter.Allow(ctx, ratePrefix+account, f.limit)
+			if err != nil {
+				f.unclaim(ctx, account, taskID, claimed)
+				return slept, fmt.Errorf("rate limit of %s: %w", account, err)
+			}
+			if res.Allowed > 0 {
+				f.unclaim(ctx, account, taskID, claimed)
+				return slept, nil
+			}
+			after = res.RetryAfter
 		}
-		if slept+res.RetryAfter > maxWait {
-			return slept, &HeldBack{After: res.RetryAfter}
+		if live {
+			// Claimed until a little after the call it waits for; renewed while it waits. A task
+			// held back keeps its claim until then too, and may come back to it in time.
+			if err := f.claim(ctx, account, taskID, after+LiveGrace); err != nil {
+				return slept, err
+			}
+			claimed = true
 		}
-		t := time.NewTimer(res.RetryAfter)
+		if slept+after > maxWait {
+			return slept, &HeldBack{After: after}
+		}
+		t := time.NewTimer(after)
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			f.unclaim(ctx, account, taskID, claimed)
 			return slept, ctx.Err()
 		case <-t.C:
-			slept += res.RetryAfter
+			slept += after
 		}
 	}
+}
+
+// LiveGrace is how long a live task's claim on its account's next call outlasts the wait
+// the limiter announced: time for the task to wake and ask again.
+const LiveGrace = time.Second
+
+// interval is the time between two calls of an account at PROVIDER_RATE.
+func (f *Fleet) interval() time.Duration {
+	return f.limit.Period / time.Duration(f.limit.Rate)
+}
+
+// claimLive records a live task's claim on its account's next call. KEYS: the account's live
+// set; ARGV: now (ms), the task's ID, how long the claim lasts (ms). The set drops lapsed
+// claims, and never expires before its newest.
+var claimLive = redis.NewScript(`
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[3])
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now)
+redis.call("ZADD", KEYS[1], now + ttl, ARGV[2])
+if redis.call("PTTL", KEYS[1]) < ttl then redis.call("PEXPIRE", KEYS[1], ttl) end
+return 1
+`)
+
+func (f *Fleet) claim(ctx context.Context, account, taskID string, d time.Duration) error {
+	err := claimLive.Run(ctx, f.rdb, []string{livePrefix + account}, f.now().UnixMilli(), taskID, max(d.Milliseconds(), 1)).Err()
+	if err != nil {
+		return fmt.Errorf("rate limit of %s: claim the next call for %s: %w", account, taskID, err)
+	}
+	return nil
+}
+
+// unclaim drops a live task's claim once it has its call, or stops waiting, so that the
+// account's other tasks need not wait for the claim to lapse. Best effort: it lapses anyway.
+func (f *Fleet) unclaim(ctx context.Context, account, taskID string, claimed bool) {
+	if !claimed {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	_ = f.rdb.ZRem(ctx, livePrefix+account, taskID).Err()
 }

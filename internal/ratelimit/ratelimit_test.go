@@ -109,20 +109,20 @@ func TestWaitHoldsBackBeyondMaxWait(t *testing.T) {
 	r := redistest.New(t)
 	f := New(r.Client, time.Minute, 0.2) // one call every 5s
 	ctx := t.Context()
-	if slept, err := f.Wait(ctx, "eu", time.Second); err != nil || slept != 0 {
+	if slept, err := f.Wait(ctx, "eu", "", false, time.Second); err != nil || slept != 0 {
 		t.Fatalf("first call: slept %s, %v", slept, err)
 	}
-	_, err := f.Wait(ctx, "eu", time.Second)
+	_, err := f.Wait(ctx, "eu", "", false, time.Second)
 	var held *HeldBack
 	if !errors.As(err, &held) || !errors.Is(err, ErrHeldBack) || held.After < 3*time.Second || held.After > 5*time.Second {
 		t.Fatalf("second call: %v, want held back about 5s", err)
 	}
-	if slept, err := f.Wait(ctx, "us", time.Second); err != nil || slept != 0 {
+	if slept, err := f.Wait(ctx, "us", "", false, time.Second); err != nil || slept != 0 {
 		t.Fatalf("other account: slept %s, %v", slept, err)
 	}
 	off := New(r.Client, time.Minute, 0)
 	for range 100 {
-		if _, err := off.Wait(ctx, "eu", 0); err != nil {
+		if _, err := off.Wait(ctx, "eu", "", false, 0); err != nil {
 			t.Fatalf("rate off: %v", err)
 		}
 	}
@@ -135,7 +135,7 @@ func TestWaitSleepsShortWaits(t *testing.T) {
 	ctx := t.Context()
 	var total time.Duration
 	for range 5 {
-		slept, err := f.Wait(ctx, "eu", time.Second)
+		slept, err := f.Wait(ctx, "eu", "", false, time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,5 +144,79 @@ func TestWaitSleepsShortWaits(t *testing.T) {
 	// Five calls at 20/s: the last four each wait for their 50ms slot.
 	if total < 150*time.Millisecond {
 		t.Errorf("five calls slept %s in all, want about 200ms", total)
+	}
+}
+
+// TestWaitServesLiveTasksFirst: tasks of queue backfill asleep in the rate wait let a live
+// task that came after them take the account's next call.
+func TestWaitServesLiveTasksFirst(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	a := New(r.Client, time.Minute, 10) // one call every 100ms
+	b := New(r.Client, time.Minute, 10) // another worker process
+	ctx := t.Context()
+	if _, err := a.Wait(ctx, "eu", "", false, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan string, 9)
+	errs := make(chan error, 9)
+	for i := range 8 {
+		f := a
+		if i%2 == 1 {
+			f = b
+		}
+		go func() {
+			_, err := f.Wait(ctx, "eu", "", false, 5*time.Second)
+			errs <- err
+			order <- "backfill"
+		}()
+	}
+	time.Sleep(30 * time.Millisecond) // the backfill tasks are asleep, waiting for the next call
+	go func() {
+		_, err := b.Wait(ctx, "eu", "live-1", true, 5*time.Second)
+		errs <- err
+		order <- "live"
+	}()
+	var got []string
+	for range 9 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, <-order)
+	}
+	if got[0] != "live" {
+		t.Errorf("calls went to %v, want the live task first", got)
+	}
+	if n, err := r.Client.ZCard(ctx, livePrefix+"eu").Result(); err != nil || n != 0 {
+		t.Errorf("%d claims left after the live task's call (%v), want none", n, err)
+	}
+}
+
+// TestLiveClaimLapses: a live task held back keeps the account's next call for itself a
+// little past it, and no longer: if it does not come back, the other tasks go on.
+func TestLiveClaimLapses(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	f := New(r.Client, time.Minute, 2) // one call every 500ms
+	ctx := t.Context()
+	if _, err := f.Wait(ctx, "eu", "", false, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.Wait(ctx, "eu", "live-1", true, 0)
+	var held *HeldBack
+	if !errors.As(err, &held) {
+		t.Fatalf("live task: %v, want held back", err)
+	}
+	start := time.Now()
+	if _, err := f.Wait(ctx, "eu", "", false, 5*time.Second); err != nil {
+		t.Fatalf("backfill task: %v, want a call once the claim lapsed", err)
+	}
+	// The next call was due within 500ms; the claim lasts a LiveGrace beyond it.
+	if took := time.Since(start); took < held.After+LiveGrace-200*time.Millisecond {
+		t.Errorf("the backfill task called after %s, before the live task's claim (%s + %s) lapsed", took, held.After, LiveGrace)
+	}
+	// Other accounts are not held by it.
+	if slept, err := f.Wait(ctx, "us", "", false, time.Second); err != nil || slept != 0 {
+		t.Errorf("other account: slept %s, %v", slept, err)
 	}
 }

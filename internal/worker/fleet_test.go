@@ -353,3 +353,49 @@ func TestCooldownHoldsEachTaskOnce(t *testing.T) {
 		t.Errorf("%d cooldown holds for %d tasks held once each (the -42's own and %d enqueued during the cooldown)", n, held+1, held)
 	}
 }
+
+// TestLiveTasksGoBeforeABackfill: under PROVIDER_RATE, a backfill of an account fills every
+// worker slot with tasks waiting for the account's next call. A live task of the same
+// account (queue default) still gets one of the next calls, not a share among them.
+func TestLiveTasksGoBeforeABackfill(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const rate, live = 10, 5
+	e.start(setup{rate: rate, concurrency: 8})
+	var backfill []string
+	for i := range 80 {
+		id, _ := e.enqueue(licence(int64(6000+i), 1009, tasks.Queue(tasks.QueueBackfill)))
+		backfill = append(backfill, id)
+	}
+	for deadline := time.Now().Add(10 * time.Second); e.fake.CallCount() < 5; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the backfill made %d calls in 10s", e.fake.CallCount())
+		}
+	}
+	var ahead []int // backfill calls between each live task's enqueue and its call
+	for i := range live {
+		before := e.fake.CallCount()
+		order := strconv.Itoa(7000 + i)
+		id, queue := e.enqueue(licence(int64(7000+i), 1009))
+		e.waitState(queue, id, 20*time.Second, asynq.TaskStateCompleted)
+		n := 0
+		for _, c := range e.fake.Calls()[before:] {
+			if c.Form.Get("orderNumber") == order {
+				break
+			}
+			n++
+		}
+		ahead = append(ahead, n)
+	}
+	// A live task waits for a worker slot to free (a backfill call) and for the call the
+	// limiter has already promised: one or two. Sharing the calls with the 7 or 8 backfill
+	// tasks asleep in the slots, it would wait for about 7 on average.
+	total := 0
+	for _, n := range ahead {
+		total += n
+	}
+	if total > 2*live {
+		t.Errorf("backfill calls ahead of each live task: %v, want a few at most", ahead)
+	}
+	e.waitAll(tasks.QueueBackfill, backfill, 30*time.Second)
+}
