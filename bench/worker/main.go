@@ -12,7 +12,9 @@
 //     tasks, next to a bare asynq server's under the same load.
 //   - limit (only with -only limit): a backlog of one provider login under PROVIDER_RATE with
 //     another login's tasks queued behind it: the backlog's calls a second against the rate,
-//     and how long the other login waits, for each -limit-poll.
+//     and how long the other login waits; then the backlog in queue backfill with live tasks
+//     of the same login in queue default: the login's rate, and how long each live task
+//     waits. For each -limit-poll.
 //
 // It FLUSHDBs the database it is given (never database 0 unless -force) and holds that
 // database's redistest lock meanwhile, so that tests sharing the server leave it alone:
@@ -106,7 +108,7 @@ func parse(args []string, getenv func(string) string, out io.Writer) (*config, e
 	fs.BoolVar(&c.rssBare, "rss-bare", true, "memory: also measure a bare asynq server, for comparison")
 	fs.Float64Var(&c.limitRate, "limit-rate", 5, "limit: PROVIDER_RATE")
 	fs.IntVar(&c.limitBacklog, "limit-backlog", 400, "limit: tasks of the busy login, queued first")
-	fs.IntVar(&c.limitQuiet, "limit-quiet", 10, "limit: tasks of the other login, queued behind them")
+	fs.IntVar(&c.limitQuiet, "limit-quiet", 10, "limit: tasks of the other login, queued behind them; and live tasks of the busy login, enqueued while its backfill drains")
 	fs.DurationVar(&c.limitWindow, "limit-window", 30*time.Second, "limit: the busy login's calls counted from its first, for its rate")
 	fs.DurationVar(&c.limitMax, "limit-max", time.Minute, "limit: how much longer to wait for the other login's calls")
 	limitPolls := fs.String("limit-poll", "1s,5s", "limit: POLL_INTERVAL `values` to measure, comma-separated")
