@@ -185,15 +185,22 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 	if st.Cooldown > 0 {
 		return h.limited(ctx, id, account, limits, st, false, st.Cooldown, attempt-1, nil)
 	}
+	queue, _ := asynq.GetQueueName(ctx)
+	live := queue == tasks.QueueDefault
 	inPlace := h.cfg.RateWaitInPlace
+	if live {
+		// A live task claims the account's next call (see ratelimit.Fleet.Wait). Sent back to
+		// the queue it would come back too late for its claim: at a PROVIDER_RATE below one
+		// call every RateWaitInPlace, it waits in place for a whole interval, within reason.
+		inPlace = max(inPlace, min(h.cfg.Fleet.Interval()+ratelimit.LiveGrace, liveWaitInPlace))
+	}
 	if deadline, ok := ctx.Deadline(); ok {
 		// A wait that ran into the task's timeout would end the run as a failure, which
 		// spends the task's budget without a call: wait in place at most half the time left,
 		// and leave the other half to the call.
 		inPlace = min(inPlace, time.Until(deadline)/2)
 	}
-	queue, _ := asynq.GetQueueName(ctx)
-	if slept, err := h.cfg.Fleet.Wait(ctx, limits, id, queue == tasks.QueueDefault, inPlace); err != nil {
+	if slept, err := h.cfg.Fleet.Wait(ctx, limits, id, live, inPlace); err != nil {
 		var held *ratelimit.HeldBack
 		if errors.As(err, &held) {
 			h.obs.RateLimitWait(account, "rate", slept+held.After)
@@ -297,6 +304,9 @@ func (h *Handlers) limited(ctx context.Context, id, account, limits string, st r
 	reason := "account " + account + " is cooling down after a call limit"
 	return &retry.Later{After: after, Reason: reason, Err: cause}
 }
+
+// liveWaitInPlace bounds how long a live task waits in place for its PROVIDER_RATE call.
+const liveWaitInPlace = 10 * time.Second
 
 // redisRetry is how soon a task that could not read the fleet's limits from Redis runs again.
 const redisRetry = 5 * time.Second

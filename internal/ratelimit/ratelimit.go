@@ -396,52 +396,60 @@ func (e *HeldBack) Is(target error) bool { return target == ErrHeldBack }
 // A live task (one of queue default) goes first: while one waits for a call of the account,
 // anywhere in the fleet, the others take none, so that a backfill of the account, which fills
 // every worker with tasks waiting their turn, cannot hold live traffic back for long. taskID
-// names the live task's claim; the others do not need it.
-func (f *Fleet) Wait(ctx context.Context, account, taskID string, live bool, maxWait time.Duration) (time.Duration, error) {
+// names the live task's claim; the others do not need it. Claims are timed by Redis's clock,
+// as the limiter is, not by the hosts'.
+func (f *Fleet) Wait(ctx context.Context, account, taskID string, live bool, maxWait time.Duration) (slept time.Duration, err error) {
 	if f.limit.IsZero() {
 		return 0, nil
 	}
-	var slept time.Duration
+	begin := time.Now()
 	claimed := false
+	defer func() {
+		var held *HeldBack
+		if claimed && !errors.As(err, &held) {
+			// It has its call, or stops waiting: the account's other tasks need not wait for
+			// the claim to lapse. A task held back keeps its claim until then, and may come
+			// back to it in time.
+			f.unclaim(ctx, account, taskID)
+		}
+	}()
 	for {
 		var after time.Duration
 		if !live {
-			n, err := f.rdb.ZCount(ctx, livePrefix+account, "("+strconv.FormatInt(f.now().UnixMilli(), 10), "+inf").Result()
+			lapse, err := f.claimed(ctx, account)
 			if err != nil {
 				return slept, fmt.Errorf("rate limit of %s: %w", account, err)
 			}
-			if n > 0 {
-				after = f.interval()
+			if lapse > 0 {
+				// Look again after a call's interval (the live task may have had its call by
+				// then), but no more often than every few milliseconds at high rates.
+				after = min(max(f.Interval(), minClaimPoll), lapse)
 			}
 		}
 		if after == 0 {
 			res, err := f.limiter.Allow(ctx, ratePrefix+account, f.limit)
 			if err != nil {
-				f.unclaim(ctx, account, taskID, claimed)
 				return slept, fmt.Errorf("rate limit of %s: %w", account, err)
 			}
 			if res.Allowed > 0 {
-				f.unclaim(ctx, account, taskID, claimed)
 				return slept, nil
 			}
 			after = res.RetryAfter
 		}
 		if live {
-			// Claimed until a little after the call it waits for; renewed while it waits. A task
-			// held back keeps its claim until then too, and may come back to it in time.
+			// Claimed until a little after the call it waits for; renewed while it waits.
 			if err := f.claim(ctx, account, taskID, after+LiveGrace); err != nil {
 				return slept, err
 			}
 			claimed = true
 		}
-		if slept+after > maxWait {
+		if time.Since(begin)+after > maxWait {
 			return slept, &HeldBack{After: after}
 		}
 		t := time.NewTimer(after)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			f.unclaim(ctx, account, taskID, claimed)
 			return slept, ctx.Err()
 		case <-t.C:
 			slept += after
@@ -453,36 +461,63 @@ func (f *Fleet) Wait(ctx context.Context, account, taskID string, live bool, max
 // the limiter announced: time for the task to wake and ask again.
 const LiveGrace = time.Second
 
-// interval is the time between two calls of an account at PROVIDER_RATE.
-func (f *Fleet) interval() time.Duration {
+// minClaimPoll is how often, at most, a task that defers to a live task's claim looks again.
+const minClaimPoll = 5 * time.Millisecond
+
+// Interval is the time between two calls of an account at PROVIDER_RATE (zero when it is off).
+func (f *Fleet) Interval() time.Duration {
+	if f.limit.IsZero() {
+		return 0
+	}
 	return f.limit.Period / time.Duration(f.limit.Rate)
 }
 
+// redisNow, in a script, is Redis's clock in ms (redis_rate's limiter keeps to it too), and
+// lets the script write after reading it on Redis before 5.
+const redisNow = `
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`
+
 // claimLive records a live task's claim on its account's next call. KEYS: the account's live
-// set; ARGV: now (ms), the task's ID, how long the claim lasts (ms). The set drops lapsed
-// claims, and never expires before its newest.
-var claimLive = redis.NewScript(`
-local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[3])
+// set; ARGV: the task's ID, how long the claim lasts (ms). The set drops lapsed claims, and
+// never expires before its newest.
+var claimLive = redis.NewScript(redisNow + `
+local ttl = tonumber(ARGV[2])
 redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now)
-redis.call("ZADD", KEYS[1], now + ttl, ARGV[2])
+redis.call("ZADD", KEYS[1], now + ttl, ARGV[1])
 if redis.call("PTTL", KEYS[1]) < ttl then redis.call("PEXPIRE", KEYS[1], ttl) end
 return 1
 `)
 
+// liveClaims returns, for the account's live set (KEYS[1]), how long (ms) the last of its
+// standing claims has left; 0 if none stands.
+var liveClaims = redis.NewScript(redisNow + `
+local last = redis.call("ZREVRANGE", KEYS[1], 0, 0, "WITHSCORES")
+if last[2] == nil then return 0 end
+return math.max(tonumber(last[2]) - now, 0)
+`)
+
 func (f *Fleet) claim(ctx context.Context, account, taskID string, d time.Duration) error {
-	err := claimLive.Run(ctx, f.rdb, []string{livePrefix + account}, f.now().UnixMilli(), taskID, max(d.Milliseconds(), 1)).Err()
+	err := claimLive.Run(ctx, f.rdb, []string{livePrefix + account}, taskID, max(d.Milliseconds(), 1)).Err()
 	if err != nil {
 		return fmt.Errorf("rate limit of %s: claim the next call for %s: %w", account, taskID, err)
 	}
 	return nil
 }
 
-// unclaim drops a live task's claim once it has its call, or stops waiting, so that the
-// account's other tasks need not wait for the claim to lapse. Best effort: it lapses anyway.
-func (f *Fleet) unclaim(ctx context.Context, account, taskID string, claimed bool) {
-	if !claimed {
-		return
+// claimed returns how long the account's live claims stand, zero if none does.
+func (f *Fleet) claimed(ctx context.Context, account string) (time.Duration, error) {
+	ms, err := liveClaims.Run(ctx, f.rdb, []string{livePrefix + account}).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("read live claims: %w", err)
 	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// unclaim drops a live task's claim. Best effort: it lapses anyway.
+func (f *Fleet) unclaim(ctx context.Context, account, taskID string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
 	_ = f.rdb.ZRem(ctx, livePrefix+account, taskID).Err()

@@ -220,3 +220,60 @@ func TestLiveClaimLapses(t *testing.T) {
 		t.Errorf("other account: slept %s, %v", slept, err)
 	}
 }
+
+// TestLiveClaimsKeepRedisTime: claims are timed by Redis's clock, so that hosts whose clocks
+// disagree neither drop a live task's claim nor hold the others back for the difference.
+func TestLiveClaimsKeepRedisTime(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	ahead := New(r.Client, time.Minute, 2) // one call every 500ms; a host 10 minutes ahead
+	ahead.now = func() time.Time { return time.Now().Add(10 * time.Minute) }
+	behind := New(r.Client, time.Minute, 2) // and one 2s behind
+	behind.now = func() time.Time { return time.Now().Add(-2 * time.Second) }
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name           string
+		live, backfill *Fleet
+	}{
+		{"live host ahead", ahead, behind},
+		{"live host behind", behind, ahead},
+	} {
+		if _, err := tc.backfill.Wait(ctx, "eu", "", false, time.Second); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		_, err := tc.live.Wait(ctx, "eu", "live-1", true, 0)
+		var held *HeldBack
+		if !errors.As(err, &held) {
+			t.Fatalf("%s: live task: %v, want held back", tc.name, err)
+		}
+		start := time.Now()
+		if _, err := tc.backfill.Wait(ctx, "eu", "", false, 5*time.Second); err != nil {
+			t.Fatalf("%s: backfill task: %v, want a call once the claim lapsed", tc.name, err)
+		}
+		if took, want := time.Since(start), held.After+LiveGrace; took < want-200*time.Millisecond || took > want+time.Second {
+			t.Errorf("%s: the backfill task called after %s, want about %s (the claim's lapse)", tc.name, took, want)
+		}
+	}
+}
+
+// TestWaitUnderAClaimKeepsToMaxWait: at a high rate, a task that defers to a live task's claim
+// looks again every few milliseconds, not every call interval (1µs here), and counts the
+// time it spends doing so against its wait.
+func TestWaitUnderAClaimKeepsToMaxWait(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	f := New(r.Client, time.Minute, 1e6)
+	ctx := t.Context()
+	if err := f.claim(ctx, "eu", "live-1", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := f.Wait(ctx, "eu", "", false, 300*time.Millisecond)
+	var held *HeldBack
+	if !errors.As(err, &held) {
+		t.Fatalf("backfill task under a claim: %v, want held back", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("held back after %s, want about 300ms", took)
+	}
+}

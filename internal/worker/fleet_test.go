@@ -354,39 +354,53 @@ func TestCooldownHoldsEachTaskOnce(t *testing.T) {
 	}
 }
 
-// TestLiveTasksGoBeforeABackfill: under PROVIDER_RATE, a backfill of an account fills every
-// worker slot with tasks waiting for the account's next call. A live task of the same
-// account (queue default) still gets one of the next calls, not a share among them.
-func TestLiveTasksGoBeforeABackfill(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	const rate, live = 10, 5
-	e.start(setup{rate: rate, concurrency: 8})
-	var backfill []string
-	for i := range 80 {
-		id, _ := e.enqueue(licence(int64(6000+i), 1009, tasks.Queue(tasks.QueueBackfill)))
-		backfill = append(backfill, id)
-	}
-	for deadline := time.Now().Add(10 * time.Second); e.fake.CallCount() < 5; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the backfill made %d calls in 10s", e.fake.CallCount())
-		}
-	}
-	var ahead []int // backfill calls between each live task's enqueue and its call
-	for i := range live {
+// liveAhead enqueues live tasks of the default account one after another, each once the one
+// before has completed, and returns how many other calls the fake got between each one's
+// enqueue and its call.
+func (e *env) liveAhead(orders ...int64) []int {
+	e.t.Helper()
+	var ahead []int
+	for _, o := range orders {
 		before := e.fake.CallCount()
-		order := strconv.Itoa(7000 + i)
-		id, queue := e.enqueue(licence(int64(7000+i), 1009))
-		e.waitState(queue, id, 20*time.Second, asynq.TaskStateCompleted)
+		id, queue := e.enqueue(licence(o, 1009))
+		e.waitState(queue, id, 30*time.Second, asynq.TaskStateCompleted)
 		n := 0
 		for _, c := range e.fake.Calls()[before:] {
-			if c.Form.Get("orderNumber") == order {
+			if c.Form.Get("orderNumber") == strconv.FormatInt(o, 10) {
 				break
 			}
 			n++
 		}
 		ahead = append(ahead, n)
 	}
+	return ahead
+}
+
+// waitCalls waits until the fake has had n calls.
+func (e *env) waitCalls(n int, timeout time.Duration) {
+	e.t.Helper()
+	for deadline := time.Now().Add(timeout); e.fake.CallCount() < n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d calls in %s, want %d", e.fake.CallCount(), timeout, n)
+		}
+	}
+}
+
+// TestLiveTasksGoBeforeABackfill: under PROVIDER_RATE, a backfill of an account fills every
+// worker slot with tasks waiting for the account's next call. A live task of the same
+// account (queue default) still gets one of the next calls, not a share among them.
+func TestLiveTasksGoBeforeABackfill(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const live = 5
+	e.start(setup{rate: 10, concurrency: 8})
+	var backfill []string
+	for i := range 80 {
+		id, _ := e.enqueue(licence(int64(6000+i), 1009, tasks.Queue(tasks.QueueBackfill)))
+		backfill = append(backfill, id)
+	}
+	e.waitCalls(5, 10*time.Second)
+	ahead := e.liveAhead(7000, 7001, 7002, 7003, 7004) // backfill calls between each live task's enqueue and its call
 	// A live task waits for a worker slot to free (a backfill call) and for the call the
 	// limiter has already promised: one or two. Sharing the calls with the 7 or 8 backfill
 	// tasks asleep in the slots, it would wait for about 7 on average.
@@ -398,4 +412,26 @@ func TestLiveTasksGoBeforeABackfill(t *testing.T) {
 		t.Errorf("backfill calls ahead of each live task: %v, want a few at most", ahead)
 	}
 	e.waitAll(tasks.QueueBackfill, backfill, 30*time.Second)
+}
+
+// TestLiveTasksWaitInPlaceAtLowRates: at a PROVIDER_RATE below one call every 2s, a live
+// task that comes just after a call waits for the next in its worker slot. Sent back to the
+// queue, it would come back (at POLL_INTERVAL 1s, the default) after its claim on the call
+// had lapsed, and a backfill task would take the call.
+func TestLiveTasksWaitInPlaceAtLowRates(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(setup{rate: 0.4, concurrency: 4}) // one call every 2.5s
+	for i := range 2 {
+		e.enqueue(licence(int64(6000+i), 1009, tasks.Queue(tasks.QueueBackfill)))
+	}
+	e.waitCalls(1, 10*time.Second)
+	id, queue := e.enqueue(licence(7000, 1009)) // the next call is about 2.5s away
+	info := e.waitState(queue, id, 20*time.Second, asynq.TaskStateCompleted)
+	if info.LastErr != "" {
+		t.Errorf("the live task went back to the queue on its way to its call: %s", info.LastErr)
+	}
+	if calls := e.fake.Calls(); len(calls) < 2 || calls[1].Form.Get("orderNumber") != "7000" {
+		t.Errorf("the call after the first went to order %s, want the live task's", calls[min(1, len(calls)-1)].Form.Get("orderNumber"))
+	}
 }
