@@ -186,21 +186,22 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 		return h.limited(ctx, id, account, limits, st, false, st.Cooldown, attempt-1, nil)
 	}
 	queue, _ := asynq.GetQueueName(ctx)
-	live := queue == tasks.QueueDefault
-	inPlace := h.cfg.RateWaitInPlace
-	if live {
+	w := ratelimit.Waiter{Task: id, Live: queue == tasks.QueueDefault, MaxWait: h.cfg.RateWaitInPlace, Stop: draining(ctx)}
+	if w.Live {
 		// A live task claims the account's next call (see ratelimit.Fleet.Wait). Sent back to
 		// the queue it would come back too late for its claim: at a PROVIDER_RATE below one
-		// call every RateWaitInPlace, it waits in place for a whole interval, within reason.
-		inPlace = max(inPlace, min(h.cfg.Fleet.Interval()+ratelimit.LiveGrace, liveWaitInPlace))
+		// call every RateWaitInPlace, the first in line waits in place for a whole interval,
+		// within reason.
+		w.FirstMaxWait = min(h.cfg.Fleet.Interval()+ratelimit.LiveGrace, liveWaitInPlace)
 	}
 	if deadline, ok := ctx.Deadline(); ok {
 		// A wait that ran into the task's timeout would end the run as a failure, which
 		// spends the task's budget without a call: wait in place at most half the time left,
 		// and leave the other half to the call.
-		inPlace = min(inPlace, time.Until(deadline)/2)
+		w.MaxWait = min(w.MaxWait, time.Until(deadline)/2)
+		w.FirstMaxWait = min(w.FirstMaxWait, time.Until(deadline)/2)
 	}
-	if slept, err := h.cfg.Fleet.Wait(ctx, limits, id, live, inPlace); err != nil {
+	if slept, err := h.cfg.Fleet.Wait(ctx, limits, w); err != nil {
 		var held *ratelimit.HeldBack
 		if errors.As(err, &held) {
 			h.obs.RateLimitWait(account, "rate", slept+held.After)
@@ -307,6 +308,21 @@ func (h *Handlers) limited(ctx context.Context, id, account, limits string, st r
 
 // liveWaitInPlace bounds how long a live task waits in place for its PROVIDER_RATE call.
 const liveWaitInPlace = 10 * time.Second
+
+type drainingKey struct{}
+
+// WithDraining returns ctx carrying ch, which the worker closes when it starts to stop. A task
+// then waiting in place for PROVIDER_RATE goes back to its queue (without spending its
+// budget) instead of calling in the time the shutdown leaves to calls in flight.
+func WithDraining(ctx context.Context, ch <-chan struct{}) context.Context {
+	return context.WithValue(ctx, drainingKey{}, ch)
+}
+
+// draining is ctx's channel from WithDraining; nil, which never fires, without one.
+func draining(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(drainingKey{}).(<-chan struct{})
+	return ch
+}
 
 // redisRetry is how soon a task that could not read the fleet's limits from Redis runs again.
 const redisRetry = 5 * time.Second

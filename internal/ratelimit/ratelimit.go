@@ -389,41 +389,54 @@ func (e *HeldBack) Error() string {
 
 func (e *HeldBack) Is(target error) bool { return target == ErrHeldBack }
 
+// Waiter is a task that waits for a call of its account under PROVIDER_RATE.
+type Waiter struct {
+	Task string // its ID, which names a live task's claim
+	Live bool   // a live task (one of queue default) goes before the others
+	// MaxWait is how long it may sleep in place. FirstMaxWait, when longer, is how long a live
+	// task may that was first in line for the account's next call: no other live task's claim
+	// stood when it first claimed.
+	MaxWait, FirstMaxWait time.Duration
+	// Stop, once closed, ends the wait as a hold-back: the worker is stopping, and the task
+	// should go back to its queue rather than call in the time left to calls in flight.
+	Stop <-chan struct{}
+}
+
 // Wait takes one call from the account's PROVIDER_RATE budget, sleeping while the wait is at
-// most maxWait; a longer wait returns a *HeldBack so the task can be rescheduled instead of
+// most w's; a longer wait returns a *HeldBack so the task can be rescheduled instead of
 // holding a worker. It returns how long it slept.
 //
-// A live task (one of queue default) goes first: while one waits for a call of the account,
-// anywhere in the fleet, the others take none, so that a backfill of the account, which fills
-// every worker with tasks waiting their turn, cannot hold live traffic back for long. taskID
-// names the live task's claim; the others do not need it. Claims are timed by Redis's clock,
-// as the limiter is, not by the hosts'.
-func (f *Fleet) Wait(ctx context.Context, account, taskID string, live bool, maxWait time.Duration) (slept time.Duration, err error) {
+// A live task goes first: while one waits for a call of the account, anywhere in the fleet,
+// the others take none, so that a backfill of the account, which fills every worker with
+// tasks waiting their turn, cannot hold live traffic back for long. Claims are timed by
+// Redis's clock, as the limiter is, not by the hosts'.
+func (f *Fleet) Wait(ctx context.Context, account string, w Waiter) (slept time.Duration, err error) {
 	if f.limit.IsZero() {
 		return 0, nil
 	}
 	begin := time.Now()
-	claimed := false
+	maxWait := w.MaxWait
+	first := true // no claim made yet in this wait
 	defer func() {
 		var held *HeldBack
-		if claimed && !errors.As(err, &held) {
+		if w.Live && !errors.As(err, &held) {
 			// It has its call, or stops waiting: the account's other tasks need not wait for
-			// the claim to lapse. A task held back keeps its claim until then, and may come
-			// back to it in time.
-			f.unclaim(ctx, account, taskID)
+			// its claim (this wait's, or one an earlier run left when held back) to lapse. A
+			// task held back keeps its claim until then, and may come back to it in time.
+			f.unclaim(ctx, account, w.Task)
 		}
 	}()
 	for {
-		var after time.Duration
-		if !live {
+		var after, due time.Duration // how long to sleep; when a call may come
+		if !w.Live {
 			lapse, err := f.claimed(ctx, account)
 			if err != nil {
 				return slept, fmt.Errorf("rate limit of %s: %w", account, err)
 			}
 			if lapse > 0 {
 				// Look again after a call's interval (the live task may have had its call by
-				// then), but no more often than every few milliseconds at high rates.
-				after = min(max(f.Interval(), minClaimPoll), lapse)
+				// then), but not more often than every few milliseconds at high rates.
+				after, due = min(max(f.Interval(), minClaimPoll), lapse), lapse
 			}
 		}
 		if after == 0 {
@@ -434,23 +447,30 @@ func (f *Fleet) Wait(ctx context.Context, account, taskID string, live bool, max
 			if res.Allowed > 0 {
 				return slept, nil
 			}
-			after = res.RetryAfter
+			after, due = res.RetryAfter, res.RetryAfter
 		}
-		if live {
+		if w.Live {
 			// Claimed until a little after the call it waits for; renewed while it waits.
-			if err := f.claim(ctx, account, taskID, after+LiveGrace); err != nil {
+			others, err := f.claim(ctx, account, w.Task, after+LiveGrace)
+			if err != nil {
 				return slept, err
 			}
-			claimed = true
+			if first && others == 0 {
+				maxWait = max(maxWait, w.FirstMaxWait)
+			}
+			first = false
 		}
 		if time.Since(begin)+after > maxWait {
-			return slept, &HeldBack{After: after}
+			return slept, &HeldBack{After: due}
 		}
 		t := time.NewTimer(after)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return slept, ctx.Err()
+		case <-w.Stop:
+			t.Stop()
+			return slept, &HeldBack{After: due}
 		case <-t.C:
 			slept += after
 		}
@@ -462,7 +482,7 @@ func (f *Fleet) Wait(ctx context.Context, account, taskID string, live bool, max
 const LiveGrace = time.Second
 
 // minClaimPoll is how often, at most, a task that defers to a live task's claim looks again.
-const minClaimPoll = 5 * time.Millisecond
+const minClaimPoll = 10 * time.Millisecond
 
 // Interval is the time between two calls of an account at PROVIDER_RATE (zero when it is off).
 func (f *Fleet) Interval() time.Duration {
@@ -480,15 +500,15 @@ local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
-// claimLive records a live task's claim on its account's next call. KEYS: the account's live
-// set; ARGV: the task's ID, how long the claim lasts (ms). The set drops lapsed claims, and
-// never expires before its newest.
+// claimLive records a live task's claim on its account's next call, and returns how many
+// other live tasks' claims stand. KEYS: the account's live set; ARGV: the task's ID, how long
+// the claim lasts (ms). The set drops lapsed claims, and never expires before its newest.
 var claimLive = redis.NewScript(redisNow + `
 local ttl = tonumber(ARGV[2])
 redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now)
 redis.call("ZADD", KEYS[1], now + ttl, ARGV[1])
 if redis.call("PTTL", KEYS[1]) < ttl then redis.call("PEXPIRE", KEYS[1], ttl) end
-return 1
+return redis.call("ZCARD", KEYS[1]) - 1
 `)
 
 // liveClaims returns, for the account's live set (KEYS[1]), how long (ms) the last of its
@@ -499,12 +519,14 @@ if last[2] == nil then return 0 end
 return math.max(tonumber(last[2]) - now, 0)
 `)
 
-func (f *Fleet) claim(ctx context.Context, account, taskID string, d time.Duration) error {
-	err := claimLive.Run(ctx, f.rdb, []string{livePrefix + account}, taskID, max(d.Milliseconds(), 1)).Err()
+// claim makes or renews taskID's claim on the account's next call, for d, and returns how
+// many other claims stand.
+func (f *Fleet) claim(ctx context.Context, account, taskID string, d time.Duration) (others int64, err error) {
+	others, err = claimLive.Run(ctx, f.rdb, []string{livePrefix + account}, taskID, max(d.Milliseconds(), 1)).Int64()
 	if err != nil {
-		return fmt.Errorf("rate limit of %s: claim the next call for %s: %w", account, taskID, err)
+		return 0, fmt.Errorf("rate limit of %s: claim the next call for %s: %w", account, taskID, err)
 	}
-	return nil
+	return others, nil
 }
 
 // claimed returns how long the account's live claims stand, zero if none does.

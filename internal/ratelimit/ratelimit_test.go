@@ -1,11 +1,14 @@
 package ratelimit
 
 import (
+	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ovqueue/ovqueue/internal/redistest"
 )
@@ -109,20 +112,20 @@ func TestWaitHoldsBackBeyondMaxWait(t *testing.T) {
 	r := redistest.New(t)
 	f := New(r.Client, time.Minute, 0.2) // one call every 5s
 	ctx := t.Context()
-	if slept, err := f.Wait(ctx, "eu", "", false, time.Second); err != nil || slept != 0 {
+	if slept, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil || slept != 0 {
 		t.Fatalf("first call: slept %s, %v", slept, err)
 	}
-	_, err := f.Wait(ctx, "eu", "", false, time.Second)
+	_, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second})
 	var held *HeldBack
 	if !errors.As(err, &held) || !errors.Is(err, ErrHeldBack) || held.After < 3*time.Second || held.After > 5*time.Second {
 		t.Fatalf("second call: %v, want held back about 5s", err)
 	}
-	if slept, err := f.Wait(ctx, "us", "", false, time.Second); err != nil || slept != 0 {
+	if slept, err := f.Wait(ctx, "us", Waiter{MaxWait: time.Second}); err != nil || slept != 0 {
 		t.Fatalf("other account: slept %s, %v", slept, err)
 	}
 	off := New(r.Client, time.Minute, 0)
 	for range 100 {
-		if _, err := off.Wait(ctx, "eu", "", false, 0); err != nil {
+		if _, err := off.Wait(ctx, "eu", Waiter{MaxWait: 0}); err != nil {
 			t.Fatalf("rate off: %v", err)
 		}
 	}
@@ -135,7 +138,7 @@ func TestWaitSleepsShortWaits(t *testing.T) {
 	ctx := t.Context()
 	var total time.Duration
 	for range 5 {
-		slept, err := f.Wait(ctx, "eu", "", false, time.Second)
+		slept, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,10 +155,10 @@ func TestWaitSleepsShortWaits(t *testing.T) {
 func TestWaitServesLiveTasksFirst(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
-	a := New(r.Client, time.Minute, 10) // one call every 100ms
-	b := New(r.Client, time.Minute, 10) // another worker process
+	a := New(r.Client, time.Minute, 4) // one call every 250ms
+	b := New(r.Client, time.Minute, 4) // another worker process
 	ctx := t.Context()
-	if _, err := a.Wait(ctx, "eu", "", false, time.Second); err != nil {
+	if _, err := a.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	order := make(chan string, 9)
@@ -166,14 +169,14 @@ func TestWaitServesLiveTasksFirst(t *testing.T) {
 			f = b
 		}
 		go func() {
-			_, err := f.Wait(ctx, "eu", "", false, 5*time.Second)
+			_, err := f.Wait(ctx, "eu", Waiter{MaxWait: 5 * time.Second})
 			errs <- err
 			order <- "backfill"
 		}()
 	}
-	time.Sleep(30 * time.Millisecond) // the backfill tasks are asleep, waiting for the next call
+	time.Sleep(50 * time.Millisecond) // the backfill tasks are asleep, waiting for the next call
 	go func() {
-		_, err := b.Wait(ctx, "eu", "live-1", true, 5*time.Second)
+		_, err := b.Wait(ctx, "eu", Waiter{Task: "live-1", Live: true, MaxWait: 5 * time.Second})
 		errs <- err
 		order <- "live"
 	}()
@@ -199,16 +202,16 @@ func TestLiveClaimLapses(t *testing.T) {
 	r := redistest.New(t)
 	f := New(r.Client, time.Minute, 2) // one call every 500ms
 	ctx := t.Context()
-	if _, err := f.Wait(ctx, "eu", "", false, time.Second); err != nil {
+	if _, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.Wait(ctx, "eu", "live-1", true, 0)
+	_, err := f.Wait(ctx, "eu", Waiter{Task: "live-1", Live: true, MaxWait: 0})
 	var held *HeldBack
 	if !errors.As(err, &held) {
 		t.Fatalf("live task: %v, want held back", err)
 	}
 	start := time.Now()
-	if _, err := f.Wait(ctx, "eu", "", false, 5*time.Second); err != nil {
+	if _, err := f.Wait(ctx, "eu", Waiter{MaxWait: 5 * time.Second}); err != nil {
 		t.Fatalf("backfill task: %v, want a call once the claim lapsed", err)
 	}
 	// The next call was due within 500ms; the claim lasts a LiveGrace beyond it.
@@ -216,7 +219,7 @@ func TestLiveClaimLapses(t *testing.T) {
 		t.Errorf("the backfill task called after %s, before the live task's claim (%s + %s) lapsed", took, held.After, LiveGrace)
 	}
 	// Other accounts are not held by it.
-	if slept, err := f.Wait(ctx, "us", "", false, time.Second); err != nil || slept != 0 {
+	if slept, err := f.Wait(ctx, "us", Waiter{MaxWait: time.Second}); err != nil || slept != 0 {
 		t.Errorf("other account: slept %s, %v", slept, err)
 	}
 }
@@ -238,16 +241,16 @@ func TestLiveClaimsKeepRedisTime(t *testing.T) {
 		{"live host ahead", ahead, behind},
 		{"live host behind", behind, ahead},
 	} {
-		if _, err := tc.backfill.Wait(ctx, "eu", "", false, time.Second); err != nil {
+		if _, err := tc.backfill.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		_, err := tc.live.Wait(ctx, "eu", "live-1", true, 0)
+		_, err := tc.live.Wait(ctx, "eu", Waiter{Task: "live-1", Live: true, MaxWait: 0})
 		var held *HeldBack
 		if !errors.As(err, &held) {
 			t.Fatalf("%s: live task: %v, want held back", tc.name, err)
 		}
 		start := time.Now()
-		if _, err := tc.backfill.Wait(ctx, "eu", "", false, 5*time.Second); err != nil {
+		if _, err := tc.backfill.Wait(ctx, "eu", Waiter{MaxWait: 5 * time.Second}); err != nil {
 			t.Fatalf("%s: backfill task: %v, want a call once the claim lapsed", tc.name, err)
 		}
 		if took, want := time.Since(start), held.After+LiveGrace; took < want-200*time.Millisecond || took > want+time.Second {
@@ -264,16 +267,123 @@ func TestWaitUnderAClaimKeepsToMaxWait(t *testing.T) {
 	r := redistest.New(t)
 	f := New(r.Client, time.Minute, 1e6)
 	ctx := t.Context()
-	if err := f.claim(ctx, "eu", "live-1", 10*time.Second); err != nil {
+	if _, err := f.claim(ctx, "eu", "live-1", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	var commands atomic.Int64
+	r.Client.AddHook(countHook{&commands})
 	start := time.Now()
-	_, err := f.Wait(ctx, "eu", "", false, 300*time.Millisecond)
+	_, err := f.Wait(ctx, "eu", Waiter{MaxWait: 300 * time.Millisecond})
 	var held *HeldBack
 	if !errors.As(err, &held) {
 		t.Fatalf("backfill task under a claim: %v, want held back", err)
 	}
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("held back after %s, want about 300ms", took)
+	}
+	if held.After < 9*time.Second {
+		t.Errorf("held back for %s, want until the claim lapses (10s)", held.After)
+	}
+	// A look every 10ms: about 30 in 300ms.
+	if n := commands.Load(); n > 80 {
+		t.Errorf("%d Redis commands in a wait of 300ms, want about 30", n)
+	}
+}
+
+// countHook counts the commands sent through a client.
+type countHook struct{ n *atomic.Int64 }
+
+func (h countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+// TestOnlyTheFirstLiveTaskWaitsLong: at a rate below one call every MaxWait, the live task
+// first in line waits in place for the next call (up to FirstMaxWait); one behind it does
+// not hold a worker for a call it cannot have, and goes back to its queue.
+func TestOnlyTheFirstLiveTaskWaitsLong(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	f := New(r.Client, time.Minute, 0.5) // one call every 2s
+	ctx := t.Context()
+	if _, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	w := Waiter{Live: true, MaxWait: 500 * time.Millisecond, FirstMaxWait: 3 * time.Second}
+	first := make(chan error, 1)
+	w1 := w
+	w1.Task = "live-1"
+	go func() {
+		_, err := f.Wait(ctx, "eu", w1)
+		first <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	w.Task = "live-2"
+	start := time.Now()
+	_, err := f.Wait(ctx, "eu", w)
+	var held *HeldBack
+	if !errors.As(err, &held) || time.Since(start) > time.Second {
+		t.Errorf("the second live task: %v after %s, want held back at once", err, time.Since(start))
+	}
+	if err := <-first; err != nil {
+		t.Errorf("the first live task: %v, want its call after about 2s in place", err)
+	}
+}
+
+// TestWaitEndsWhenTheWorkerStops: a task asleep in the wait goes back to its queue once the
+// worker starts to stop, instead of calling in the shutdown's time.
+func TestWaitEndsWhenTheWorkerStops(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	f := New(r.Client, time.Minute, 0.2) // one call every 5s
+	ctx := t.Context()
+	if _, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	for _, live := range []bool{false, true} {
+		stop := make(chan struct{})
+		time.AfterFunc(100*time.Millisecond, func() { close(stop) })
+		start := time.Now()
+		_, err := f.Wait(ctx, "eu", Waiter{Task: "task-1", Live: live, MaxWait: 10 * time.Second, Stop: stop})
+		var held *HeldBack
+		if !errors.As(err, &held) || time.Since(start) > time.Second {
+			t.Errorf("live %t: %v after %s, want held back as the worker stops", live, err, time.Since(start))
+		}
+	}
+}
+
+// TestLiveClaimEndsWithTheCall: a live task held back keeps its claim; when it comes back and
+// has its call at once, the claim goes with the call, not a second later.
+func TestLiveClaimEndsWithTheCall(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	f := New(r.Client, time.Minute, 10) // one call every 100ms
+	ctx := t.Context()
+	if _, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	w := Waiter{Task: "live-1", Live: true}
+	_, err := f.Wait(ctx, "eu", w)
+	var held *HeldBack
+	if !errors.As(err, &held) {
+		t.Fatalf("live task: %v, want held back", err)
+	}
+	time.Sleep(held.After + 50*time.Millisecond) // back in time for its call
+	if slept, err := f.Wait(ctx, "eu", w); err != nil || slept != 0 {
+		t.Fatalf("live task, back: slept %s, %v; want its call at once", slept, err)
+	}
+	if n, err := r.Client.ZCard(ctx, livePrefix+"eu").Result(); err != nil || n != 0 {
+		t.Errorf("%d claims left after the live task's call (%v), want none", n, err)
 	}
 }

@@ -415,9 +415,10 @@ func TestLiveTasksGoBeforeABackfill(t *testing.T) {
 }
 
 // TestLiveTasksWaitInPlaceAtLowRates: at a PROVIDER_RATE below one call every 2s, a live
-// task that comes just after a call waits for the next in its worker slot. Sent back to the
-// queue, it would come back (at POLL_INTERVAL 1s, the default) after its claim on the call
-// had lapsed, and a backfill task would take the call.
+// task that comes just after a call waits for the next in its worker slot, and is not sent
+// back to the queue. (This harness polls every 50ms, so a task sent back would often still
+// be in time for its claim; at POLL_INTERVAL 1s, the default, it mostly is not, and a
+// backfill task takes the call. Waiting in place is what this test checks.)
 func TestLiveTasksWaitInPlaceAtLowRates(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -433,5 +434,34 @@ func TestLiveTasksWaitInPlaceAtLowRates(t *testing.T) {
 	}
 	if calls := e.fake.Calls(); len(calls) < 2 || calls[1].Form.Get("orderNumber") != "7000" {
 		t.Errorf("the call after the first went to order %s, want the live task's", calls[min(1, len(calls)-1)].Form.Get("orderNumber"))
+	}
+}
+
+// TestShutdownEndsRateWaits: a live task asleep in its PROVIDER_RATE wait (up to 10s at low
+// rates) goes back to its queue when the worker starts to stop, without a call and without
+// spending its budget, instead of keeping the shutdown waiting and then calling in its time.
+func TestShutdownEndsRateWaits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := e.start(setup{rate: 0.2, concurrency: 2, shutdown: 10 * time.Second}) // one call every 5s
+	e.enqueue(licence(6000, 1009))
+	e.waitCalls(1, 10*time.Second)
+	id, queue := e.enqueue(licence(7000, 1009)) // its call is about 5s away
+	e.waitState(queue, id, 5*time.Second, asynq.TaskStateActive)
+	time.Sleep(200 * time.Millisecond) // asleep in the wait
+	start := time.Now()
+	w.Shutdown()
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("Shutdown took %s, want the waiting task given back at once", took)
+	}
+	if n := e.fake.CallCount(); n != 1 {
+		t.Errorf("%d calls, want 1: the waiting task called during the shutdown", n)
+	}
+	info, err := e.insp.GetTaskInfo(queue, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State != asynq.TaskStateRetry || info.Retried != 0 {
+		t.Errorf("the waiting task is %s with %d retries spent, want back for a retry with none spent", info.State, info.Retried)
 	}
 }

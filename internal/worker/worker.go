@@ -55,6 +55,7 @@ type Worker struct {
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when asynq's shutdown has ended
+	draining chan struct{} // closed when Shutdown begins: tasks waiting on PROVIDER_RATE go back to their queue
 	active   *activity     // handlers, dead-letter appends and Redis commands running
 	late     time.Time     // when Shutdown may stop waiting for asynq; set by its first call
 }
@@ -67,7 +68,7 @@ func New(o Options) (*Worker, error) {
 	mux := asynq.NewServeMux()
 	o.Handlers.Register(mux)
 	w := &Worker{mux: mux, log: o.Logger, logger: logging.NewAsynq(o.Logger), timeout: o.ShutdownTimeout, poll: o.PollInterval,
-		stopped: make(chan struct{})}
+		stopped: make(chan struct{}), draining: make(chan struct{})}
 	w.active = &activity{}
 	o.Redis.AddHook(activityHook{w.active}) // asynq's commands too: see Shutdown
 	dl := newDeadLetterer(o.DeadLetters, o.Logger, o.OnDeadLetter)
@@ -123,6 +124,7 @@ func (w *Worker) Shutdown() (finished bool) {
 	stop := time.AfterFunc(w.timeout, w.dl.giveUp)
 	defer stop.Stop()
 	w.stopOnce.Do(func() {
+		close(w.draining)
 		w.late = time.Now().Add(w.timeout + shutdownGrace)
 		go func() {
 			w.srv.Shutdown()
@@ -208,6 +210,7 @@ func (h activityHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 // process routes a task to its handler. A task of an unknown type is dead-lettered at once
 // (asynq would retry it), and a panic is a failure like any other, never a crash.
 func (w *Worker) process(ctx context.Context, t *asynq.Task) (err error) {
+	ctx = handler.WithDraining(ctx, w.draining)
 	w.active.begin()
 	defer w.active.end()
 	defer func() {
