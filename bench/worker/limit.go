@@ -194,7 +194,9 @@ func (b *bench) limitAt(ctx context.Context, poll time.Duration, live bool) erro
 	}
 	for {
 		busy, quiet := rec.snapshot()
-		if len(quiet) >= c.limitQuiet && len(busy) > 0 && time.Since(busy[0]) >= c.limitWindow {
+		// A backlog call past the window, so that the window's count is of a whole window.
+		windowDone := len(busy) > 0 && (busy[len(busy)-1].Sub(busy[0]) >= c.limitWindow || len(busy) >= c.limitBacklog)
+		if len(quiet) >= c.limitQuiet && windowDone {
 			break
 		}
 		if w.exited() {
