@@ -416,13 +416,15 @@ func (f *Fleet) Wait(ctx context.Context, account string, w Waiter) (slept time.
 	}
 	begin := time.Now()
 	maxWait := w.MaxWait
-	first := true // no claim made yet in this wait
+	first := true     // no claim made yet in this wait
+	stopping := false // held back because the worker stops
 	defer func() {
 		var held *HeldBack
-		if w.Live && !errors.As(err, &held) {
-			// It has its call, or stops waiting: the account's other tasks need not wait for
-			// its claim (this wait's, or one an earlier run left when held back) to lapse. A
-			// task held back keeps its claim until then, and may come back to it in time.
+		if w.Live && (stopping || !errors.As(err, &held)) {
+			// It has its call, or stops waiting, or its worker stops: the account's other
+			// tasks need not wait for its claim (this wait's, or one an earlier run left when
+			// held back) to lapse. A task held back otherwise keeps its claim until then, and
+			// may come back to it in time.
 			f.unclaim(ctx, account, w.Task)
 		}
 	}()
@@ -470,6 +472,7 @@ func (f *Fleet) Wait(ctx context.Context, account string, w Waiter) (slept time.
 			return slept, ctx.Err()
 		case <-w.Stop:
 			t.Stop()
+			stopping = true
 			return slept, &HeldBack{After: due}
 		case <-t.C:
 			slept += after

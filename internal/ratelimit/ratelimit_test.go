@@ -360,6 +360,10 @@ func TestWaitEndsWhenTheWorkerStops(t *testing.T) {
 		if !errors.As(err, &held) || time.Since(start) > time.Second {
 			t.Errorf("live %t: %v after %s, want held back as the worker stops", live, err, time.Since(start))
 		}
+		// A stopping worker leaves no claim to hold the others back.
+		if n, err := r.Client.ZCard(ctx, livePrefix+"eu").Result(); err != nil || n != 0 {
+			t.Errorf("live %t: %d claims left as the worker stopped (%v), want none", live, n, err)
+		}
 	}
 }
 
