@@ -155,8 +155,10 @@ func TestWaitSleepsShortWaits(t *testing.T) {
 func TestWaitServesLiveTasksFirst(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
-	a := New(r.Client, time.Minute, 4) // one call every 250ms
-	b := New(r.Client, time.Minute, 4) // another worker process
+	// One call every 500ms: the live task, asleep 50ms after the backfill tasks, has 450ms
+	// to claim the next call, which a loaded machine may need (it once missed 70ms).
+	a := New(r.Client, time.Minute, 2)
+	b := New(r.Client, time.Minute, 2) // another worker process
 	ctx := t.Context()
 	if _, err := a.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
 		t.Fatal(err)
@@ -169,7 +171,7 @@ func TestWaitServesLiveTasksFirst(t *testing.T) {
 			f = b
 		}
 		go func() {
-			_, err := f.Wait(ctx, "eu", Waiter{MaxWait: 5 * time.Second})
+			_, err := f.Wait(ctx, "eu", Waiter{MaxWait: 10 * time.Second})
 			errs <- err
 			order <- "backfill"
 		}()
