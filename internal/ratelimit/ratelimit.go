@@ -92,17 +92,29 @@ func channelFor(rdb redis.UniversalClient) string {
 	return channelPrefix + strconv.Itoa(db)
 }
 
-// LimitFor turns calls a second into an evenly spaced limit (no bursts): 5 → one call every
-// 200ms, 0.5 → one every 2s. 0 or less is no limit.
+// LimitFor turns calls a second into an evenly spaced limit (no bursts), a little wider than
+// 1/rate: 5 → one call every 205ms, 0.5 → one every 2.05s. 0 or less is no limit.
+//
+// The limiter admits calls by Redis's clock, but a call reaches the provider a few
+// milliseconds after its admission, and not always the same few: spaced exactly 1/rate
+// apart, rate+1 calls would be 1s apart from first to last as admitted, and could reach the
+// provider within less than a second (seen: 6 in 990ms at rate 5). The provider answers a call
+// over its limit with -42, and the whole account then cools down for RATE_LIMIT_COOLDOWN. So
+// any rate+1 calls in a row span at least a second and JitterMargin of it.
 func LimitFor(rate float64) redis_rate.Limit {
 	if rate <= 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
 		return redis_rate.Limit{}
 	}
 	if rate == math.Trunc(rate) && rate <= 1e6 {
-		return redis_rate.Limit{Rate: int(rate), Burst: 1, Period: time.Second}
+		return redis_rate.Limit{Rate: int(rate), Burst: 1, Period: time.Second + JitterMargin}
 	}
-	return redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Duration(float64(time.Second) / rate)}
+	return redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Duration(float64(time.Second+JitterMargin) / rate)}
 }
+
+// JitterMargin is how much wider than a second PROVIDER_RATE spreads rate+1 calls: the most a
+// call's way to the provider may vary in length without the provider counting one call too
+// many in a second. It costs 2.5% of the rate.
+const JitterMargin = 25 * time.Millisecond
 
 // State is what a task must know before it calls the provider.
 type State struct {

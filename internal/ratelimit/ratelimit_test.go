@@ -21,10 +21,12 @@ func TestLimitFor(t *testing.T) {
 	}{
 		{0, redis_rate.Limit{}},
 		{-1, redis_rate.Limit{}},
-		{5, redis_rate.Limit{Rate: 5, Burst: 1, Period: time.Second}},
-		{1, redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Second}},
-		{0.5, redis_rate.Limit{Rate: 1, Burst: 1, Period: 2 * time.Second}},
-		{2.5, redis_rate.Limit{Rate: 1, Burst: 1, Period: 400 * time.Millisecond}},
+		// rate+1 calls in a row span a second and JitterMargin, not exactly a second.
+		{5, redis_rate.Limit{Rate: 5, Burst: 1, Period: 1025 * time.Millisecond}},
+		{1, redis_rate.Limit{Rate: 1, Burst: 1, Period: 1025 * time.Millisecond}},
+		{0.5, redis_rate.Limit{Rate: 1, Burst: 1, Period: 2050 * time.Millisecond}},
+		{2.5, redis_rate.Limit{Rate: 1, Burst: 1, Period: 410 * time.Millisecond}},
+		{1e6, redis_rate.Limit{Rate: 1_000_000, Burst: 1, Period: 1025 * time.Millisecond}},
 	}
 	for _, tt := range tests {
 		if got := LimitFor(tt.rate); got != tt.want {
@@ -110,14 +112,14 @@ func TestCooldownAndLimitRecord(t *testing.T) {
 func TestWaitHoldsBackBeyondMaxWait(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
-	f := New(r.Client, time.Minute, 0.2) // one call every 5s
+	f := New(r.Client, time.Minute, 0.2) // one call every 5.125s (JitterMargin)
 	ctx := t.Context()
 	if slept, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil || slept != 0 {
 		t.Fatalf("first call: slept %s, %v", slept, err)
 	}
 	_, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second})
 	var held *HeldBack
-	if !errors.As(err, &held) || !errors.Is(err, ErrHeldBack) || held.After < 3*time.Second || held.After > 5*time.Second {
+	if !errors.As(err, &held) || !errors.Is(err, ErrHeldBack) || held.After < 3*time.Second || held.After > 5125*time.Millisecond {
 		t.Fatalf("second call: %v, want held back about 5s", err)
 	}
 	if slept, err := f.Wait(ctx, "us", Waiter{MaxWait: time.Second}); err != nil || slept != 0 {
@@ -134,7 +136,7 @@ func TestWaitHoldsBackBeyondMaxWait(t *testing.T) {
 func TestWaitSleepsShortWaits(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
-	f := New(r.Client, time.Minute, 20) // one call every 50ms
+	f := New(r.Client, time.Minute, 20) // one call every 51.25ms (with JitterMargin)
 	ctx := t.Context()
 	var total time.Duration
 	for range 5 {
@@ -144,9 +146,29 @@ func TestWaitSleepsShortWaits(t *testing.T) {
 		}
 		total += slept
 	}
-	// Five calls at 20/s: the last four each wait for their 50ms slot.
+	// Five calls at 20/s: the last four each wait for their slot, 51.25ms apart.
 	if total < 150*time.Millisecond {
 		t.Errorf("five calls slept %s in all, want about 200ms", total)
+	}
+}
+
+// TestRateLeavesRoomForJitter: rate+1 calls in a row span more than a second, so that a call
+// that reaches the provider a little early or late does not put one call too many into a
+// second there.
+func TestRateLeavesRoomForJitter(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	f := New(r.Client, time.Minute, 5)
+	ctx := t.Context()
+	start := time.Now() // no later than the first call's admission
+	for range 6 {
+		if _, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 1ms less for a host clock that runs a little fast against Redis's.
+	if took := time.Since(start); took < time.Second+JitterMargin-time.Millisecond {
+		t.Errorf("6 calls at PROVIDER_RATE 5 within %s, want them spread over at least %s", took, time.Second+JitterMargin)
 	}
 }
 
@@ -155,7 +177,7 @@ func TestWaitSleepsShortWaits(t *testing.T) {
 func TestWaitServesLiveTasksFirst(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
-	// One call every 500ms: the live task, asleep 50ms after the backfill tasks, has 450ms
+	// One call every 512.5ms: the live task, asleep 50ms after the backfill tasks, has 460ms
 	// to claim the next call, which a loaded machine may need (it once missed 70ms).
 	a := New(r.Client, time.Minute, 2)
 	b := New(r.Client, time.Minute, 2) // another worker process
@@ -202,7 +224,7 @@ func TestWaitServesLiveTasksFirst(t *testing.T) {
 func TestLiveClaimLapses(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
-	f := New(r.Client, time.Minute, 2) // one call every 500ms
+	f := New(r.Client, time.Minute, 2) // one call every 512.5ms
 	ctx := t.Context()
 	if _, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
 		t.Fatal(err)
@@ -231,7 +253,7 @@ func TestLiveClaimLapses(t *testing.T) {
 func TestLiveClaimsKeepRedisTime(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
-	ahead := New(r.Client, time.Minute, 2) // one call every 500ms; a host 10 minutes ahead
+	ahead := New(r.Client, time.Minute, 2) // one call every 512.5ms; a host 10 minutes ahead
 	ahead.now = func() time.Time { return time.Now().Add(10 * time.Minute) }
 	behind := New(r.Client, time.Minute, 2) // and one 2s behind
 	behind.now = func() time.Time { return time.Now().Add(-2 * time.Second) }
@@ -317,7 +339,7 @@ func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 func TestOnlyTheFirstLiveTaskWaitsLong(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
-	f := New(r.Client, time.Minute, 0.5) // one call every 2s
+	f := New(r.Client, time.Minute, 0.5) // one call every 2.05s
 	ctx := t.Context()
 	if _, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
 		t.Fatal(err)
@@ -348,7 +370,7 @@ func TestOnlyTheFirstLiveTaskWaitsLong(t *testing.T) {
 func TestWaitEndsWhenTheWorkerStops(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
-	f := New(r.Client, time.Minute, 0.2) // one call every 5s
+	f := New(r.Client, time.Minute, 0.2) // one call every 5.125s (JitterMargin)
 	ctx := t.Context()
 	if _, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
 		t.Fatal(err)
@@ -374,7 +396,7 @@ func TestWaitEndsWhenTheWorkerStops(t *testing.T) {
 func TestLiveClaimEndsWithTheCall(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
-	f := New(r.Client, time.Minute, 10) // one call every 100ms
+	f := New(r.Client, time.Minute, 10) // one call every 102.5ms
 	ctx := t.Context()
 	if _, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
 		t.Fatal(err)

@@ -68,9 +68,9 @@ func TestTwoWorkersShareProviderRate(t *testing.T) {
 	if byAgent["worker-a"] == 0 || byAgent["worker-b"] == 0 {
 		t.Fatalf("calls by worker %v: both must have called", byAgent)
 	}
-	// Evenly spaced at 100ms: any second holds at most 10 calls, 11 at its edges, and one
-	// more when a call admitted on time reaches the fake late (a slow machine); without the
-	// fleet-wide limit the 30 calls would come at once.
+	// Spaced 102.5ms apart as admitted, 11 calls in a row span 1.025s: any second at the fake
+	// holds at most 10, one more when a call reaches it more than 25ms late, and another on
+	// a slow machine; without the fleet-wide limit the 30 calls would come at once.
 	if got := maxInWindow(calls, time.Second); got > rate+2 {
 		t.Errorf("%d calls within one second across both workers, PROVIDER_RATE is %d (by worker %v)", got, rate, byAgent)
 	}
@@ -422,7 +422,7 @@ func TestLiveTasksGoBeforeABackfill(t *testing.T) {
 func TestLiveTasksWaitInPlaceAtLowRates(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.start(setup{rate: 0.4, concurrency: 4}) // one call every 2.5s
+	e.start(setup{rate: 0.4, concurrency: 4}) // one call every 2.56s
 	for i := range 2 {
 		e.enqueue(licence(int64(6000+i), 1009, tasks.Queue(tasks.QueueBackfill)))
 	}
@@ -443,7 +443,7 @@ func TestLiveTasksWaitInPlaceAtLowRates(t *testing.T) {
 func TestShutdownEndsRateWaits(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	w := e.start(setup{rate: 0.2, concurrency: 2, shutdown: 10 * time.Second}) // one call every 5s
+	w := e.start(setup{rate: 0.2, concurrency: 2, shutdown: 10 * time.Second}) // one call every 5.125s
 	e.enqueue(licence(6000, 1009))
 	e.waitCalls(1, 10*time.Second)
 	id, queue := e.enqueue(licence(7000, 1009)) // its call is about 5s away
