@@ -29,7 +29,7 @@ func main() {
 		<-ctx.Done()
 		stop() // the first Ctrl-C stops cleanly; a second one kills at once
 	}()
-	err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(cli.ExitCode(err))
 }

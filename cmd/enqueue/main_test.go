@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -23,6 +24,19 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// run has the signature DESIGN.md gives the mains: run(ctx, args, getenv, stdout, stderr).
+var _ func(context.Context, []string, func(string) string, io.Writer, io.Writer) error = run
+
+// TestRunAsMainCalls: run, as main calls it, runs the command in args.
+func TestRunAsMainCalls(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"enqueue", "callback", "--action", "sendCallbackEmail"}, func(string) string { return "" }, &stdout, &stderr)
+	if code := cli.ExitCode(err); code != 2 || !strings.Contains(stderr.String(), "--order") {
+		t.Errorf("callback without --order: exit %d, stderr %q; want 2 and --order named", code, stderr.String())
+	}
+}
+
 // outcome is what one run of the command left: its streams and exit code.
 type outcome struct {
 	stdout, stderr string
@@ -39,7 +53,7 @@ func enqueue(t *testing.T, ctx context.Context, r *redistest.Redis, stdin string
 		return ""
 	}
 	var stdout, stderr bytes.Buffer
-	err := run(ctx, append([]string{"enqueue"}, args...), getenv, strings.NewReader(stdin), &stdout, &stderr)
+	err := runWithInput(ctx, append([]string{"enqueue"}, args...), getenv, strings.NewReader(stdin), &stdout, &stderr)
 	return outcome{stdout.String(), stderr.String(), cli.ExitCode(err)}
 }
 

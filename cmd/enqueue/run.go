@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/ovqueue/ovqueue/internal/cli"
@@ -21,9 +22,14 @@ type app struct {
 }
 
 // run is the whole program: it runs the command in args (args[0] is the program's name),
-// writes results to stdout and problems to stderr, and returns an error that carries the exit
-// code (cli.ExitCode).
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+// reads a backfill's rows from os.Stdin when args name "-", writes results to stdout and
+// problems to stderr, and returns an error that carries the exit code (cli.ExitCode).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runWithInput(ctx, args, getenv, os.Stdin, stdout, stderr)
+}
+
+// runWithInput is run reading standard input from stdin.
+func runWithInput(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	a := &app{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, terminal: cli.IsTerminal(stderr)}
 	if len(args) > 0 {
 		args = args[1:]

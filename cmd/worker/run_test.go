@@ -27,6 +27,9 @@ import (
 	"github.com/ovqueue/ovqueue/tasks"
 )
 
+// run has the signature DESIGN.md gives the mains: run(ctx, args, getenv, stdout, stderr).
+var _ func(context.Context, []string, func(string) string, io.Writer, io.Writer) error = run
+
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 // runWorker starts run in the background and returns a stop function that cancels it and
