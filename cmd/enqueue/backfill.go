@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -15,21 +16,34 @@ import (
 // maxConcurrency bounds --concurrency: far beyond what one Redis answers faster with.
 const maxConcurrency = 256
 
-func (a *app) backfill(ctx context.Context, args []string) error {
+// backfillFlags are the flags of `enqueue backfill`.
+type backfillFlags struct {
+	taskFlags
+	format              *string
+	dryRun, skipInvalid *bool
+	concurrency, rate   cli.Int
+}
+
+// newBackfillFlags returns backfill's flag set and the flags it sets.
+func newBackfillFlags() (*flag.FlagSet, *backfillFlags) {
 	fs := newFlagSet("backfill")
-	var tf taskFlags
-	tf.register(fs, tasks.QueueBackfill)
-	format := fs.String("format", "", "the rows' `format`, jsonl or csv (default: from the file's extension; jsonl for standard input)")
-	dryRun := fs.Bool("dry-run", false, "validate every row and enqueue nothing")
-	skipInvalid := fs.Bool("skip-invalid", false, "enqueue the valid rows even when some are invalid (those are still reported, and the exit code is 1)")
-	concurrency := cli.Int(backfill.DefaultConcurrency)
-	fs.Var(&concurrency, "concurrency", fmt.Sprintf("enqueue `N` rows at once, 1 to %d", maxConcurrency))
-	var rate cli.Int
-	fs.Var(&rate, "rate", "enqueue at most `N` rows a second; rows already in Redis do not wait (default: as fast as Redis takes them)")
+	bf := &backfillFlags{concurrency: cli.Int(backfill.DefaultConcurrency)}
+	bf.register(fs, tasks.QueueBackfill)
+	bf.format = fs.String("format", "", "the rows' `format`, jsonl or csv (default: from the file's extension; jsonl for standard input)")
+	bf.dryRun = fs.Bool("dry-run", false, "validate every row and enqueue nothing")
+	bf.skipInvalid = fs.Bool("skip-invalid", false, "enqueue the valid rows even when some are invalid (those are still reported, and the exit code is 1)")
+	fs.Var(&bf.concurrency, "concurrency", fmt.Sprintf("enqueue `N` rows at once, 1 to %d", maxConcurrency))
+	fs.Var(&bf.rate, "rate", "enqueue at most `N` rows a second; rows already in Redis do not wait (default: as fast as Redis takes them)")
+	return fs, bf
+}
+
+func (a *app) backfill(ctx context.Context, args []string) error {
+	fs, bf := newBackfillFlags()
 	positional, done, err := a.parse(fs, args, backfillUsage, backfillMore)
 	if done || err != nil {
 		return err
 	}
+	tf, format, dryRun, skipInvalid, concurrency, rate := &bf.taskFlags, bf.format, bf.dryRun, bf.skipInvalid, bf.concurrency, bf.rate
 
 	switch {
 	case len(positional) == 0:

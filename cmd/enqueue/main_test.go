@@ -143,6 +143,10 @@ func TestUsage(t *testing.T) {
 		{"dead unknown subcommand", []string{"dead", "purge"}, cli.ExitUsage, "", "~enqueue dead: unknown subcommand \"purge\""},
 		{"dead list argument", []string{"dead", "list", "extra"}, cli.ExitUsage, "", "enqueue dead list: unexpected argument (not shown: it may be part of a secret; a value with spaces must be quoted)\nRun 'enqueue dead list --help' for usage.\n"},
 		{"dead export without file", []string{"dead", "export"}, cli.ExitUsage, "", "~enqueue dead export: missing FILE"},
+		// A flag of another command is named (it is no secret), with the commands that take it.
+		{"dead replay with a task flag", []string{"dead", "replay", "--queue=default"}, cli.ExitUsage, "", "enqueue dead replay: --queue is not a flag of dead replay (only of callback, licence, backfill)\nRun 'enqueue dead replay --help' for usage.\n"},
+		{"backfill with a payload flag", []string{"backfill", "rows.jsonl", "--phone", "+1"}, cli.ExitUsage, "", "enqueue backfill: --phone is not a flag of backfill (only of callback)\nRun 'enqueue backfill --help' for usage.\n"},
+		{"licence with a backfill flag", []string{"licence", "--format", "csv"}, cli.ExitUsage, "", "enqueue licence: --format is not a flag of licence (only of backfill)\nRun 'enqueue licence --help' for usage.\n"},
 		{"dead code not a number", []string{"dead", "list", "--code", "x"}, cli.ExitUsage, "", "~enqueue dead list: --code: must be an integer, got \"x\"\n"},
 	}
 	for _, tt := range tests {

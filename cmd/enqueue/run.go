@@ -86,6 +86,13 @@ func (a *app) report(name string, err error) {
 // to stdout and reports done.
 func (a *app) parse(fs *flag.FlagSet, args []string, usage, more string) (positional []string, done bool, err error) {
 	positional, err = cli.Parse(fs, args)
+	var unknown *cli.UnknownFlagError
+	if errors.As(err, &unknown) {
+		// A flag of another command is a name, not a secret: say so, and which commands take it.
+		if others := commandsWithFlag(unknown.Name, fs.Name()); len(others) > 0 {
+			return nil, false, cli.Usagef("--%s is not a flag of %s (only of %s)", unknown.Name, fs.Name(), strings.Join(others, ", "))
+		}
+	}
 	if errors.Is(err, cli.ErrHelp) {
 		fmt.Fprint(a.stdout, usage)
 		fmt.Fprint(a.stdout, "\nFlags:\n")
@@ -94,6 +101,23 @@ func (a *app) parse(fs *flag.FlagSet, args []string, usage, more string) (positi
 		return nil, true, nil
 	}
 	return positional, false, err
+}
+
+// commandsWithFlag lists the commands, other than the one named not, that have a flag called
+// name.
+func commandsWithFlag(name, not string) []string {
+	callback, _, _ := newOneFlags("callback", callbackFlags)
+	licence, _, _ := newOneFlags("licence", licenceFlags)
+	backfill, _ := newBackfillFlags()
+	dead := newFlagSet("dead")
+	new(deadFlags).register(dead)
+	var with []string
+	for _, fs := range []*flag.FlagSet{callback, licence, backfill, dead} {
+		if fs.Name() != not && !strings.HasPrefix(not, fs.Name()+" ") && fs.Lookup(name) != nil {
+			with = append(with, fs.Name())
+		}
+	}
+	return with
 }
 
 // newFlagSet returns an empty flag set for a command; parsing and help are done by cli.Parse

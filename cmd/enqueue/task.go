@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 
 	"github.com/ovqueue/ovqueue/internal/cli"
@@ -47,15 +48,22 @@ func (a *app) licence(ctx context.Context, args []string) error {
 	return a.one(ctx, args, "licence", tasks.TypeLicenceModify, licenceFlags, licenceUsage, licenceMore)
 }
 
-// one enqueues one task of type typ, its payload from the command's flags.
-func (a *app) one(ctx context.Context, args []string, name, typ string, fields []payloadFlag, usage, more string) error {
+// newOneFlags returns the flag set of the command that enqueues one task, name, whose
+// payload fields are fields; the values of those flags, in order; and the common flags.
+func newOneFlags(name string, fields []payloadFlag) (*flag.FlagSet, []*string, *taskFlags) {
 	fs := newFlagSet(name)
 	values := make([]*string, len(fields))
 	for i, f := range fields {
 		values[i] = fs.String(f.flag, "", f.usage)
 	}
-	var tf taskFlags
+	tf := &taskFlags{}
 	tf.register(fs, tasks.QueueDefault)
+	return fs, values, tf
+}
+
+// one enqueues one task of type typ, its payload from the command's flags.
+func (a *app) one(ctx context.Context, args []string, name, typ string, fields []payloadFlag, usage, more string) error {
+	fs, values, tf := newOneFlags(name, fields)
 	positional, done, err := a.parse(fs, args, usage, more)
 	if done || err != nil {
 		return err

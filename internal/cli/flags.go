@@ -39,7 +39,7 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		f := fs.Lookup(name)
 		if name == "" || f == nil {
-			return nil, Usagef("%s", UnknownFlag(fs, i+1, name))
+			return nil, Usage(&UnknownFlagError{N: i + 1, Name: name, msg: UnknownFlag(fs, i+1, name)})
 		}
 		isBool := false
 		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
@@ -77,6 +77,16 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 func ArgNotShown(n int) string {
 	return fmt.Sprintf("argument #%d (not shown: it may be part of a secret)", n)
 }
+
+// UnknownFlagError is Parse's error for an argument written as a flag that is no flag of the
+// command. Its message does not show the argument (see ArgNotShown).
+type UnknownFlagError struct {
+	N    int    // the argument's position, from 1
+	Name string // the argument without its dashes and value: show it only if it is known to be a flag name
+	msg  string
+}
+
+func (e *UnknownFlagError) Error() string { return e.msg }
 
 // UnknownFlag says that the nth argument, written as a flag called name, is no flag of fs:
 // without showing it, but with the flag it was probably meant to be.
