@@ -202,6 +202,9 @@ func (d *decoder) decodeJSONSlow(data []byte) (string, []byte, error) {
 	switch {
 	case trimmed[0] == '[':
 		return "", nil, &provider.FieldError{Field: "row", Problem: `a JSON array, but a backfill reads JSON Lines: one object {"type": ..., <payload fields>} a line`}
+	case trimmed[0] != '{' && looksLikeCSVHeader(trimmed):
+		// Standard input is read as JSON Lines unless told otherwise.
+		return "", nil, &provider.FieldError{Field: "row", Problem: `must be a JSON object {"type": ..., <payload fields>}; this looks like a CSV header: for CSV, pass --format csv`}
 	case trimmed[0] != '{':
 		return "", nil, &provider.FieldError{Field: "row", Problem: `must be a JSON object {"type": ..., <payload fields>}`}
 	}
@@ -343,4 +346,19 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// looksLikeCSVHeader reports whether line, read as JSON Lines, is a CSV header row: cells
+// separated by commas, one of them "type".
+func looksLikeCSVHeader(line []byte) bool {
+	cells := bytes.Split(line, []byte(","))
+	if len(cells) < 2 {
+		return false
+	}
+	for _, c := range cells {
+		if string(bytes.Trim(bytes.TrimSpace(c), `"`)) == "type" {
+			return true
+		}
+	}
+	return false
 }

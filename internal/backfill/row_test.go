@@ -84,6 +84,12 @@ func TestReadJSONL(t *testing.T) {
 		{"not JSON", `{"type":`, "", []string{`1 row: not valid JSON: unexpected end of JSON input`}},
 		{"an array", `[{"type":"t"}]`, "", []string{`1 row: a JSON array, but a backfill reads JSON Lines: one object {"type": ..., <payload fields>} a line`}},
 		{"not an object", `"x"`, "", []string{`1 row: must be a JSON object {"type": ..., <payload fields>}`}},
+		{"CSV read as JSON Lines", "type,orderNumber\nlicence:modify,1", "", []string{
+			`1 row: must be a JSON object {"type": ..., <payload fields>}; this looks like a CSV header: for CSV, pass --format csv`,
+			`2 row: must be a JSON object {"type": ..., <payload fields>}`}},
+		{"a quoted CSV header", `"orderNumber","type"`, "", []string{
+			`1 row: must be a JSON object {"type": ..., <payload fields>}; this looks like a CSV header: for CSV, pass --format csv`}},
+		{"commas, no type", "orderNumber,product", "", []string{`1 row: must be a JSON object {"type": ..., <payload fields>}`}},
 		{"invalid UTF-8", "{\"type\":\"t\",\"a\":\"\xff\"}", "", []string{`1 row: not valid UTF-8 (save the file as UTF-8)`}},
 		{"too long", `{"type":"t","a":"` + strings.Repeat("x", MaxLineBytes) + `"}` + "\n" + `{"type":"t"}`,
 			"", []string{fmt.Sprintf("1 row: longer than %d bytes", MaxLineBytes), `2 t {}`}},
