@@ -198,6 +198,9 @@ func probe(opt asynq.RedisConnOpt) error {
 			network = o.Network
 		}
 		addrs = []string{o.Addr}
+		if o.TLSConfig != nil {
+			silent += " (rediss:// speaks TLS: does the server take TLS on this port?)"
+		}
 	case asynq.RedisFailoverClientOpt:
 		addrs = o.SentinelAddrs
 		silent = "the sentinels accept connections, but no answer came through them (is the master down, or its name wrong?)"

@@ -205,6 +205,9 @@ func TestRedisSlowToReach(t *testing.T) { // not parallel: it shortens pingTimeo
 		"enqueue licence: --redis-url: redis-sentinel://127.0.0.1:1?master=m: cannot reach Redis: no answer in 300ms: dial tcp 127.0.0.1:1: connect: connection refused\n")
 	enqueue(t, t.Context(), nil, "", append(args, "redis-sentinel://"+silent.Addr().String()+"?master=m")...).expect(t, cli.ExitFailed, "",
 		"enqueue licence: --redis-url: redis-sentinel://"+silent.Addr().String()+"?master=m: cannot reach Redis: no answer in 300ms: the sentinels accept connections, but no answer came through them (is the master down, or its name wrong?)\n")
+	// A plain Redis given a TLS greeting waits for the rest of a command.
+	enqueue(t, t.Context(), nil, "", append(args, "rediss://"+silent.Addr().String()+"/0")...).expect(t, cli.ExitFailed, "",
+		"enqueue licence: --redis-url: rediss://"+silent.Addr().String()+"/0: cannot reach Redis: no answer in 300ms: it accepts connections but does not answer (rediss:// speaks TLS: does the server take TLS on this port?)\n")
 }
 
 // An empty --redis-url while REDIS_URL is set is an error, as it is for the worker: a script's

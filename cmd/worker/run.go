@@ -87,7 +87,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			log.Info().Msg("stopped before starting: a signal came while waiting for Redis")
 			return nil
 		}
-		return fmt.Errorf("REDIS_URL (--redis-url): cannot reach Redis at %s: %v", redisurl.Redact(cfg.RedisURL), err)
+		hint := ""
+		if o, ok := cfg.Redis.(asynq.RedisClientOpt); ok && o.TLSConfig != nil && errors.Is(err, context.DeadlineExceeded) {
+			// A plain Redis waits for the rest of a command that a TLS greeting never ends.
+			hint = " (rediss:// speaks TLS: does the server take TLS on this port?)"
+		}
+		return fmt.Errorf("REDIS_URL (--redis-url): cannot reach Redis at %s: %v%s", redisurl.Redact(cfg.RedisURL), err, hint)
 	}
 	logging.Redis.Use(log)
 

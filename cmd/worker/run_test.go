@@ -274,6 +274,23 @@ func TestSignalWhileWaitingForRedis(t *testing.T) {
 	}
 }
 
+// rediss:// to a plain Redis, which waits for the rest of a command that the TLS greeting never
+// ends: the timeout says what to look at.
+func TestTLSToAPlainRedis(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	err = run(t.Context(), []string{"worker"}, envOf(map[string]string{
+		"PROVIDER_LOGIN_NAME": "a", "PROVIDER_LOGIN_PASSWORD": "b", "REDIS_URL": "rediss://" + l.Addr().String() + "/0",
+	}), io.Discard, io.Discard)
+	if want := "does the server take TLS on this port?"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("rediss:// without an answer: %v, want it to say %q", err, want)
+	}
+}
+
 // The same SIGTERM sent twice at once, to the process and to its group as coreutils timeout
 // does, is one request to stop gracefully; the same signal after the window, or another signal
 // at once, is the second signal that stops the process.

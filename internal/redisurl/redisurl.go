@@ -208,10 +208,10 @@ func withPort(addr, port string) string {
 	return net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]"), port)
 }
 
-// Refusal says why a Redis server refused what the URL asked of it (the login, the database),
-// given the error of a first command on a new connection; "" for any other error, such as one
-// that could not reach the server and may pass. The words are the server's, which never
-// repeat a password.
+// Refusal says why a Redis server refused what the URL asked of it (the login, the database,
+// the sentinels' master), given the error of a first command on a new connection; "" for any
+// other error, such as one that could not reach the server and may pass. The words are the
+// server's, which never repeat a password.
 func Refusal(err error) string {
 	var rerr redis.Error
 	if !errors.As(err, &rerr) {
@@ -225,6 +225,10 @@ func Refusal(err error) string {
 		strings.Contains(msg, "AUTH") && strings.HasPrefix(msg, "ERR"),
 		strings.Contains(strings.ToLower(msg), "invalid password"): // Redis 5 and older
 		return "the server refused the login: " + msg
+	case errors.Is(err, redis.Nil):
+		// Only the sentinels' look-up of the master answers nil to a first contact.
+		// (go-redis words it "all sentinels ... are unreachable", which misleads.)
+		return "the sentinels answer, but know no master of the name the URL gives (?master=)"
 	}
 	return ""
 }

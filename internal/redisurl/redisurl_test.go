@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 )
 
 func TestRedact(t *testing.T) {
@@ -155,6 +156,9 @@ func TestRefusal(t *testing.T) {
 		{serverError("ERR invalid password"), "the server refused the login: ERR invalid password"},
 		{serverError("LOADING Redis is loading the dataset in memory"), ""},
 		{errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), ""},
+		// go-redis's error for a master name that the sentinels do not know.
+		{fmt.Errorf("redis: all sentinels specified in configuration are unreachable: %w", errors.Join(redis.Nil)), "the sentinels answer, but know no master of the name the URL gives (?master=)"},
+		{fmt.Errorf("redis: all sentinels specified in configuration are unreachable: %w", errors.Join(errors.New("dial tcp: connection refused"))), ""},
 	}
 	for _, tt := range tests {
 		if got := Refusal(tt.err); !strings.HasPrefix(got, tt.want) || (tt.want == "") != (got == "") {
