@@ -274,6 +274,48 @@ func TestSignalWhileWaitingForRedis(t *testing.T) {
 	}
 }
 
+// TestEchoedPersonalDataIsMasked: an answer that quotes the task's own phone number or e-mail
+// address back, in a form the patterns alone miss (no leading +, letters beyond ASCII), shows
+// neither in the call's log line nor in the dead letter's.
+func TestEchoedPersonalDataIsMasked(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	fake, err := providertest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	const phone, email = "020-7946-0958", "jöe.smith@exämple.de"
+	fake.Script("33", providertest.Answer{Code: providertest.CodeInvalidArgument, Item: "phoneNumber",
+		Message: "bad number " + phone + " (or 02079460958) for " + email})
+	_, stderr, stop := runWorker(t, []string{"--poll-interval", "50ms"}, map[string]string{
+		"REDIS_URL": r.URL, "PROVIDER_URL": fake.URL,
+		"PROVIDER_LOGIN_NAME": providertest.DefaultLoginName, "PROVIDER_LOGIN_PASSWORD": providertest.DefaultLoginPassword,
+	})
+	c := asynq.NewClient(r.Opt)
+	defer c.Close()
+	task, opts, err := tasks.NewOVCallbackTask(tasks.OVCallbackPayload{OrderNumber: "33", Action: provider.ActionReplacePhone, PhoneNumber: phone, EmailAddress: email})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Enqueue(task, opts...); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the dead letter's log line", 15*time.Second, func() bool { return strings.Contains(stderr.String(), `"message":"dead-lettered"`) })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	logs := stderr.String()
+	if !strings.Contains(logs, `"errorMessage":"bad number ***-58 (or ***-58) for j***@exämple.de"`) {
+		t.Errorf("logs lack the masked answer:\n%s", logs)
+	}
+	for _, personal := range []string{"7946", "0958", "jöe.smith"} {
+		if strings.Contains(logs, personal) {
+			t.Errorf("logs contain %q:\n%s", personal, logs)
+		}
+	}
+}
+
 // rediss:// to a plain Redis, which waits for the rest of a command that the TLS greeting never
 // ends: the timeout says what to look at.
 func TestTLSToAPlainRedis(t *testing.T) {

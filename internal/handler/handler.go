@@ -75,6 +75,7 @@ func (h *Handlers) Callback() asynq.Handler {
 			endpoint: provider.EndpointUpdateUserOvCallback,
 			account:  p.Account,
 			order:    p.OrderNumber,
+			personal: logging.Personal{Phones: []string{p.PhoneNumber}, Emails: []string{p.EmailAddress}},
 			logFields: func(e *zerolog.Event) *zerolog.Event {
 				e = e.Str("action", p.Action)
 				if p.PhoneNumber != "" {
@@ -100,6 +101,7 @@ func (h *Handlers) Licence() asynq.Handler {
 			endpoint: provider.EndpointModifyThirdPartyDetails,
 			account:  p.Account,
 			order:    strconv.FormatInt(int64(p.OrderNumber), 10),
+			personal: logging.Personal{Emails: []string{p.CodeGuardUserEmail}},
 			logFields: func(e *zerolog.Event) *zerolog.Event {
 				e = e.Int64("product", int64(p.Product))
 				if p.Action != "" {
@@ -127,11 +129,34 @@ func decoded[P any](decode func([]byte) (P, error), run func(context.Context, *a
 	})
 }
 
+// PersonalData is the phone numbers and e-mail addresses in a task's payload, for masking in
+// what is logged about the task. It reads any JSON object, valid payload or not: a payload
+// that failed validation may be quoted in the reason.
+func PersonalData(payload []byte) logging.Personal {
+	var fields struct {
+		PhoneNumber        any `json:"phoneNumber"`
+		EmailAddress       any `json:"emailAddress"`
+		CodeGuardUserEmail any `json:"codeGuardUserEmail"`
+	}
+	_ = json.Unmarshal(payload, &fields)
+	var p logging.Personal
+	if s, ok := fields.PhoneNumber.(string); ok {
+		p.Phones = append(p.Phones, s)
+	}
+	for _, v := range []any{fields.EmailAddress, fields.CodeGuardUserEmail} {
+		if s, ok := v.(string); ok {
+			p.Emails = append(p.Emails, s)
+		}
+	}
+	return p
+}
+
 // call is one provider call, described for the shared run loop.
 type call struct {
 	endpoint  string
 	account   string
 	order     string
+	personal  logging.Personal // the payload's own phone numbers and e-mail addresses, masked in what is logged
 	logFields func(*zerolog.Event) *zerolog.Event
 	do        func(context.Context, provider.Credentials) (*provider.Response, error)
 }
@@ -368,7 +393,7 @@ func (h *Handlers) logCall(t *asynq.Task, id, account string, attempt int, c cal
 	case resp != nil:
 		e = e.Int("errorCode", resp.Code)
 		if resp.Message != "" {
-			e = e.Str("errorMessage", logging.Mask(resp.Message))
+			e = e.Str("errorMessage", c.personal.Mask(resp.Message))
 		}
 	case errors.As(err, &pe):
 		if pe.Code != 0 || pe.HasCode {
@@ -376,7 +401,7 @@ func (h *Handlers) logCall(t *asynq.Task, id, account string, attempt int, c cal
 		} else {
 			e = logging.ErrorCode(e, nil)
 		}
-		e = e.Str("errorMessage", logging.Mask(pe.Message))
+		e = e.Str("errorMessage", c.personal.Mask(pe.Message))
 		if pe.Item != "" {
 			e = e.Str("errorItem", pe.Item)
 		}
@@ -384,10 +409,10 @@ func (h *Handlers) logCall(t *asynq.Task, id, account string, attempt int, c cal
 			e = e.Int("httpStatus", pe.HTTPStatus)
 		}
 		if pe.Err != nil {
-			e = e.Str("error", logging.Mask(pe.Err.Error()))
+			e = e.Str("error", c.personal.Mask(pe.Err.Error()))
 		}
 	case err != nil:
-		e = logging.ErrorCode(e, nil).Str("error", logging.Mask(err.Error()))
+		e = logging.ErrorCode(e, nil).Str("error", c.personal.Mask(err.Error()))
 	}
 	msg := "provider call"
 	if provider.IsAlreadyCancelled(err) {

@@ -62,6 +62,47 @@ func Mask(s string) string {
 	})
 }
 
+// Personal is a task's own phone numbers and e-mail addresses. Mask hides them in free text
+// in whatever form they were given, where the patterns of the package-level Mask would miss
+// one: a number without the leading +, an address with letters beyond ASCII.
+type Personal struct {
+	Phones, Emails []string
+}
+
+// Mask hides p's values in s, and then anything Mask finds.
+func (p Personal) Mask(s string) string {
+	if s == "" {
+		return s
+	}
+	for _, e := range p.Emails {
+		if e != "" {
+			s = strings.ReplaceAll(s, e, MaskEmail(e))
+		}
+	}
+	for _, ph := range p.Phones {
+		if ph == "" {
+			continue
+		}
+		s = strings.ReplaceAll(s, ph, MaskPhone(ph))
+		// The same number as bare digits, as an answer may quote it.
+		if d := digitsOf(ph); len(d) >= 7 && d != ph {
+			s = strings.ReplaceAll(s, d, MaskPhone(d))
+		}
+	}
+	return Mask(s)
+}
+
+// digitsOf is the ASCII digits of s, in order.
+func digitsOf(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
 // MaskEmail masks one e-mail address.
 func MaskEmail(addr string) string {
 	at := strings.LastIndexByte(addr, '@')

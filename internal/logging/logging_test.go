@@ -31,6 +31,31 @@ func TestMask(t *testing.T) {
 	}
 }
 
+// TestPersonalMask: a task's own phone number and e-mail address are hidden in any text in
+// the form the task gave them, which the patterns alone miss, and as bare digits.
+func TestPersonalMask(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		p       Personal
+		in, out string
+	}{
+		{Personal{Phones: []string{"020-7946-0958"}}, "bad number 020-7946-0958 here", "bad number ***-58 here"},
+		{Personal{Phones: []string{"(020) 7946 0958"}}, "number (020) 7946 0958 refused", "number ***-58 refused"},
+		{Personal{Phones: []string{"020 7946 0958"}}, "number 02079460958 refused", "number ***-58 refused"},
+		{Personal{Emails: []string{"jöe.smith@exämple.de"}}, "address jöe.smith@exämple.de refused", "address j***@exämple.de refused"},
+		{Personal{Emails: []string{"jane.o'neil@example.com"}}, "jane.o'neil@example.com?", "j***@example.com?"},
+		// The patterns still apply to the rest, and empty values change nothing.
+		{Personal{Phones: []string{""}, Emails: []string{""}}, "call +44 161 496 0000 or a@example.com", "call ***-00 or a***@example.com"},
+		// Order numbers are not phone numbers.
+		{Personal{Phones: []string{"020-7946-0958"}}, "order 1234567 failed", "order 1234567 failed"},
+	}
+	for _, tt := range tests {
+		if got := tt.p.Mask(tt.in); got != tt.out {
+			t.Errorf("%+v.Mask(%q) = %q, want %q", tt.p, tt.in, got, tt.out)
+		}
+	}
+}
+
 func TestRedisLoggerWritesJSONLines(t *testing.T) {
 	var buf bytes.Buffer
 	r := &RedisLogger{}

@@ -276,6 +276,7 @@ func (d *deadLetterer) HandleError(ctx context.Context, t *asynq.Task, err error
 	id, _ := asynq.GetTaskID(ctx)
 	queue, _ := asynq.GetQueueName(ctx)
 	rec := Record(id, queue, t, err, retried)
+	personal := handler.PersonalData(t.Payload())
 	entry, aerr := d.append(rec)
 	if aerr != nil {
 		// Either Redis refuses the record for good (a key of another type, an ACL), and asynq
@@ -284,12 +285,12 @@ func (d *deadLetterer) HandleError(ctx context.Context, t *asynq.Task, err error
 		// (and it is dead-lettered then), or, for a task past its retry budget, archives it.
 		// Either way the record may never be written: this line carries it.
 		logging.ErrorCode(d.log.Error().Err(aerr).Str("task", id).Str("type", t.Type()).Str("queue", queue).Str("reason", rec.Reason),
-			rec.ErrorCode).Str("errorMessage", logging.Mask(rec.ErrorMessage)).Int("attempts", rec.Attempts).
-			Str("payload", logging.Mask(string(rec.Payload))).Msg("dead letter not recorded: Redis did not take it; the record is this line")
+			rec.ErrorCode).Str("errorMessage", personal.Mask(rec.ErrorMessage)).Int("attempts", rec.Attempts).
+			Str("payload", personal.Mask(string(rec.Payload))).Msg("dead letter not recorded: Redis did not take it; the record is this line")
 		return
 	}
 	logging.ErrorCode(d.log.Warn().Str("task", id).Str("type", t.Type()).Str("queue", queue).Str("reason", rec.Reason),
-		rec.ErrorCode).Str("errorMessage", logging.Mask(rec.ErrorMessage)).
+		rec.ErrorCode).Str("errorMessage", personal.Mask(rec.ErrorMessage)).
 		Int("attempts", rec.Attempts).Str("entry", entry).Msg("dead-lettered")
 	if d.after != nil {
 		d.after(rec)
