@@ -131,21 +131,29 @@ func decoded[P any](decode func([]byte) (P, error), run func(context.Context, *a
 
 // PersonalData is the phone numbers and e-mail addresses in a task's payload, for masking in
 // what is logged about the task. It reads any JSON object, valid payload or not: a payload
-// that failed validation may be quoted in the reason.
+// that failed validation may be quoted in the reason, and logged whole when its dead letter
+// cannot be recorded. A phone number given as a JSON number counts too.
 func PersonalData(payload []byte) logging.Personal {
 	var fields struct {
-		PhoneNumber        any `json:"phoneNumber"`
-		EmailAddress       any `json:"emailAddress"`
-		CodeGuardUserEmail any `json:"codeGuardUserEmail"`
+		PhoneNumber        json.RawMessage `json:"phoneNumber"`
+		EmailAddress       json.RawMessage `json:"emailAddress"`
+		CodeGuardUserEmail json.RawMessage `json:"codeGuardUserEmail"`
 	}
 	_ = json.Unmarshal(payload, &fields)
-	var p logging.Personal
-	if s, ok := fields.PhoneNumber.(string); ok {
-		p.Phones = append(p.Phones, s)
+	value := func(raw json.RawMessage) string {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+		return string(raw) // a number, as the payload has it
 	}
-	for _, v := range []any{fields.EmailAddress, fields.CodeGuardUserEmail} {
-		if s, ok := v.(string); ok {
-			p.Emails = append(p.Emails, s)
+	var p logging.Personal
+	if len(fields.PhoneNumber) > 0 {
+		p.Phones = append(p.Phones, value(fields.PhoneNumber))
+	}
+	for _, raw := range []json.RawMessage{fields.EmailAddress, fields.CodeGuardUserEmail} {
+		if len(raw) > 0 {
+			p.Emails = append(p.Emails, value(raw))
 		}
 	}
 	return p

@@ -161,3 +161,21 @@ func testCallLimitAnsweredAsTheWorkerStops(t *testing.T, answer answerThenCancel
 		t.Fatal("another worker sees no cooldown: the -42 was taken for an interrupted call")
 	}
 }
+
+// TestPersonalData: what a dead letter's log lines mask comes from any payload, valid or not,
+// with a phone number given as a string or as a JSON number.
+func TestPersonalData(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ payload, text, want string }{
+		{`{"orderNumber":"1","action":"ReplacePhone","phoneNumber":"020-7946-0958"}`, "bad 020-7946-0958", "bad ***-58"},
+		{`{"orderNumber":"1","phoneNumber":4915112345678}`, `{"orderNumber":"1","phoneNumber":4915112345678}`, `{"orderNumber":"1","phoneNumber":***-78}`},
+		{`{"orderNumber":1,"product":700,"codeGuardUserEmail":"jöe@exämple.de"}`, "jöe@exämple.de refused", "j***@exämple.de refused"},
+		{`{"emailAddress":"jöe@exämple.de","phoneNumber":null}`, "jöe@exämple.de null", "j***@exämple.de null"},
+		{`not JSON 020-7946-0958`, "not JSON 020-7946-0958", "not JSON 020-7946-0958"},
+	}
+	for _, tt := range tests {
+		if got := PersonalData([]byte(tt.payload)).Mask(tt.text); got != tt.want {
+			t.Errorf("PersonalData(%s).Mask(%q) = %q, want %q", tt.payload, tt.text, got, tt.want)
+		}
+	}
+}

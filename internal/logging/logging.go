@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
@@ -69,28 +71,61 @@ type Personal struct {
 	Phones, Emails []string
 }
 
-// Mask hides p's values in s, and then anything Mask finds.
+// Mask hides p's values in s, and then anything Mask finds. A value is hidden where it stands
+// on its own, not inside a longer word or number, and only if it can be told from other
+// text: an address with something on each side of its @, a number of at least 7 digits.
+// Shorter values (which validation refuses, but a dead letter's reason may quote) are left
+// to the patterns: hiding every "0" would hide order numbers and error codes too.
 func (p Personal) Mask(s string) string {
 	if s == "" {
 		return s
 	}
 	for _, e := range p.Emails {
-		if e != "" {
-			s = strings.ReplaceAll(s, e, MaskEmail(e))
+		if at := strings.LastIndexByte(e, '@'); at > 0 && at < len(e)-1 {
+			s = replaceAlone(s, e, MaskEmail(e), isWordRune)
 		}
 	}
 	for _, ph := range p.Phones {
-		if ph == "" {
+		d := digitsOf(ph)
+		if len(d) < 7 {
 			continue
 		}
-		s = strings.ReplaceAll(s, ph, MaskPhone(ph))
+		s = replaceAlone(s, strings.TrimSpace(ph), MaskPhone(ph), isWordRune)
 		// The same number as bare digits, as an answer may quote it.
-		if d := digitsOf(ph); len(d) >= 7 && d != ph {
-			s = strings.ReplaceAll(s, d, MaskPhone(d))
-		}
+		s = replaceAlone(s, d, MaskPhone(d), isDigitRune)
 	}
 	return Mask(s)
 }
+
+// replaceAlone replaces old with new in s wherever old is not next to a rune for which
+// joined is true.
+func replaceAlone(s, old, new string, joined func(rune) bool) string {
+	var b strings.Builder
+	for from := 0; ; {
+		i := strings.Index(s[from:], old)
+		if i < 0 {
+			if b.Len() == 0 {
+				return s
+			}
+			b.WriteString(s[from:])
+			return b.String()
+		}
+		i += from
+		end := i + len(old)
+		before, _ := utf8.DecodeLastRuneInString(s[:i])
+		after, _ := utf8.DecodeRuneInString(s[end:])
+		if (i > 0 && joined(before)) || (end < len(s) && joined(after)) {
+			b.WriteString(s[from:end])
+		} else {
+			b.WriteString(s[from:i])
+			b.WriteString(new)
+		}
+		from = end
+	}
+}
+
+func isWordRune(r rune) bool  { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+func isDigitRune(r rune) bool { return r >= '0' && r <= '9' }
 
 // digitsOf is the ASCII digits of s, in order.
 func digitsOf(s string) string {

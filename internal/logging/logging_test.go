@@ -48,6 +48,15 @@ func TestPersonalMask(t *testing.T) {
 		{Personal{Phones: []string{""}, Emails: []string{""}}, "call +44 161 496 0000 or a@example.com", "call ***-00 or a***@example.com"},
 		// Order numbers are not phone numbers.
 		{Personal{Phones: []string{"020-7946-0958"}}, "order 1234567 failed", "order 1234567 failed"},
+		// Values too short to tell from other text are left to the patterns.
+		{Personal{Phones: []string{"0"}}, "errorCode -4 for order 1001", "errorCode -4 for order 1001"},
+		{Personal{Phones: []string{" "}}, "phoneNumber: required (got only spaces)", "phoneNumber: required (got only spaces)"},
+		{Personal{Emails: []string{"e"}}, "emailAddress: must be an e-mail address such as name@example.com", "emailAddress: must be an e-mail address such as n***@example.com"},
+		{Personal{Emails: []string{"@x"}}, "got @x", "got @x"},
+		// Only where the value stands alone: not inside a longer number or word.
+		{Personal{Phones: []string{"1234567"}}, "order 91234567 and 12345678; call 1234567.", "order 91234567 and 12345678; call ***-67."},
+		{Personal{Phones: []string{"020 7946 0958"}}, "id 1202079460958", "id 1202079460958"},
+		{Personal{Emails: []string{"jo@x.de"}}, "mojo@x.de, jo@x.de!", "m***@x.de, j***@x.de!"},
 	}
 	for _, tt := range tests {
 		if got := tt.p.Mask(tt.in); got != tt.out {
