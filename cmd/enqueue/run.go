@@ -87,8 +87,10 @@ func (a *app) report(name string, err error) {
 func (a *app) parse(fs *flag.FlagSet, args []string, usage, more string) (positional []string, done bool, err error) {
 	positional, err = cli.Parse(fs, args)
 	var unknown *cli.UnknownFlagError
-	if errors.As(err, &unknown) {
-		// A flag of another command is a name, not a secret: say so, and which commands take it.
+	if errors.As(err, &unknown) && !afterRedisURL(args[:unknown.N-1]) {
+		// A flag of another command is a name, not a secret: say so, and which commands take
+		// it. Unless a --redis-url came before it: a password with spaces, not quoted, splits
+		// into arguments, and a piece of it may look like a flag.
 		if others := commandsWithFlag(unknown.Name, fs.Name()); len(others) > 0 {
 			return nil, false, cli.Usagef("--%s is not a flag of %s (only of %s)", unknown.Name, fs.Name(), strings.Join(others, ", "))
 		}
@@ -103,6 +105,20 @@ func (a *app) parse(fs *flag.FlagSet, args []string, usage, more string) (positi
 	return positional, false, err
 }
 
+// afterRedisURL reports whether args hold a --redis-url (or -redis-url) flag.
+func afterRedisURL(args []string) bool {
+	for _, arg := range args {
+		if arg == "--" {
+			return false
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-"), "=")
+		if strings.HasPrefix(arg, "-") && name == "redis-url" {
+			return true
+		}
+	}
+	return false
+}
+
 // commandsWithFlag lists the commands, other than the one named not, that have a flag called
 // name.
 func commandsWithFlag(name, not string) []string {
@@ -114,7 +130,11 @@ func commandsWithFlag(name, not string) []string {
 	var with []string
 	for _, fs := range []*flag.FlagSet{callback, licence, backfill, dead} {
 		if fs.Name() != not && !strings.HasPrefix(not, fs.Name()+" ") && fs.Lookup(name) != nil {
-			with = append(with, fs.Name())
+			cmd := fs.Name()
+			if cmd == "dead" {
+				cmd = "dead list, export and replay"
+			}
+			with = append(with, cmd)
 		}
 	}
 	return with

@@ -122,7 +122,9 @@ func TestFlagErrors(t *testing.T) {
 		{"several at once", []string{"callback", "--order", "1", "--action", "ReplacePhone", "--queue", "x", "--in", "x"},
 			"enqueue callback: --phone: required\nenqueue callback: --in: must be a duration such as 90s, 15m or 2h, got \"x\"\nenqueue callback: --queue: must be \"default\" or \"backfill\" (the queues workers serve), got \"x\"\n"},
 		{"unknown flag", append(cb, "--colour", "red"), "enqueue callback: unknown flag, argument #5 (not shown: it may be part of a secret)\n"},
-		{"dead's flag", append(cb, "--code", "-14"), "enqueue callback: --code is not a flag of callback (only of dead)\n"},
+		{"dead's flag", append(cb, "--code", "-14"), "enqueue callback: --code is not a flag of callback (only of dead list, export and replay)\n"},
+		// After a --redis-url, a flag-like argument may be a piece of its password, unquoted.
+		{"unquoted password piece", append(cb, "--redis-url", "redis://:correct", "-type=battery@127.0.0.1:6379/0"), "enqueue callback: unknown flag, argument #7 (not shown: it may be part of a secret)\n"},
 		{"unknown flag, a typo", append(cb, "--langauge", "en"), "enqueue callback: unknown flag, argument #5 (not shown: it may be part of a secret); did you mean --language?\n"},
 		{"flag without value", append(cb, "--phone"), "enqueue callback: --phone needs a value\n"},
 		{"positional", append(cb, "extra"), "enqueue callback: unexpected argument (not shown: it may be part of a secret): every value is given by a flag, and a value with spaces must be quoted\n"},
