@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -89,8 +90,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		hint := ""
 		if o, ok := cfg.Redis.(asynq.RedisClientOpt); ok && o.TLSConfig != nil && errors.Is(err, context.DeadlineExceeded) {
-			// A plain Redis waits for the rest of a command that a TLS greeting never ends.
-			hint = " (rediss:// speaks TLS: does the server take TLS on this port?)"
+			// A plain Redis waits for the rest of a command that a TLS greeting never ends: the
+			// port takes connections, and no answer comes.
+			if c, derr := net.DialTimeout(cmp.Or(o.Network, "tcp"), o.Addr, 2*time.Second); derr == nil {
+				_ = c.Close()
+				hint = " (rediss:// speaks TLS: does the server take TLS on this port?)"
+			}
 		}
 		return fmt.Errorf("REDIS_URL (--redis-url): cannot reach Redis at %s: %v%s", redisurl.Redact(cfg.RedisURL), err, hint)
 	}
