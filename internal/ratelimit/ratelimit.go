@@ -100,7 +100,11 @@ func channelFor(rdb redis.UniversalClient) string {
 // apart, rate+1 calls would be 1s apart from first to last as admitted, and could reach the
 // provider within less than a second (seen: 6 in 990ms at rate 5). The provider answers a call
 // over its limit with -42, and the whole account then cools down for RATE_LIMIT_COOLDOWN. So
-// any rate+1 calls in a row span at least a second and JitterMargin of it.
+// any rate+1 calls in a row span at least a second and JitterMargin: the first and the last
+// may reach the provider up to JitterMargin closer together than they were admitted. That
+// makes a -42 much less likely, not impossible (a new TLS connection or a GC pause can take
+// longer). Below one call a second the interval grows by the same share, at most by a second,
+// for a limit the operator may have read per minute or per hour.
 func LimitFor(rate float64) redis_rate.Limit {
 	if rate <= 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
 		return redis_rate.Limit{}
@@ -108,12 +112,13 @@ func LimitFor(rate float64) redis_rate.Limit {
 	if rate == math.Trunc(rate) && rate <= 1e6 {
 		return redis_rate.Limit{Rate: int(rate), Burst: 1, Period: time.Second + JitterMargin}
 	}
-	return redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Duration(float64(time.Second+JitterMargin) / rate)}
+	exact := float64(time.Second) / rate
+	wider := min(exact*float64(time.Second+JitterMargin)/float64(time.Second), exact+float64(time.Second))
+	return redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Duration(wider)}
 }
 
-// JitterMargin is how much wider than a second PROVIDER_RATE spreads rate+1 calls: the most a
-// call's way to the provider may vary in length without the provider counting one call too
-// many in a second. It costs 2.5% of the rate.
+// JitterMargin is how much wider than a second PROVIDER_RATE spreads rate+1 calls (see
+// LimitFor). It costs 2.5% of the rate.
 const JitterMargin = 25 * time.Millisecond
 
 // State is what a task must know before it calls the provider.

@@ -27,6 +27,9 @@ func TestLimitFor(t *testing.T) {
 		{0.5, redis_rate.Limit{Rate: 1, Burst: 1, Period: 2050 * time.Millisecond}},
 		{2.5, redis_rate.Limit{Rate: 1, Burst: 1, Period: 410 * time.Millisecond}},
 		{1e6, redis_rate.Limit{Rate: 1_000_000, Burst: 1, Period: 1025 * time.Millisecond}},
+		// A second wider at most: one a day stays about one a day.
+		{0.01, redis_rate.Limit{Rate: 1, Burst: 1, Period: 101 * time.Second}},
+		{1.0 / 86400, redis_rate.Limit{Rate: 1, Burst: 1, Period: 86401 * time.Second}},
 	}
 	for _, tt := range tests {
 		if got := LimitFor(tt.rate); got != tt.want {
