@@ -72,9 +72,9 @@ func (r OVCallbackRequest) Validate() error {
 	timed := r.Action == ActionScheduledCallback || r.Action == ActionManualCallback
 	v.text("preferredTimeUTC", r.PreferredTimeUTC, 30, timed)
 	if r.PreferredTimeUTC != "" {
-		// time.Parse takes a one-digit hour ("2024-02-02 9:03"), which the provider refuses
-		// (-4): every other element of the layout is already fixed-width.
-		if _, err := time.Parse(PreferredTimeLayout, r.PreferredTimeUTC); err != nil || len(r.PreferredTimeUTC) != len(PreferredTimeLayout) {
+		// time.Parse takes a one-digit hour ("2024-02-02 9:03"), and any run of spaces for the
+		// layout's one ("2024-02-02  9:03", as %k writes it), which the provider refuses (-4).
+		if _, err := time.Parse(PreferredTimeLayout, r.PreferredTimeUTC); err != nil || !fixedDigits(r.PreferredTimeUTC, PreferredTimeLayout) {
 			v.add("preferredTimeUTC", "must be \"yyyy-mm-dd hh24:mi\" in UTC, e.g. \"2024-02-02 13:03\", got %q", r.PreferredTimeUTC)
 		}
 	}
@@ -122,4 +122,22 @@ func isCallbackAction(a string) bool {
 func isEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
 	return err == nil && a.Address == s && a.Name == ""
+}
+
+// fixedDigits reports whether v has layout's shape: a digit wherever layout has one, and
+// layout's own character everywhere else.
+func fixedDigits(v, layout string) bool {
+	if len(v) != len(layout) {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := layout[i]; c >= '0' && c <= '9' {
+			if v[i] < '0' || v[i] > '9' {
+				return false
+			}
+		} else if v[i] != c {
+			return false
+		}
+	}
+	return true
 }
