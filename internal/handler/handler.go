@@ -34,16 +34,12 @@ type Config struct {
 	// RateWaitInPlace: a PROVIDER_RATE wait up to this long (and up to half the time the
 	// task's deadline leaves) is slept in the handler; a longer one reschedules the task.
 	RateWaitInPlace time.Duration
-	// RefusedHold: how long this process holds its calls for a login that the provider
-	// refused (-16) several times in a row (see refusals); DefaultRefusedHold when 0.
-	RefusedHold time.Duration
 }
 
 // Handlers executes tasks. Build it with New; it is safe for concurrent use.
 type Handlers struct {
-	cfg      Config
-	obs      Observer
-	refusals refusals
+	cfg Config
+	obs Observer
 }
 
 // New checks cfg and returns the handlers.
@@ -58,9 +54,6 @@ func New(cfg Config) (*Handlers, error) {
 	}
 	if cfg.RateWaitInPlace <= 0 {
 		cfg.RateWaitInPlace = 2 * time.Second
-	}
-	if cfg.RefusedHold <= 0 {
-		cfg.RefusedHold = DefaultRefusedHold
 	}
 	obs := cfg.Observer
 	if obs == nil {
@@ -216,16 +209,6 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 			Err: fmt.Errorf("retry budget of %d spent: the last run was ended by the task's timeout or cancelled (enqueue dead replay runs it again with a fresh budget)", budget)}
 	}
 
-	if r, held := h.refusals.held(limits, time.Now(), h.cfg.RefusedHold); held {
-		_ = h.cfg.Fleet.Forget(context.WithoutCancel(ctx), limits, id)
-		return &Dead{Reason: deadletter.ReasonPermanent, Attempts: retried, Err: &provider.Error{
-			Endpoint: c.endpoint, Code: provider.CodePermissionDenied, HasCode: true,
-			Message: fmt.Sprintf("not called: the provider refused the login of account %s %d times in a row (errorCode -16), the last at %s; "+
-				"this worker holds its calls until %s, as repeated refusals may lock the account. Fix the password, restart the worker, then run enqueue dead replay --code -16",
-				account, r.inARow, r.last.UTC().Format(time.RFC3339), r.until.UTC().Format(time.RFC3339)),
-		}}
-	}
-
 	st, err := h.cfg.Fleet.Check(ctx, limits, id)
 	if err != nil {
 		// Redis trouble says nothing of the task: try again soon without spending its budget.
@@ -292,7 +275,6 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 	outcome := provider.Classify(err)
 	h.obs.ProviderCall(c.endpoint, codeLabel(resp, err), took)
 	h.logCall(t, id, account, attempt, c, resp, err, outcome, took)
-	h.noteLogin(account, limits, resp, err)
 
 	switch outcome {
 	case provider.Success:
@@ -355,26 +337,6 @@ func (h *Handlers) limited(ctx context.Context, id, account, limits string, st r
 	}
 	reason := "account " + account + " is cooling down after a call limit"
 	return &retry.Later{After: after, Reason: reason, Err: cause}
-}
-
-// noteLogin counts the provider's refusals of the login (-16) in a row, and says so in the log
-// when calls for it are held (see refusals). An answer without an errorCode (an error page, a
-// timeout) says nothing of the login.
-func (h *Handlers) noteLogin(account, login string, resp *provider.Response, err error) {
-	var pe *provider.Error
-	refused := false
-	switch {
-	case resp != nil:
-	case errors.As(err, &pe) && (pe.Code != 0 || pe.HasCode):
-		refused = pe.Code == provider.CodePermissionDenied
-	default:
-		return
-	}
-	r, starts := h.refusals.answered(login, refused, time.Now(), h.cfg.RefusedHold)
-	if starts {
-		h.cfg.Logger.Error().Str("account", account).Int("refusedInARow", r.inARow).Time("heldUntil", r.until.UTC()).
-			Msg("the provider refused this account's login (-16) again and again: this worker holds its calls for it, and dead-letters its tasks without a call, so that repeated refusals do not lock the account; fix the password, restart the worker, then run enqueue dead replay --code -16")
-	}
 }
 
 // liveWaitInPlace bounds how long a live task waits in place for its PROVIDER_RATE call.

@@ -32,7 +32,6 @@ type setup struct {
 	shutdown    time.Duration // SHUTDOWN_TIMEOUT (default 5s)
 	poll        time.Duration // POLL_INTERVAL (default 50ms)
 	observer    handler.Observer
-	refusedHold time.Duration // handler.Config.RefusedHold (default: the handler's)
 }
 
 // env is one test's Redis, fake provider, and the means to start workers on them.
@@ -103,7 +102,7 @@ func (e *env) start(s setup) *worker.Worker {
 		e.t.Fatal(err)
 	}
 	h, err := handler.New(handler.Config{Client: pc, Accounts: s.accounts, Fleet: fleet, Logger: log, RateLimitMaxWait: s.maxWait,
-		Observer: s.observer, RefusedHold: s.refusedHold})
+		Observer: s.observer})
 	if err != nil {
 		e.t.Fatal(err)
 	}
