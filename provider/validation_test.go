@@ -50,7 +50,6 @@ func TestOVCallbackRequestValidate(t *testing.T) {
 		{"time one-digit hour", with(func(r *OVCallbackRequest) { r.PreferredTimeUTC = "2024-02-02 9:03" }), []string{"preferredTimeUTC"}, "yyyy-mm-dd hh24:mi"},
 		// As %k writes it: time.Parse takes two spaces for the layout's one, and 16 bytes.
 		{"time space-padded hour", with(func(r *OVCallbackRequest) { r.PreferredTimeUTC = "2024-02-02  9:03" }), []string{"preferredTimeUTC"}, "yyyy-mm-dd hh24:mi"},
-		{"time with a T", with(func(r *OVCallbackRequest) { r.PreferredTimeUTC = "2024-02-02T13:03" }), []string{"preferredTimeUTC"}, "yyyy-mm-dd hh24:mi"},
 		{"time 24h", with(func(r *OVCallbackRequest) { r.PreferredTimeUTC = "2024-02-02 24:00" }), []string{"preferredTimeUTC"}, "yyyy-mm-dd hh24:mi"},
 		{"phone needed", OVCallbackRequest{OrderNumber: "1", Action: ActionReplacePhone}, []string{"phoneNumber"}, "phoneNumber: required"},
 		{"phone too long", OVCallbackRequest{OrderNumber: "1", Action: ActionReplacePhone, PhoneNumber: strings.Repeat("1", 33)}, []string{"phoneNumber"}, "at most 32"},
