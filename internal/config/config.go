@@ -125,6 +125,14 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Worker, 
 		// commands a second.
 		return nil, failf(setPollInterval, "must be at least 1ms, got %s", w.PollInterval)
 	}
+	if w.ProviderTimeout < time.Second {
+		// Works against the fake provider on loopback; against the provider, over HTTPS, most
+		// calls would time out, be retried and end dead-lettered.
+		w.Warnings = append(w.Warnings, fmt.Sprintf("PROVIDER_TIMEOUT is %s, under a second: against the provider, over HTTPS, most calls would time out, be retried and end dead-lettered", w.ProviderTimeout))
+	}
+	if w.PollInterval > time.Minute {
+		w.Warnings = append(w.Warnings, fmt.Sprintf("POLL_INTERVAL is %s: an idle worker looks for new tasks, and for retries that came due, only that often", w.PollInterval))
+	}
 	if w.RateLimitMaxWait < w.RateLimitCooldown {
 		return nil, failf(setMaxWait, "must be at least RATE_LIMIT_COOLDOWN (%s), got %s", w.RateLimitCooldown, w.RateLimitMaxWait)
 	}

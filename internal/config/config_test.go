@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -1004,5 +1005,27 @@ func TestLoadLogFormatCase(t *testing.T) {
 	t.Parallel()
 	if w := mustLoad(t, nil, with(account(), map[string]string{"LOG_FORMAT": "JSON", "LOG_LEVEL": "DEBUG"})); w.LogFormat != "json" {
 		t.Errorf("LogFormat = %q, want json", w.LogFormat)
+	}
+}
+
+// Durations that work but are unlikely to be meant start the worker with a warning: a timeout
+// under a second (30ms for 30s), a poll interval over a minute. Those in range say nothing.
+func TestLoadWarnsOfUnlikelyDurations(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, value, warning string }{
+		{"PROVIDER_TIMEOUT", "30ms", "PROVIDER_TIMEOUT is 30ms, under a second: against the provider, over HTTPS, most calls would time out, be retried and end dead-lettered"},
+		{"PROVIDER_TIMEOUT", "1s", ""},
+		{"POLL_INTERVAL", "2h", "POLL_INTERVAL is 2h0m0s: an idle worker looks for new tasks, and for retries that came due, only that often"},
+		{"POLL_INTERVAL", "1m", ""},
+	}
+	for _, tt := range tests {
+		w := mustLoad(t, nil, with(account(), map[string]string{tt.name: tt.value}))
+		var want []string
+		if tt.warning != "" {
+			want = []string{tt.warning}
+		}
+		if !slices.Equal(w.Warnings, want) {
+			t.Errorf("%s=%s: warnings %q, want %q", tt.name, tt.value, w.Warnings, want)
+		}
 	}
 }
