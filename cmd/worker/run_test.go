@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -57,6 +58,26 @@ func runWorker(t *testing.T, args []string, env map[string]string) (stdout, stde
 	return stdout, stderr, stop
 }
 
+// runWithFake starts a fake provider and a worker that calls it with its default login, on a
+// Redis of the test's own, with args and extra settings; as runWorker, it returns the
+// worker's stderr and a stop function.
+func runWithFake(t *testing.T, args []string, extra map[string]string) (r *redistest.Redis, fake *providertest.Server, stderr *syncbuf.Buffer, stop func() error) {
+	t.Helper()
+	r = redistest.New(t)
+	fake, err := providertest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	env := map[string]string{
+		"REDIS_URL": r.URL, "PROVIDER_URL": fake.URL,
+		"PROVIDER_LOGIN_NAME": providertest.DefaultLoginName, "PROVIDER_LOGIN_PASSWORD": providertest.DefaultLoginPassword,
+	}
+	maps.Copy(env, extra)
+	_, stderr, stop = runWorker(t, args, env)
+	return r, fake, stderr, stop
+}
+
 func waitFor(t *testing.T, what string, timeout time.Duration, f func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -70,17 +91,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, f func() bool) {
 
 func TestWorkerRunsTasksAndStopsCleanly(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
-	fake, err := providertest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
-	_, stderr, stop := runWorker(t, []string{"--poll-interval", "50ms"}, map[string]string{
-		"REDIS_URL": r.URL, "PROVIDER_URL": fake.URL,
-		"PROVIDER_LOGIN_NAME": providertest.DefaultLoginName, "PROVIDER_LOGIN_PASSWORD": providertest.DefaultLoginPassword,
-		"METRICS_ADDR": "127.0.0.1:0",
-	})
+	r, _, stderr, stop := runWithFake(t, []string{"--poll-interval", "50ms"}, map[string]string{"METRICS_ADDR": "127.0.0.1:0"})
 	c := asynq.NewClient(r.Opt)
 	defer c.Close()
 	task, opts, err := tasks.NewOVCallbackTask(tasks.OVCallbackPayload{OrderNumber: "31", Action: provider.ActionReplacePhone, PhoneNumber: "+44 20 7946 0958"})
@@ -279,19 +290,10 @@ func TestSignalWhileWaitingForRedis(t *testing.T) {
 // neither in the call's log line nor in the dead letter's.
 func TestEchoedPersonalDataIsMasked(t *testing.T) {
 	t.Parallel()
-	r := redistest.New(t)
-	fake, err := providertest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
+	r, fake, stderr, stop := runWithFake(t, []string{"--poll-interval", "50ms"}, nil)
 	const phone, email = "020-7946-0958", "jöe.smith@exämple.de"
 	fake.Script("33", providertest.Answer{Code: providertest.CodeInvalidArgument, Item: "phoneNumber",
 		Message: "bad number " + phone + " (or 02079460958) for " + email})
-	_, stderr, stop := runWorker(t, []string{"--poll-interval", "50ms"}, map[string]string{
-		"REDIS_URL": r.URL, "PROVIDER_URL": fake.URL,
-		"PROVIDER_LOGIN_NAME": providertest.DefaultLoginName, "PROVIDER_LOGIN_PASSWORD": providertest.DefaultLoginPassword,
-	})
 	c := asynq.NewClient(r.Opt)
 	defer c.Close()
 	task, opts, err := tasks.NewOVCallbackTask(tasks.OVCallbackPayload{OrderNumber: "33", Action: provider.ActionReplacePhone, PhoneNumber: phone, EmailAddress: email})
