@@ -13,6 +13,14 @@ import (
 	"github.com/ovqueue/ovqueue/internal/redistest"
 )
 
+// takeCall takes the account's next call at once, so that the one after it has to wait.
+func takeCall(t *testing.T, f *Fleet, account string) {
+	t.Helper()
+	if _, err := f.Wait(t.Context(), account, Waiter{MaxWait: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestLimitFor(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -162,12 +170,9 @@ func TestRateLeavesRoomForJitter(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
 	f := New(r.Client, time.Minute, 5)
-	ctx := t.Context()
 	start := time.Now() // no later than the first call's admission
 	for range 6 {
-		if _, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
-			t.Fatal(err)
-		}
+		takeCall(t, f, "eu")
 	}
 	// 1ms less for a host clock that runs a little fast against Redis's.
 	if took := time.Since(start); took < time.Second+JitterMargin-time.Millisecond {
@@ -185,9 +190,7 @@ func TestWaitServesLiveTasksFirst(t *testing.T) {
 	a := New(r.Client, time.Minute, 2)
 	b := New(r.Client, time.Minute, 2) // another worker process
 	ctx := t.Context()
-	if _, err := a.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
-		t.Fatal(err)
-	}
+	takeCall(t, a, "eu")
 	order := make(chan string, 9)
 	errs := make(chan error, 9)
 	for i := range 8 {
@@ -229,9 +232,7 @@ func TestLiveClaimLapses(t *testing.T) {
 	r := redistest.New(t)
 	f := New(r.Client, time.Minute, 2) // one call every 512.5ms
 	ctx := t.Context()
-	if _, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
-		t.Fatal(err)
-	}
+	takeCall(t, f, "eu")
 	_, err := f.Wait(ctx, "eu", Waiter{Task: "live-1", Live: true, MaxWait: 0})
 	var held *HeldBack
 	if !errors.As(err, &held) {
@@ -344,9 +345,7 @@ func TestOnlyTheFirstLiveTaskWaitsLong(t *testing.T) {
 	r := redistest.New(t)
 	f := New(r.Client, time.Minute, 0.5) // one call every 2.05s
 	ctx := t.Context()
-	if _, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
-		t.Fatal(err)
-	}
+	takeCall(t, f, "eu")
 	w := Waiter{Live: true, MaxWait: 500 * time.Millisecond, FirstMaxWait: 3 * time.Second}
 	first := make(chan error, 1)
 	w1 := w
@@ -375,9 +374,7 @@ func TestWaitEndsWhenTheWorkerStops(t *testing.T) {
 	r := redistest.New(t)
 	f := New(r.Client, time.Minute, 0.2) // one call every 5.125s (JitterMargin)
 	ctx := t.Context()
-	if _, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
-		t.Fatal(err)
-	}
+	takeCall(t, f, "eu")
 	for _, live := range []bool{false, true} {
 		stop := make(chan struct{})
 		time.AfterFunc(100*time.Millisecond, func() { close(stop) })
@@ -401,9 +398,7 @@ func TestLiveClaimEndsWithTheCall(t *testing.T) {
 	r := redistest.New(t)
 	f := New(r.Client, time.Minute, 10) // one call every 102.5ms
 	ctx := t.Context()
-	if _, err := f.Wait(ctx, "eu", Waiter{MaxWait: time.Second}); err != nil {
-		t.Fatal(err)
-	}
+	takeCall(t, f, "eu")
 	w := Waiter{Task: "live-1", Live: true}
 	_, err := f.Wait(ctx, "eu", w)
 	var held *HeldBack
