@@ -255,6 +255,10 @@ func (s replaySummary) String() string {
 func (c *deadCmd) replay(ctx context.Context) error {
 	inspector, enqueuer := asynq.NewInspectorFromRedisClient(c.rdb), tasks.NewEnqueuer(c.rdb)
 	var sum replaySummary
+	// The tasks this run has put back (or found back). A task dead-lettered twice has two
+	// records: once the first is replayed, the second is covered by that replay, even if
+	// the task has failed and been archived again in the meantime.
+	handled := make(map[string]struct{})
 	err := c.store.Scan(ctx, func(r deadletter.Record) error {
 		if !c.match(r) {
 			return nil
@@ -268,8 +272,18 @@ func (c *deadCmd) replay(ctx context.Context) error {
 		}
 		// Once started, a replay and the mark that it happened go through together.
 		one := context.WithoutCancel(ctx)
+		if _, ok := handled[r.TaskID]; ok {
+			if err := c.store.MarkReplayed(one, r.EntryID, time.Now()); err != nil {
+				sum.Failed++
+				fmt.Fprintf(c.stderr, "%s: replayed earlier in this run, but recording that for this dead letter failed: %v\n", r.TaskID, err)
+				return nil
+			}
+			sum.Skipped++
+			return nil
+		}
 		res, err := replayOne(one, inspector, enqueuer, r)
 		if err == nil {
+			handled[r.TaskID] = struct{}{}
 			if merr := c.store.MarkReplayed(one, r.EntryID, time.Now()); merr != nil {
 				err = fmt.Errorf("replayed, but recording that failed (a later replay will report it as a duplicate): %w", merr)
 			}

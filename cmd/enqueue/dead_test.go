@@ -444,3 +444,74 @@ func TestDeadLettersAfterAnUnreadableEntry(t *testing.T) {
 			"replayed "+second.TaskID+" queue=default state=pending from=record\n"+
 			"replayed=2 duplicate=0 failed=0 skipped=0\n", skipped)
 }
+
+// failAgain stands in for a worker while a replay runs: each time the replay reports a task
+// put back, the task fails at once, is archived and gets a dead letter of its own.
+type failAgain struct {
+	t     *testing.T
+	d     *deadLetters
+	out   strings.Builder
+	again int
+}
+
+func (w *failAgain) Write(p []byte) (int, error) {
+	w.out.Write(p)
+	for _, line := range strings.Split(strings.TrimSpace(string(p)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[0] != "replayed" || f[1] == "" || !strings.HasPrefix(f[2], "queue=") {
+			continue
+		}
+		id, queue := f[1], strings.TrimPrefix(f[2], "queue=")
+		if err := inspect(w.t, w.d.r).ArchiveTask(queue, id); err != nil {
+			w.t.Errorf("archive %s: %v", id, err)
+		}
+		rec := w.d.archived
+		if id != rec.TaskID {
+			rec = w.d.keyed
+		}
+		rec.FailedAt = rec.FailedAt.Add(time.Hour)
+		if _, err := w.d.store.Append(context.Background(), rec); err != nil {
+			w.t.Errorf("append: %v", err)
+		}
+		w.again++
+	}
+	return len(p), nil
+}
+
+// A replay puts each task back once: not again for a second dead letter of the same task
+// (dead-lettered twice before, say after a "Run" in the UI), nor for the dead letters its own
+// replays earn when they fail again while it runs. Those wait for the next replay.
+func TestDeadReplayOncePerTask(t *testing.T) {
+	t.Parallel()
+	d := newDeadLetters(t)
+	second := d.archived
+	second.FailedAt = second.FailedAt.Add(30 * time.Minute)
+	if _, err := d.store.Append(t.Context(), second); err != nil {
+		t.Fatal(err)
+	}
+	getenv := func(k string) string {
+		if k == "REDIS_URL" {
+			return d.r.URL
+		}
+		return ""
+	}
+	replay := func(want string) {
+		t.Helper()
+		w := &failAgain{t: t, d: d}
+		var stderr strings.Builder
+		err := runWithInput(t.Context(), []string{"enqueue", "dead", "replay", "--type", "licence:modify"}, getenv, strings.NewReader(""), w, &stderr)
+		if err != nil || w.out.String() != want {
+			t.Errorf("replay: %v\nstdout:\n%s\nwant:\n%s\nstderr:\n%s", err, w.out.String(), want, stderr.String())
+		}
+	}
+	replay("replayed " + d.archived.TaskID + " queue=default state=pending from=archive\n" +
+		"replayed licence:modify:inv-2024-0001 queue=backfill state=pending from=record\n" +
+		"replayed=2 duplicate=0 failed=0 skipped=1\n")
+	// The two that failed again during the first replay, once each.
+	replay("replayed " + d.archived.TaskID + " queue=default state=pending from=archive\n" +
+		"replayed licence:modify:inv-2024-0001 queue=backfill state=pending from=archive\n" +
+		"replayed=2 duplicate=0 failed=0 skipped=3\n")
+	if n, err := d.store.Len(t.Context()); err != nil || n != 5+1+4 {
+		t.Errorf("%d records, %v; want 10", n, err)
+	}
+}

@@ -131,8 +131,10 @@ message, kept in Redis for good (asynq's own archive forgets after 10,000 tasks 
            unchanged row. An existing FILE is never overwritten.
   replay   enqueue each dead letter again, once, as a fresh task with its original task ID
            and an unspent retry budget: in place of asynq's archived copy when it still holds
-           the task, else rebuilt from the record. Dead letters already replayed are skipped;
-           a task that is already back, in any queue, is a duplicate.
+           the task, else rebuilt from the record. Dead letters already replayed, and
+           further dead letters of a task this run put back, are skipped; a task that is
+           already back, in any queue, is a duplicate. It takes the dead letters there when it
+           starts: those of tasks that fail again while it runs wait for the next replay.
 
 A failure that brought no errorCode (an error page, a timeout, a payload that never reached
 the provider) shows errorCode=none (null in JSON); --code 0 selects those, and an errorCode

@@ -106,12 +106,22 @@ func Unavailable(err error) bool {
 // Len is the number of records.
 func (s *Store) Len(ctx context.Context) (int64, error) { return s.rdb.XLen(ctx, Key).Result() }
 
-// Scan calls fn for every record, oldest first, reading pageSize at a time so that memory
-// stays flat whatever the record's size. A non-nil error from fn stops the scan and is returned.
-// An entry that is not a record is skipped, and the scan ends with an *UnreadableError.
+// Scan calls fn for every record that the store holds when the scan begins, oldest first,
+// reading pageSize at a time so that memory stays flat whatever the record's size. Records
+// appended during the scan are left to the next one: a replay whose tasks fail again while it
+// runs must not meet their new records and replay them again. A non-nil error from fn stops
+// the scan and is returned. An entry that is not a record is skipped, and the scan ends with
+// an *UnreadableError.
 func (s *Store) Scan(ctx context.Context, fn func(Record) error) error {
 	const pageSize = 500
-	start := "-"
+	last, err := s.rdb.XRevRangeN(ctx, Key, "+", "-", 1).Result()
+	if err != nil {
+		return fmt.Errorf("read dead letters: %w", err)
+	}
+	if len(last) == 0 {
+		return nil
+	}
+	start, end := "-", last[0].ID
 	var unreadable *UnreadableError
 	done := func() error {
 		if unreadable != nil {
@@ -120,7 +130,7 @@ func (s *Store) Scan(ctx context.Context, fn func(Record) error) error {
 		return nil
 	}
 	for {
-		msgs, err := s.rdb.XRangeN(ctx, Key, start, "+", pageSize).Result()
+		msgs, err := s.rdb.XRangeN(ctx, Key, start, end, pageSize).Result()
 		if err != nil {
 			return fmt.Errorf("read dead letters: %w", err)
 		}
@@ -159,7 +169,7 @@ func (s *Store) Scan(ctx context.Context, fn func(Record) error) error {
 				return err
 			}
 		}
-		if len(msgs) < pageSize {
+		if len(msgs) < pageSize || msgs[len(msgs)-1].ID == end {
 			return done()
 		}
 		start = "(" + msgs[len(msgs)-1].ID

@@ -2,6 +2,7 @@ package deadletter_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -60,6 +61,38 @@ func TestAppendScanAndReplayMarks(t *testing.T) {
 	seen := 0
 	if err := s.Scan(t.Context(), func(deadletter.Record) error { seen++; return deadletter.ErrStop }); err != nil || seen != 1 {
 		t.Fatalf("ErrStop: seen %d, err %v", seen, err)
+	}
+}
+
+// A scan covers the records there when it began. Records appended while it runs (a replay's
+// tasks failing again at once, and dead-lettered anew) wait for the next scan: the scan that
+// replayed a task must not reach its new record and replay it again, page after page.
+func TestScanLeavesRecordsAppendedDuringIt(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	s := deadletter.New(r.Client)
+	rec := func(i int) deadletter.Record {
+		return deadletter.Record{TaskID: fmt.Sprintf("licence:modify:%d:x", i), Type: "licence:modify", Queue: "default",
+			Payload: json.RawMessage(`{}`), Reason: deadletter.ReasonPermanent, ErrorCode: deadletter.Code(-4)}
+	}
+	const n = 1001 // two full pages and one record
+	for i := range n {
+		if _, err := s.Append(t.Context(), rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for pass, want := range []int{n, 2 * n} {
+		seen := 0
+		err := s.Scan(t.Context(), func(deadletter.Record) error {
+			if seen++; seen > 3*n {
+				return errors.New("the scan does not end")
+			}
+			_, err := s.Append(t.Context(), rec(n+seen))
+			return err
+		})
+		if err != nil || seen != want {
+			t.Fatalf("pass %d: scanned %d records, %v; want the %d there when it began", pass+1, seen, err, want)
+		}
 	}
 }
 
