@@ -133,7 +133,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Redis: rdb, Handlers: h, DeadLetters: deadletter.New(rdb),
 		Retry:       retry.Policy{Base: cfg.RetryBase, Cap: cfg.RetryCap},
 		Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, ShutdownTimeout: cfg.ShutdownTimeout,
-		Logger: log, OnDeadLetter: m.DeadLettered,
+		Logger: log, OnDeadLetter: m.DeadLettered, OnUnrecorded: m.DeadLetterUnrecorded,
 	})
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ type Metrics struct {
 	waits        *prometheus.CounterVec
 	waitSeconds  *prometheus.CounterVec
 	deadLetters  *prometheus.CounterVec
+	unrecorded   *prometheus.CounterVec
 	rdb          redis.UniversalClient
 }
 
@@ -62,8 +63,12 @@ func New(rdb redis.UniversalClient, insp *asynq.Inspector, queues []string) *Met
 			Namespace: namespace, Name: "dead_letters_total",
 			Help: "Tasks dead-lettered by this process, by type and reason.",
 		}, []string{"type", "reason"}),
+		unrecorded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "dead_letters_unrecorded_total",
+			Help: "Dead letters whose record Redis did not take, by type and reason: each is in the log only, on a 'dead letter not recorded' line.",
+		}, []string{"type", "reason"}),
 	}
-	m.reg.MustRegister(m.calls, m.callDuration, m.waits, m.waitSeconds, m.deadLetters,
+	m.reg.MustRegister(m.calls, m.callDuration, m.waits, m.waitSeconds, m.deadLetters, m.unrecorded,
 		&queueCollector{insp: insp, queues: queues},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -81,14 +86,23 @@ func (m *Metrics) RateLimitWait(account, reason string, d time.Duration) {
 	m.waitSeconds.WithLabelValues(account, reason).Add(d.Seconds())
 }
 
-// DeadLettered counts a dead-lettered task. A type no worker runs counts as "other": any
-// producer can invent types, and each would otherwise be a series of its own.
+// DeadLettered counts a dead-lettered task whose record was appended.
 func (m *Metrics) DeadLettered(r deadletter.Record) {
-	typ := r.Type
+	m.deadLetters.WithLabelValues(typeLabel(r.Type), r.Reason).Inc()
+}
+
+// DeadLetterUnrecorded counts a dead letter whose record Redis did not take.
+func (m *Metrics) DeadLetterUnrecorded(r deadletter.Record) {
+	m.unrecorded.WithLabelValues(typeLabel(r.Type), r.Reason).Inc()
+}
+
+// typeLabel is a task type as a label value. A type no worker runs counts as "other": any
+// producer can invent types, and each would otherwise be a series of its own.
+func typeLabel(typ string) string {
 	if typ != tasks.TypeOVCallbackUpdate && typ != tasks.TypeLicenceModify {
-		typ = "other"
+		return "other"
 	}
-	m.deadLetters.WithLabelValues(typ, r.Reason).Inc()
+	return typ
 }
 
 // Handler serves /metrics, /healthz and /readyz.

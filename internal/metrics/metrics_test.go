@@ -216,6 +216,8 @@ func TestObserverCounters(t *testing.T) {
 	m.DeadLettered(deadletter.Record{TaskID: "ovcallback:update:3:x", Type: tasks.TypeOVCallbackUpdate, Reason: deadletter.ReasonRetriesSpent})
 	m.DeadLettered(deadletter.Record{TaskID: "junk:1:x", Type: "junk:1", Reason: deadletter.ReasonUnknownType})
 	m.DeadLettered(deadletter.Record{TaskID: "junk:2:x", Type: "junk:2", Reason: deadletter.ReasonUnknownType})
+	m.DeadLetterUnrecorded(deadletter.Record{TaskID: "licence:modify:5:x", Type: tasks.TypeLicenceModify, Reason: deadletter.ReasonPermanent})
+	m.DeadLetterUnrecorded(deadletter.Record{TaskID: "junk:3:x", Type: "junk:3", Reason: deadletter.ReasonUnknownType})
 	body := scrape(t, base)
 
 	wantSample(t, body, `ovqueue_provider_calls_total{code="-42",endpoint="!modifyThirdPartyDetails"}`, 2)
@@ -235,6 +237,8 @@ func TestObserverCounters(t *testing.T) {
 	wantSample(t, body, `ovqueue_dead_letters_total{reason="permanent",type="licence:modify"}`, 2)
 	wantSample(t, body, `ovqueue_dead_letters_total{reason="retries-exhausted",type="ovcallback:update"}`, 1)
 	wantSample(t, body, `ovqueue_dead_letters_total{reason="unknown-type",type="other"}`, 2)
+	wantSample(t, body, `ovqueue_dead_letters_unrecorded_total{reason="permanent",type="licence:modify"}`, 1)
+	wantSample(t, body, `ovqueue_dead_letters_unrecorded_total{reason="unknown-type",type="other"}`, 1)
 	if strings.Contains(body, `type="junk:`) {
 		t.Error("an unknown task type became a label value")
 	}

@@ -32,6 +32,7 @@ type setup struct {
 	shutdown    time.Duration // SHUTDOWN_TIMEOUT (default 5s)
 	poll        time.Duration // POLL_INTERVAL (default 50ms)
 	observer    handler.Observer
+	unrecorded  func(deadletter.Record) // Options.OnUnrecorded
 }
 
 // env is one test's Redis, fake provider, and the means to start workers on them.
@@ -110,7 +111,7 @@ func (e *env) start(s setup) *worker.Worker {
 		Redis: e.redis.Client, Handlers: h, DeadLetters: e.dead,
 		Retry:       retry.Policy{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond},
 		Concurrency: s.concurrency, PollInterval: s.poll, ShutdownTimeout: s.shutdown,
-		Logger: log,
+		Logger: log, OnUnrecorded: s.unrecorded,
 	})
 	if err != nil {
 		e.t.Fatal(err)

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -228,7 +229,9 @@ func TestDeadLetterRefusedForGoodDoesNotStallTheWorker(t *testing.T) {
 	if err := e.redis.Client.Set(t.Context(), deadletter.Key, "not a stream", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	e.start(setup{concurrency: 1})
+	var mu sync.Mutex
+	var lost []deadletter.Record
+	e.start(setup{concurrency: 1, unrecorded: func(r deadletter.Record) { mu.Lock(); lost = append(lost, r); mu.Unlock() }})
 	e.fake.Script("7005", providertest.Answer{Code: -16})
 	dead, q := e.enqueue(licence(7005, 700))
 	e.waitState(q, dead, 10*time.Second, asynq.TaskStateArchived)
@@ -237,5 +240,12 @@ func TestDeadLetterRefusedForGoodDoesNotStallTheWorker(t *testing.T) {
 	logs := e.logs.String()
 	if !strings.Contains(logs, "dead letter not recorded") || !strings.Contains(logs, `"payload":"{`) || !strings.Contains(logs, "WRONGTYPE") {
 		t.Fatalf("no error line carrying the record; logs:\n%s", logs)
+	}
+	// And the metrics hear of it: an alert on dead letters must not miss the ones that are
+	// only in the log.
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lost) != 1 || lost[0].TaskID != dead || deadletter.CodeText(lost[0].ErrorCode) != "-16" {
+		t.Errorf("OnUnrecorded got %+v, want the record of %s", lost, dead)
 	}
 }

@@ -41,6 +41,9 @@ type Options struct {
 	Logger          zerolog.Logger
 	// OnDeadLetter, if set, is called after a record is appended (for metrics).
 	OnDeadLetter func(deadletter.Record)
+	// OnUnrecorded, if set, is called for a dead letter whose record Redis did not take,
+	// when the worker gives it up (for metrics: the error line that carries it is all there is).
+	OnUnrecorded func(deadletter.Record)
 }
 
 // Worker is one process's asynq server.
@@ -71,7 +74,7 @@ func New(o Options) (*Worker, error) {
 		stopped: make(chan struct{}), draining: make(chan struct{})}
 	w.active = &activity{}
 	o.Redis.AddHook(activityHook{w.active}) // asynq's commands too: see Shutdown
-	dl := newDeadLetterer(o.DeadLetters, o.Logger, o.OnDeadLetter)
+	dl := newDeadLetterer(o.DeadLetters, o.Logger, o.OnDeadLetter, o.OnUnrecorded)
 	dl.active = w.active
 	w.dl = dl
 	w.srv = asynq.NewServerFromRedisClient(o.Redis, asynq.Config{
@@ -238,7 +241,8 @@ type deadLetterer struct {
 	active *activity // the worker's, which Shutdown watches
 	store  *deadletter.Store
 	log    zerolog.Logger
-	after  func(deadletter.Record)
+	after  func(deadletter.Record) // a record appended
+	lost   func(deadletter.Record) // a record given up
 
 	stop     context.Context // ends when the worker stops waiting for tasks in flight
 	giveUp   context.CancelFunc
@@ -246,9 +250,9 @@ type deadLetterer struct {
 	maxWait  time.Duration
 }
 
-func newDeadLetterer(store *deadletter.Store, log zerolog.Logger, after func(deadletter.Record)) *deadLetterer {
+func newDeadLetterer(store *deadletter.Store, log zerolog.Logger, after, lost func(deadletter.Record)) *deadLetterer {
 	stop, giveUp := context.WithCancel(context.Background())
-	return &deadLetterer{store: store, log: log, after: after, stop: stop, giveUp: giveUp,
+	return &deadLetterer{store: store, log: log, after: after, lost: lost, stop: stop, giveUp: giveUp,
 		firstTry: appendFirstWait, maxWait: appendMaxWait}
 }
 
@@ -287,6 +291,9 @@ func (d *deadLetterer) HandleError(ctx context.Context, t *asynq.Task, err error
 		logging.ErrorCode(d.log.Error().Err(aerr).Str("task", id).Str("type", t.Type()).Str("queue", queue).Str("reason", rec.Reason),
 			rec.ErrorCode).Str("errorMessage", personal.Mask(rec.ErrorMessage)).Int("attempts", rec.Attempts).
 			Str("payload", personal.Mask(string(rec.Payload))).Msg("dead letter not recorded: Redis did not take it; the record is this line")
+		if d.lost != nil {
+			d.lost(rec)
+		}
 		return
 	}
 	logging.ErrorCode(d.log.Warn().Str("task", id).Str("type", t.Type()).Str("queue", queue).Str("reason", rec.Reason),
