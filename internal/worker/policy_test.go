@@ -317,7 +317,8 @@ func TestRateLimitedPastMaxWait(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.fake.SetHook(func(providertest.Call) *providertest.Answer { return &providertest.Answer{Code: -42} })
-	e.start(setup{cooldown: 150 * time.Millisecond, maxWait: 600 * time.Millisecond})
+	h := &holds{}
+	e.start(setup{cooldown: 150 * time.Millisecond, maxWait: 600 * time.Millisecond, observer: h})
 	id, q := e.enqueue(licence(77, 700, tasks.MaxRetry(10)))
 	info := e.waitState(q, id, 15*time.Second, asynq.TaskStateArchived, asynq.TaskStateCompleted)
 	if info.State != asynq.TaskStateArchived || info.Retried != 0 {
@@ -329,8 +330,15 @@ func TestRateLimitedPastMaxWait(t *testing.T) {
 		(deadletter.CodeText(recs[0].ErrorCode) != strconv.Itoa(provider.CodeCallLimit) && recs[0].ErrorCode != nil) {
 		t.Fatalf("records %+v", recs)
 	}
-	if n := e.fake.CallCount(); n < 2 || n > 8 {
+	n := e.fake.CallCount()
+	if n < 2 || n > 8 {
 		t.Errorf("%d calls: want a few, spaced by the cooldown", n)
+	}
+	// Each run calls (it comes back after the cooldown has ended), and every run but the
+	// last is held: the run that is dead-lettered waits for nothing, and the metrics must not
+	// count it as a wait.
+	if w := h.count("cooldown"); w != n-1 {
+		t.Errorf("%d cooldown waits counted for %d runs, want %d: the dead-lettered run is no wait", w, n, n-1)
 	}
 }
 
