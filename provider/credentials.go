@@ -98,10 +98,13 @@ func checkLogin(field, v string, max int) error {
 	}
 	// Blank, or a name padded with spaces, is a slip of configuration that the provider would
 	// refuse on every call, as above. A password may start or end with a space. U+FFFD is
-	// what a decoder makes of bytes that are not text (or of a JSON "\udc80"): not the login.
+	// what a decoder makes of bytes that are not text (or of a JSON "\udc80"), U+FEFF what some
+	// editors write first in a file: neither is part of a login.
 	switch {
 	case strings.ContainsRune(v, utf8.RuneError):
 		return &FieldError{Field: field, Problem: "must not contain U+FFFD, the replacement character (was it decoded from something that is not UTF-8?)"}
+	case strings.ContainsRune(v, '\ufeff'):
+		return &FieldError{Field: field, Problem: `must not contain U+FEFF, a byte-order mark (was it read from a file saved as "UTF-8 with BOM"?)`}
 	case strings.TrimSpace(v) == "":
 		return &FieldError{Field: field, Problem: "must not be only spaces"}
 	case field == "loginName" && strings.TrimSpace(v) != v:

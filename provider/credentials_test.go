@@ -72,6 +72,8 @@ func TestNewCredentialsRules(t *testing.T) {
 		{"password of spaces", "a", "  \t ", "loginPassword: must not be only spaces"},
 		{"password padded", "a", " p q ", ""},
 		{"replacement character in password", "a", "p\ufffdq", "loginPassword: must not contain U+FFFD"},
+		{"byte-order mark in name", "\ufeffa", "pw", "loginName: must not contain U+FEFF, a byte-order mark"},
+		{"byte-order mark in password", "a", "\ufeffpw", "loginPassword: must not contain U+FEFF, a byte-order mark"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

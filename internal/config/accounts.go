@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"regexp"
 	"strings"
@@ -115,28 +116,55 @@ func valueOrFile(src *source, s, file *setting) (string, *setting, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	v = strings.TrimRight(string(data), "\r\n")
+	// A byte-order mark, which some editors write first ("UTF-8 with BOM"), is not part of
+	// the value: sent, every call would be refused with -16.
+	v = strings.TrimRight(string(bytes.TrimPrefix(data, utf8BOM)), "\r\n")
 	if v == "" {
-		return "", nil, failf(file, "%s is empty", path)
+		return "", nil, failf(file, "%s is empty", shownPath(file, path))
 	}
 	return v, file, nil
 }
+
+var utf8BOM = []byte("\xef\xbb\xbf")
 
 // readFile reads a file named by setting s, at most limit bytes.
 func readFile(s *setting, path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, wrapf(s, err, "%v", err) // *fs.PathError names the path and the cause
+		return nil, pathErr(s, err) // "open PATH: no such file or directory"
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, wrapf(s, err, "%v", err) // *fs.PathError: "read PATH: is a directory"
+		return nil, pathErr(s, err) // "read PATH: is a directory"
 	}
 	if int64(len(data)) > limit {
-		return nil, failf(s, "%s is larger than %d bytes", path, limit)
+		return nil, failf(s, "%s is larger than %d bytes", shownPath(s, path), limit)
 	}
 	return data, nil
+}
+
+// secretFile reports whether s names a file that holds a password. Its errors never show the
+// path: a password set there by mistake (PROVIDER_LOGIN_PASSWORD_FILE=S3cret) would be printed
+// as the name of a missing file.
+func secretFile(s *setting) bool { return s == setLoginPasswordFile || s == setUIPasswordFile }
+
+// shownPath is how errors of setting s refer to the file it names.
+func shownPath(s *setting, path string) string {
+	if secretFile(s) {
+		return "the file it names"
+	}
+	return path
+}
+
+// pathErr is an error opening or reading the file setting s names: *fs.PathError's text
+// (operation, path, cause), without the path for a password's file.
+func pathErr(s *setting, err error) error {
+	var pe *fs.PathError
+	if !secretFile(s) || !errors.As(err, &pe) {
+		return wrapf(s, err, "%v", err)
+	}
+	return wrapf(s, pe.Err, "cannot %s the file it names: %v (its path is not shown, in case the variable holds the password itself rather than a file's path)", pe.Op, pe.Err)
 }
 
 // quotedChar is a character quoted in encoding/json's syntax errors, such as 'x' or '\n' (a

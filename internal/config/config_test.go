@@ -284,6 +284,34 @@ func TestLoadBoolFlags(t *testing.T) {
 	}
 }
 
+// The errors of a setting that names a password's file never show its value: it may be the
+// password itself, set there by mistake (PROVIDER_LOGIN_PASSWORD_FILE=S3cret).
+func TestSecretFileErrorsDoNotShowThePath(t *testing.T) {
+	t.Parallel()
+	for _, env := range []map[string]string{
+		{"PROVIDER_LOGIN_NAME": "alice", "PROVIDER_LOGIN_PASSWORD_FILE": loginPassword},
+		{"PROVIDER_LOGIN_NAME": "alice", "PROVIDER_LOGIN_PASSWORD_FILE": "/nonexistent/" + loginPassword},
+		{"PROVIDER_LOGIN_NAME": "alice", "PROVIDER_LOGIN_PASSWORD_FILE": t.TempDir()},
+		{"PROVIDER_LOGIN_NAME": "alice", "PROVIDER_LOGIN_PASSWORD_FILE": writeFile(t, "\n")},
+		{"PROVIDER_LOGIN_NAME": "alice", "PROVIDER_LOGIN_PASSWORD_FILE": writeFile(t, strings.Repeat("x", 70000))},
+		with(account(), map[string]string{"UI_USER": "admin", "UI_PASSWORD_FILE": uiPassword}),
+	} {
+		_, err := load(t, nil, env)
+		if err == nil {
+			t.Errorf("%v: loaded", env)
+			continue
+		}
+		for k, v := range env {
+			if strings.HasSuffix(k, "PASSWORD_FILE") && (strings.Contains(err.Error(), v) || strings.Contains(err.Error(), loginPassword)) {
+				t.Errorf("%s=%q: the error shows it: %v", k, v, err)
+			}
+			if strings.HasSuffix(k, "PASSWORD_FILE") && !strings.Contains(err.Error(), k) {
+				t.Errorf("%s=%q: the error does not name the variable: %v", k, v, err)
+			}
+		}
+	}
+}
+
 func TestLoadBadValue(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -316,7 +344,9 @@ func TestLoadBadValue(t *testing.T) {
 		{"PROVIDER_LOGIN_NAME too long", map[string]string{"PROVIDER_LOGIN_NAME": strings.Repeat("n", 65)}, nil, []string{"at most 64"}},
 		{"PROVIDER_LOGIN_PASSWORD too long", map[string]string{"PROVIDER_LOGIN_PASSWORD": strings.Repeat("p", 129)}, nil, []string{"at most 128"}},
 		{"PROVIDER_LOGIN_NAME_FILE missing", map[string]string{"PROVIDER_LOGIN_NAME": "", "PROVIDER_LOGIN_NAME_FILE": "/nonexistent/name"}, nil, []string{"/nonexistent/name"}},
-		{"PROVIDER_LOGIN_PASSWORD_FILE missing", map[string]string{"PROVIDER_LOGIN_PASSWORD": "", "PROVIDER_LOGIN_PASSWORD_FILE": "/nonexistent/pw"}, nil, []string{"/nonexistent/pw"}},
+		{"PROVIDER_LOGIN_PASSWORD_FILE missing", map[string]string{"PROVIDER_LOGIN_PASSWORD": "", "PROVIDER_LOGIN_PASSWORD_FILE": "/nonexistent/pw"}, nil,
+			[]string{"PROVIDER_LOGIN_PASSWORD_FILE (--provider-login-password-file): cannot open the file it names: no such file or directory (its path is not shown"}},
+		{"PROVIDER_LOGIN_PASSWORD_FILE a directory", map[string]string{"PROVIDER_LOGIN_PASSWORD": "", "PROVIDER_LOGIN_PASSWORD_FILE": "/"}, nil, []string{"cannot read the file it names: is a directory"}},
 		{"PROVIDER_ACCOUNTS_FILE missing", map[string]string{"PROVIDER_ACCOUNTS_FILE": "/nonexistent/accounts.json"}, nil, []string{"/nonexistent/accounts.json"}},
 		{"PROVIDER_ACCOUNTS_FILE a directory", map[string]string{"PROVIDER_ACCOUNTS_FILE": "/"}, nil, []string{"(--provider-accounts-file): read /: is a directory"}},
 		{"PROVIDER_TIMEOUT no unit", map[string]string{"PROVIDER_TIMEOUT": "30"}, nil, []string{`must be a Go duration such as 30s, got "30"`}},
@@ -349,7 +379,7 @@ func TestLoadBadValue(t *testing.T) {
 		{"UI_PASSWORD only spaces", map[string]string{"UI_ADDR": "0.0.0.0:8080", "UI_USER": "admin", "UI_PASSWORD": "   "}, nil, []string{"only spaces"}},
 		{"UI_PASSWORD missing beside UI_USER", map[string]string{"UI_USER": "admin"}, nil, []string{"required when UI_USER is set"}},
 		{"UI_USER missing beside UI_PASSWORD", map[string]string{"UI_PASSWORD": uiPassword}, nil, []string{"required when UI_PASSWORD is set"}},
-		{"UI_PASSWORD_FILE without user", map[string]string{"UI_PASSWORD_FILE": "/nonexistent/ui"}, nil, []string{"/nonexistent/ui"}},
+		{"UI_PASSWORD_FILE without user", map[string]string{"UI_PASSWORD_FILE": "/nonexistent/ui"}, nil, []string{"UI_PASSWORD_FILE (--ui-password-file): cannot open the file it names"}},
 		{"UI_READONLY", map[string]string{"UI_READONLY": "yes"}, nil, []string{`must be true or false, got "yes"`}},
 		{"METRICS_ADDR", map[string]string{"METRICS_ADDR": "localhost"}, nil, []string{"host:port"}},
 		{"METRICS_ADDR same as UI_ADDR", map[string]string{"METRICS_ADDR": "127.0.0.1:8080", "UI_ADDR": "127.0.0.1:8080"}, nil, []string{"differ from UI_ADDR"}},
@@ -402,8 +432,8 @@ func TestLoadExactErrors(t *testing.T) {
 		{"password without name", nil, map[string]string{"PROVIDER_LOGIN_PASSWORD": loginPassword},
 			`PROVIDER_LOGIN_NAME (--provider-login-name): required when PROVIDER_LOGIN_PASSWORD is set (or use PROVIDER_LOGIN_NAME_FILE)`},
 		{"file name with a line break, as an env file may leave", nil,
-			map[string]string{"PROVIDER_LOGIN_NAME": "alice", "PROVIDER_LOGIN_PASSWORD_FILE": "/nonexistent/pw\n"},
-			`PROVIDER_LOGIN_PASSWORD_FILE (--provider-login-password-file): open /nonexistent/pw\n: no such file or directory`},
+			map[string]string{"PROVIDER_ACCOUNTS_FILE": "/nonexistent/accounts\n"},
+			`PROVIDER_ACCOUNTS_FILE (--provider-accounts-file): open /nonexistent/accounts\n: no such file or directory`},
 		{"UI address with a line break", nil, with(account(), map[string]string{"UI_ADDR": "0.0.0.0\n:8080"}),
 			`UI_USER and UI_PASSWORD: required when UI_ADDR (0.0.0.0\n:8080) is not loopback`},
 		{"positional argument", []string{"serve"}, account(),
@@ -467,6 +497,8 @@ func TestLoadFiles(t *testing.T) {
 		{"several newlines", "alice\n\n", loginPassword + "\r\n\r\n", uiPassword + "\n\r\n", "alice", loginPassword, uiPassword},
 		{"no newline", "alice", loginPassword, uiPassword, "alice", loginPassword, uiPassword},
 		{"spaces are kept", "alice", " " + loginPassword + " \n", uiPassword + " \n", "alice", " " + loginPassword + " ", uiPassword + " "},
+		// "UTF-8 with BOM", as some editors save: the mark is not part of the value.
+		{"byte-order mark", "\ufeffalice\r\n", "\ufeff" + loginPassword + "\r\n", "\ufeff" + uiPassword, "alice", loginPassword, uiPassword},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
