@@ -24,6 +24,11 @@ import (
 // with its default REDIS_URL.
 const devRedisAddr = "127.0.0.1:6379"
 
+// demoAccount is the account alias of the demo tasks. Only -dev knows it: a worker of a real
+// deployment that meets a demo task left in a shared Redis dead-letters it without a call
+// ("no login configured"), rather than send the demo's instructions to the provider.
+const demoAccount = "ovqueue-dev-demo"
+
 // devEnv is what -dev starts beside the worker: an embedded Redis unless REDIS_URL is set, and
 // the fake provider unless PROVIDER_URL is set.
 type devEnv struct {
@@ -75,7 +80,7 @@ func startDev(cfg *config.Worker) (*devEnv, error) {
 			d.Close()
 			return nil, err
 		}
-		accounts := map[string]provider.Credentials{tasks.DefaultAccount: creds}
+		accounts := map[string]provider.Credentials{tasks.DefaultAccount: creds, demoAccount: creds}
 		for alias := range cfg.Accounts {
 			accounts[alias] = creds
 			d.demoLogins = append(d.demoLogins, alias)
@@ -100,12 +105,13 @@ func (d *devEnv) demo(ctx context.Context, rdb redis.UniversalClient) error {
 	}
 	var demos []demo
 	add := func(t *asynq.Task, o []asynq.Option, err error) { demos = append(demos, demo{t, o, err}) }
-	add(tasks.NewOVCallbackTask(tasks.OVCallbackPayload{OrderNumber: "900001", Action: provider.ActionScheduledCallback,
+	const a = demoAccount
+	add(tasks.NewOVCallbackTask(tasks.OVCallbackPayload{Account: a, OrderNumber: "900001", Action: provider.ActionScheduledCallback,
 		PreferredTimeUTC: time.Now().UTC().Add(48 * time.Hour).Format(provider.PreferredTimeLayout)}))
-	add(tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: 900002, Product: 1061, Action: provider.ActionCancelLicence, CancelType: provider.CancelOnExpiration}))
-	add(tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: 900003, Product: 700, Action: provider.ActionCancelLicence}))
-	add(tasks.NewOVCallbackTask(tasks.OVCallbackPayload{OrderNumber: "900004", Action: provider.ActionReplaceEmailAddress, EmailAddress: "admin@example.com"}))
-	add(tasks.NewLicenceTask(tasks.LicencePayload{OrderNumber: 900005, Product: 341, QualysLoginName: "acme-scan"}, tasks.ProcessIn(time.Hour)))
+	add(tasks.NewLicenceTask(tasks.LicencePayload{Account: a, OrderNumber: 900002, Product: 1061, Action: provider.ActionCancelLicence, CancelType: provider.CancelOnExpiration}))
+	add(tasks.NewLicenceTask(tasks.LicencePayload{Account: a, OrderNumber: 900003, Product: 700, Action: provider.ActionCancelLicence}))
+	add(tasks.NewOVCallbackTask(tasks.OVCallbackPayload{Account: a, OrderNumber: "900004", Action: provider.ActionReplaceEmailAddress, EmailAddress: "admin@example.com"}))
+	add(tasks.NewLicenceTask(tasks.LicencePayload{Account: a, OrderNumber: 900005, Product: 341, QualysLoginName: "acme-scan"}, tasks.ProcessIn(time.Hour)))
 	var errs []error
 	for _, x := range demos {
 		if x.err != nil {
@@ -145,7 +151,7 @@ func (d *devEnv) banner(w io.Writer, uiURL string) {
 		fmt.Fprintf(w, "  UI        %s\n", uiURL)
 	}
 	if d.fake != nil {
-		fmt.Fprintln(w, "  Demo tasks (watch them in the UI):")
+		fmt.Fprintf(w, "  Demo tasks (watch them in the UI; account %s, which only -dev knows):\n", demoAccount)
 		fmt.Fprintln(w, "    order 900001  ovcallback:update  succeeds")
 		fmt.Fprintln(w, "    order 900002  licence:modify     -14 twice, retried with backoff, then succeeds")
 		fmt.Fprintln(w, "    order 900003  licence:modify     -4, dead-lettered at once")

@@ -53,6 +53,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		defer dev.Close()
+		if dev.redis == nil && dev.fake != nil {
+			// Before the worker takes a task: the banner comes after.
+			log.Warn().Msg("-dev with REDIS_URL set: every task waiting in that Redis, not only the demo ones, goes to the fake provider and never reaches the real one; point -dev at a Redis of its own")
+		}
 	}
 
 	// Every task in flight may write to Redis at once (its result, a dead letter, the fleet's

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -186,7 +187,7 @@ func TestDevModeShowsDemoTasksInTheUI(t *testing.T) {
 	t.Parallel()
 	r := redistest.New(t)
 	// A login configured for the real provider: the fake takes the demo login instead.
-	stdout, _, stop := runWorker(t, []string{"-dev", "--ui-addr", "127.0.0.1:0", "--retry-base", "10s"}, map[string]string{"REDIS_URL": r.URL,
+	stdout, stderr, stop := runWorker(t, []string{"-dev", "--ui-addr", "127.0.0.1:0", "--retry-base", "10s"}, map[string]string{"REDIS_URL": r.URL,
 		"PROVIDER_LOGIN_NAME": "acme-billing", "PROVIDER_LOGIN_PASSWORD": "real-password"})
 	var uiURL string
 	waitFor(t, "the banner", 10*time.Second, func() bool {
@@ -211,6 +212,33 @@ func TestDevModeShowsDemoTasksInTheUI(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"archived":2`) {
 		t.Errorf("UI api/queues: %d %s", resp.StatusCode, body)
+	}
+	// Every demo task names an account only -dev knows: left in a shared Redis, a worker of a
+	// real deployment dead-letters them without calling its provider.
+	n := 0
+	for _, state := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+		insp.ListPendingTasks, insp.ListActiveTasks, insp.ListScheduledTasks, insp.ListRetryTasks, insp.ListArchivedTasks, insp.ListCompletedTasks,
+	} {
+		infos, err := state("default")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, info := range infos {
+			n++
+			var p struct{ Account string }
+			if err := json.Unmarshal(info.Payload, &p); err != nil || p.Account != demoAccount {
+				t.Errorf("demo task %s names account %q (%v), want %q", info.ID, p.Account, err, demoAccount)
+			}
+		}
+	}
+	if n != 5 {
+		t.Errorf("%d demo tasks, want 5", n)
+	}
+	// The warning is logged before the worker takes a task.
+	logs := stderr.String()
+	warn, started := strings.Index(logs, "-dev with REDIS_URL set"), strings.Index(logs, "worker started")
+	if warn < 0 || started < 0 || warn > started {
+		t.Errorf("no warning before the worker starts:\n%s", logs)
 	}
 	out := stdout.String()
 	// REDIS_URL is set, so the banner names the test's Redis rather than an embedded one.
