@@ -5,11 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ovqueue/ovqueue/internal/backfill"
 	"github.com/ovqueue/ovqueue/internal/cli"
+	"github.com/ovqueue/ovqueue/internal/deadletter"
 	"github.com/ovqueue/ovqueue/tasks"
 )
 
@@ -109,8 +111,11 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 		Concurrency: int(concurrency),
 		Rate:        float64(rate),
 		Connect:     connectRedis,
-		Stderr:      a.stderr,
-		Terminal:    a.terminal,
+		MarkReplayed: func(ctx context.Context, entryID string) error {
+			return deadletter.New(rdb).MarkReplayed(ctx, entryID, time.Now())
+		},
+		Stderr:   a.stderr,
+		Terminal: a.terminal,
 	})
 	if errors.Is(runErr, backfill.ErrTempDir) {
 		// Nothing was read: a matter of configuration (exit 2), with no summary, as for any

@@ -159,7 +159,7 @@ func TestDeadExport(t *testing.T) {
 		t.Errorf("export:\n%s\nwant:\n%s", got, want.String())
 	}
 	// One line written out, so that the format itself is pinned here too.
-	if first, _, _ := strings.Cut(string(got), "\n"); first != `{"type":"licence:modify","account":"default","orderNumber":9,"product":1061,"action":"CANCELLICENCE","errorCode":-4,"errorMessage":"Invalid product","errorItem":"product","reason":"permanent","attempts":1,"failedAt":"2024-02-02T13:03:00Z","taskId":"licence:modify:9:a2e5f55852b4ff61"}` {
+	if first, _, _ := strings.Cut(string(got), "\n"); first != `{"type":"licence:modify","account":"default","orderNumber":9,"product":1061,"action":"CANCELLICENCE","errorCode":-4,"errorMessage":"Invalid product","errorItem":"product","reason":"permanent","attempts":1,"failedAt":"2024-02-02T13:03:00Z","taskId":"licence:modify:9:a2e5f55852b4ff61","entryId":"`+d.archived.EntryID+`"}` {
 		t.Errorf("first line:\n%s", first)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
@@ -220,6 +220,50 @@ func TestDeadExportBackfillRoundTrip(t *testing.T) {
 	enqueue(t, t.Context(), d.r, "", "backfill", all).expect(t, cli.ExitFailed, "enqueued=0 duplicate=0 invalid=1 failed=0\n",
 		all+`:3: action: must be one of ScheduledCallback, ManualCallback, ReplacePhone, replaceEmailAddress, sendCallbackEmail, got "Callback"`+"\n"+
 			"enqueue backfill: 1 invalid row in "+all+": nothing was enqueued; fix them, or pass --skip-invalid to enqueue the 4 valid rows\n")
+}
+
+// The README's fix-and-resend: export, fix the rows, backfill them. The dead letters whose
+// rows were enqueued are marked replayed, so that a later replay does not send the tasks they
+// were exported from (unfixed) again; a row that was a duplicate leaves its dead letter as it
+// was.
+func TestDeadExportFixBackfillThenReplay(t *testing.T) {
+	t.Parallel()
+	d := newDeadLetters(t)
+	path := filepath.Join(t.TempDir(), "fix.jsonl")
+	enqueue(t, t.Context(), d.r, "", "dead", "export", path, "--type", "licence:modify").expect(t, cli.ExitOK, "exported=2 file="+path+"\n", "")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fix: d.archived's product becomes another; d.keyed's row is left as it was, and its
+	// task (forgotten by asynq) is back under its key already.
+	fixed := strings.Replace(string(b), `"orderNumber":9,"product":1061`, `"orderNumber":9,"product":1062`, 1)
+	if fixed == string(b) {
+		t.Fatalf("the export has no row to fix:\n%s", b)
+	}
+	if err := os.WriteFile(path, []byte(fixed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	task, opts, err := tasks.Build(d.keyed.Type, d.keyed.Payload, tasks.Key("inv-2024-0001"), tasks.Queue(tasks.QueueBackfill))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := asynq.NewClientFromRedisClient(d.r.Client).Enqueue(task, opts...); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, t.Context(), d.r, "", "backfill", path, "--queue", "default").expect(t, cli.ExitOK, "enqueued=1 duplicate=1 invalid=0 failed=0\n", "")
+
+	enqueue(t, t.Context(), d.r, "", "dead", "list", "--type", "licence:modify").expect(t, cli.ExitOK,
+		"~"+d.archived.TaskID+" type=licence:modify queue=default reason=permanent errorCode=-4 attempts=1 replayed=20", "")
+	// The fixed row's dead letter is skipped; the duplicate's is still there to replay, and is
+	// a duplicate.
+	enqueue(t, t.Context(), d.r, "", "dead", "replay", "--type", "licence:modify").expect(t, cli.ExitOK,
+		"duplicate "+d.keyed.TaskID+" queue=backfill state=pending\n"+
+			"replayed=0 duplicate=1 failed=0 skipped=1\n", "")
+	info, err := inspect(t, d.r).GetTaskInfo(tasks.QueueDefault, d.archived.TaskID)
+	if err != nil || info.State != asynq.TaskStateArchived {
+		t.Errorf("the unfixed task: %+v, %v; want it left archived", info, err)
+	}
 }
 
 // A task enqueued with a key comes back from an export as the same task while its row is

@@ -79,8 +79,9 @@ or CSV with a header row of the same names; an empty cell is an absent field:
   type,orderNumber,product,action,cancelType
   licence:modify,123456,1061,CANCELLICENCE,ON EXPIRATION
 The fields errorCode, errorMessage, errorItem, httpStatus, reason, attempts, failedAt, taskId,
-replayedAt and contentId are ignored, so a file from 'enqueue dead export' can be fixed and fed
-back; a row of a task enqueued with a key keeps the key while its content is unchanged.
+entryId, replayedAt and contentId are ignored, so a file from 'enqueue dead export' can be fixed
+and fed back; a row of a task enqueued with a key keeps the key while its content is unchanged,
+and a row enqueued marks its dead letter (entryId) replayed.
 
 The whole input is validated first; every bad row is reported on standard error as
 FILE:LINE: field: why. With any bad row nothing is enqueued, unless --skip-invalid. While it
@@ -125,10 +126,11 @@ message, kept in Redis for good (asynq's own archive forgets after 10,000 tasks 
 
   list     one line per dead letter, oldest first (JSON Lines with --json)
   export   write them as backfill rows to FILE (- for standard output), plus errorCode,
-           errorMessage, errorItem, httpStatus, reason, attempts, failedAt, taskId,
+           errorMessage, errorItem, httpStatus, reason, attempts, failedAt, taskId, entryId,
            replayedAt and (for a task enqueued with a key) contentId: fix the rows, then feed
            the file to 'enqueue backfill', which ignores those fields but keeps the key of an
-           unchanged row. An existing FILE is never overwritten.
+           unchanged row, and marks the dead letter of each row it enqueues replayed (a later
+           replay does not send the unfixed task again). An existing FILE is never overwritten.
   replay   enqueue each dead letter again, once, as a fresh task with its original task ID
            and an unspent retry budget: in place of asynq's archived copy when it still holds
            the task, else rebuilt from the record. Dead letters already replayed, and

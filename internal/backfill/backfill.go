@@ -46,6 +46,10 @@ type Options struct {
 	// Connect, when Enqueuer is nil, opens one; Run calls it once every row is validated and
 	// there are rows to enqueue, so that a Redis that cannot be reached hides no bad row.
 	Connect func(context.Context) (Enqueuer, error)
+	// MarkReplayed, if set, marks a dead letter replayed: called for each row exported from
+	// one (entryId) whose task is enqueued, so that a later `dead replay` does not send the
+	// task the row was exported from (before its fix) again.
+	MarkReplayed func(ctx context.Context, entryID string) error
 
 	// Stderr receives bad rows, failed enqueues and progress; Terminal draws a progress bar
 	// there instead of writing a line every ProgressInterval (0 means

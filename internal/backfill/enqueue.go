@@ -211,6 +211,11 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 					nDuplicate.Add(1)
 				default:
 					nEnqueued.Add(1)
+					if rec.entry != "" && r.opt.MarkReplayed != nil {
+						if err := r.opt.MarkReplayed(enqueueCtx, rec.entry); err != nil {
+							r.progress.println(fmt.Sprintf("%s:%d: enqueued, but its dead letter %s could not be marked replayed (a later 'enqueue dead replay' would send the task it was exported from again): %v", r.in.Name(), rec.line, rec.entry, err))
+						}
+					}
 				}
 				streak.Store(0)
 			}

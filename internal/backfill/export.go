@@ -17,8 +17,9 @@ import (
 
 // ExportRow is a dead letter as a backfill row: {"type": ..., <payload fields>, then the
 // ExportFields that explain the failure}, without a line ending. A backfill reads it back and
-// ignores the ExportFields, but for taskId and contentId: a task enqueued with a key has its
-// content's own ID as contentId, and a row whose content still derives it keeps the key.
+// ignores the ExportFields, but for taskId, contentId and entryId: a task enqueued with a key
+// has its content's own ID as contentId, and a row whose content still derives it keeps the
+// key; a row that is enqueued marks its dead letter (entryId) replayed.
 //
 // flat is false when the payload could not be spread into the row (it is not a JSON object, or
 // it has a field named like a row field): the row then carries it whole as "payload", which a
@@ -70,6 +71,10 @@ func ExportRow(r deadletter.Record) (line []byte, flat bool, err error) {
 	b = appendJSONString(b, r.FailedAt.UTC().Format(time.RFC3339Nano))
 	b = append(b, `,"taskId":`...)
 	b = appendJSONString(b, r.TaskID)
+	if r.EntryID != "" {
+		b = append(b, `,"entryId":`...)
+		b = appendJSONString(b, r.EntryID)
+	}
 	// A task enqueued with a key (an ID this product gives, other than its content's) has its
 	// content's ID written too: a backfill that finds the row's content unchanged keeps the key,
 	// so that the row is the same task (a duplicate while it is in Redis), as an unchanged row

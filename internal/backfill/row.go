@@ -16,7 +16,7 @@ import (
 // that an operator can see why a task failed. A backfill ignores them, so that a fixed export
 // can be fed back as it is.
 var ExportFields = []string{"errorCode", "errorMessage", "errorItem", "httpStatus", "reason",
-	"attempts", "failedAt", "taskId", "replayedAt", "contentId"}
+	"attempts", "failedAt", "taskId", "entryId", "replayedAt", "contentId"}
 
 // decoder turns rows into a task type and a payload for tasks.Build. One decoder serves one
 // goroutine: it keeps scratch space between rows.
@@ -32,16 +32,18 @@ type decoder struct {
 	buf    []byte                     // payload scratch
 
 	// origin is what the last decoded row says of the task it was exported from (taskId,
-	// contentId; see ExportRow), or nothing.
+	// contentId, entryId; see ExportRow), or nothing.
 	origin     origin
 	taskIDCol  int // CSV: the taskId column, or -1
 	contentCol int // CSV: the contentId column, or -1
+	entryCol   int // CSV: the entryId column, or -1
 }
 
-// origin is the task an exported row came from: its ID, and the ID its content derives when
-// that differs (the task had a key).
+// origin is the dead letter an exported row came from: its task's ID, the ID its content
+// derives when that differs (the task had a key), and its entry in the dead-letter record.
 type origin struct {
 	taskID, contentID string
+	entryID           string // "" unless a stream entry ID (digits-digits)
 }
 
 // key returns the key of the task the row came from when the row's content, which derives
@@ -59,7 +61,7 @@ func (o origin) key(typ, id string) string {
 
 func newDecoder(format Format, header []string, account string) *decoder {
 	d := &decoder{format: format, header: header, account: account, accountCol: -1,
-		taskIDCol: -1, contentCol: -1, fields: make(map[string]json.RawMessage, 16)}
+		taskIDCol: -1, contentCol: -1, entryCol: -1, fields: make(map[string]json.RawMessage, 16)}
 	d.skip = make([]bool, len(header))
 	for i, h := range header {
 		switch {
@@ -72,6 +74,8 @@ func newDecoder(format Format, header []string, account string) *decoder {
 				d.taskIDCol = i
 			case "contentId":
 				d.contentCol = i
+			case "entryId":
+				d.entryCol = i
 			}
 		case h == "account":
 			d.accountCol = i
@@ -106,7 +110,7 @@ func (d *decoder) decodeJSON(data []byte) (string, []byte, error) {
 // scanJSON is decodeJSON's fast path, for rows that scanObject handles and whose type is a
 // plain string.
 func (d *decoder) scanJSON(data []byte) (string, []byte, bool) {
-	var typ, account, taskID, contentID []byte
+	var typ, account, taskID, contentID, entryID []byte
 	hasType := false
 	b := append(d.buf[:0], '{')
 	scanned := scanObject(data, func(key, value []byte) {
@@ -119,6 +123,8 @@ func (d *decoder) scanJSON(data []byte) (string, []byte, bool) {
 			taskID = value
 		case string(key) == "contentId":
 			contentID = value
+		case string(key) == "entryId":
+			entryID = value
 		case slices.Contains(ExportFields, string(key)):
 		default:
 			if len(b) > 1 {
@@ -133,7 +139,7 @@ func (d *decoder) scanJSON(data []byte) (string, []byte, bool) {
 	if !scanned {
 		return "", nil, false
 	}
-	d.origin = originOf(taskID, contentID)
+	d.origin = originOf(taskID, contentID, entryID)
 	b = d.appendAccount(b, account)
 	d.buf = append(b, '}')
 	if !hasType {
@@ -184,8 +190,8 @@ func (d *decoder) members(data []byte) []string {
 		var value json.RawMessage
 		_ = dec.Decode(&value)
 		// An export field the backfill ignores may come twice (a hand-edited export): only
-		// taskId and contentId, which a backfill reads, must be one.
-		ignored := slices.Contains(ExportFields, key) && key != "taskId" && key != "contentId"
+		// taskId, contentId and entryId, which a backfill reads, must be one.
+		ignored := slices.Contains(ExportFields, key) && key != "taskId" && key != "contentId" && key != "entryId"
 		if _, dup := d.fields[key]; dup && !ignored && !slices.Contains(twice, key) {
 			twice = append(twice, key)
 		}
@@ -240,22 +246,52 @@ func (d *decoder) decodeJSONSlow(data []byte) (string, []byte, error) {
 	}
 	b = d.appendAccount(b, d.fields["account"])
 	d.buf = append(b, '}')
-	d.origin = originOf(d.fields["taskId"], d.fields["contentId"])
+	d.origin = originOf(d.fields["taskId"], d.fields["contentId"], d.fields["entryId"])
 	return typ, d.buf, nil
 }
 
-// originOf reads the taskId and contentId members of an exported row; anything but two
-// strings is no origin (the fields are ignored, as the other export fields are).
-func originOf(taskID, contentID json.RawMessage) origin {
+// originOf reads the taskId, contentId and entryId members of an exported row. A key is kept
+// only from two strings, taskId and contentId; an entryId that is not a string of a stream
+// entry's form is none. Either is ignored otherwise, as the other export fields are.
+func originOf(taskID, contentID, entryID json.RawMessage) origin {
+	var o origin
+	if len(entryID) > 0 {
+		if e, err := jsonString(entryID); err == nil {
+			o.entryID = streamEntryID(e)
+		}
+	}
 	if len(taskID) == 0 || len(contentID) == 0 {
-		return origin{}
+		return o
 	}
 	t, err1 := jsonString(taskID)
 	c, err2 := jsonString(contentID)
 	if err1 != nil || err2 != nil {
-		return origin{}
+		return o
 	}
-	return origin{taskID: t, contentID: c}
+	o.taskID, o.contentID = t, c
+	return o
+}
+
+// streamEntryID returns s when it has the form of a Redis stream entry's ID (digits, '-',
+// digits), else "".
+func streamEntryID(s string) string {
+	ms, seq, ok := strings.Cut(s, "-")
+	if !ok || len(s) > 41 || !allDigits(ms) || !allDigits(seq) {
+		return ""
+	}
+	return s
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func (d *decoder) decodeCSV(cells []string) (string, []byte, error) {
@@ -282,6 +318,9 @@ func (d *decoder) decodeCSV(cells []string) (string, []byte, error) {
 	d.buf = append(b, '}')
 	if d.taskIDCol >= 0 && d.contentCol >= 0 {
 		d.origin = origin{taskID: cells[d.taskIDCol], contentID: cells[d.contentCol]}
+	}
+	if d.entryCol >= 0 {
+		d.origin.entryID = streamEntryID(cells[d.entryCol])
 	}
 	typ := cells[d.typeCol]
 	if !utf8.ValidString(typ) {

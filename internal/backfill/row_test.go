@@ -299,6 +299,18 @@ func TestDecoderReadsOrigin(t *testing.T) {
 			[]origin{want, {}}},
 		{"CSV, taskId alone", CSV, "type,orderNumber,taskId\nlicence:modify,1,licence:modify:inv-1\n",
 			[]origin{{}}},
+		// The dead letter's entry, with or without a key; anything but an entry ID is none.
+		{"JSONL, entryId", JSONL, `{"type":"licence:modify","orderNumber":1,"entryId":"1732492800000-7"}` + "\n" +
+			`{"type":"licence:modify","orderNumber":1,` + keyed + `,"entryId":"1-0"}` + "\n" +
+			`{"type":"licence:modify","orderNumber":1,"entryId":"1-x"}` + "\n" +
+			`{"type":"licence:modify","orderNumber":1,"entryId":17}` + "\n" +
+			`{"type":"licence:modify","orderNumber":2}` + "\n",
+			[]origin{{entryID: "1732492800000-7"}, {taskID: want.taskID, contentID: want.contentID, entryID: "1-0"}, {}, {}, {}}},
+		{"JSONL, slow path, entryId", JSONL, `{"typ\u0065":"licence:modify","orderNumber":1,"entryId":"1732492800000-7"}` + "\n" +
+			`{"typ\u0065":"licence:modify","orderNumber":1,"entryId":"-"}` + "\n",
+			[]origin{{entryID: "1732492800000-7"}, {}}},
+		{"CSV, entryId", CSV, "type,orderNumber,entryId\nlicence:modify,1,1732492800000-7\nlicence:modify,2,\nlicence:modify,3,+\n",
+			[]origin{{entryID: "1732492800000-7"}, {}, {}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -186,7 +186,7 @@ func (r *runner) check(d *decoder, bu *builder, b batch, build bool) verdict {
 						task, opts = kt, kopts
 					}
 				}
-				out.records, out.err = appendRecord(out.records, row.line, task, opts)
+				out.records, out.err = appendRecord(out.records, row.line, task, opts, d.origin.entryID)
 			}
 		}
 		if err != nil {
