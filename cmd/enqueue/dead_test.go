@@ -514,7 +514,7 @@ func (w *failAgain) Write(p []byte) (int, error) {
 			rec = w.d.keyed
 		}
 		rec.FailedAt = rec.FailedAt.Add(time.Hour)
-		if _, err := w.d.store.Append(context.Background(), rec); err != nil {
+		if _, err := w.d.store.Append(w.t.Context(), rec); err != nil {
 			w.t.Errorf("append: %v", err)
 		}
 		w.again++

@@ -131,12 +131,12 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 func readFile(s *setting, path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, pathErr(s, err) // "open PATH: no such file or directory"
+		return nil, pathErr(s, path, err) // "open PATH: no such file or directory"
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, pathErr(s, err) // "read PATH: is a directory"
+		return nil, pathErr(s, path, err) // "read PATH: is a directory"
 	}
 	if int64(len(data)) > limit {
 		return nil, failf(s, "%s is larger than %d bytes", shownPath(s, path), limit)
@@ -157,14 +157,18 @@ func shownPath(s *setting, path string) string {
 	return path
 }
 
-// pathErr is an error opening or reading the file setting s names: *fs.PathError's text
+// pathErr is an error opening or reading path, the file setting s names: *fs.PathError's text
 // (operation, path, cause), without the path for a password's file.
-func pathErr(s *setting, err error) error {
+func pathErr(s *setting, path string, err error) error {
 	var pe *fs.PathError
 	if !secretFile(s) || !errors.As(err, &pe) {
 		return wrapf(s, err, "%v", err)
 	}
-	return wrapf(s, pe.Err, "cannot %s the file it names: %v (its path is not shown, in case the variable holds the password itself rather than a file's path)", pe.Op, pe.Err)
+	hint := ""
+	if strings.TrimRight(path, "\r\n") != path {
+		hint = "; it ends with a line break, as an env file may leave"
+	}
+	return wrapf(s, pe.Err, "cannot %s the file it names: %v (its path is not shown, in case the variable holds the password itself rather than a file's path%s)", pe.Op, pe.Err, hint)
 }
 
 // quotedChar is a character quoted in encoding/json's syntax errors, such as 'x' or '\n' (a

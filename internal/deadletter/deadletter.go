@@ -85,10 +85,9 @@ var errUnencodable = errors.New("cannot encode the record")
 
 // Unavailable reports whether err, from Append, means that Redis could not take the record
 // now but may soon: it could not be reached (a connection error, a timeout), or it answered
-// that it is loading, read-only (a replica during a failover), out of memory, busy, unable to
-// persist (MISCONF: a full disk refuses writes until someone frees it) or at its client limit.
-// Other answers (a key of another type, an ACL that denies the command) will not change by
-// waiting.
+// that it is loading, read-only (a replica during a failover), out of memory, busy or unable
+// to persist (MISCONF: a full disk refuses writes until someone frees it). Other answers (a key
+// of another type, an ACL that denies the command) will not change by waiting.
 func Unavailable(err error) bool {
 	if err == nil || errors.Is(err, errUnencodable) {
 		return false
@@ -102,7 +101,7 @@ func Unavailable(err error) bool {
 	case "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY", "OOM", "NOREPLICAS", "MISCONF":
 		return true
 	}
-	return strings.HasPrefix(reply.Error(), "ERR max number of clients reached")
+	return false
 }
 
 // Len is the number of records.

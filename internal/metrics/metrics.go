@@ -65,7 +65,7 @@ func New(rdb redis.UniversalClient, insp *asynq.Inspector, queues []string) *Met
 		}, []string{"type", "reason"}),
 		unrecorded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "dead_letters_unrecorded_total",
-			Help: "Dead letters whose record Redis did not take, by type and reason: each is in the log only, on a 'dead letter not recorded' line.",
+			Help: "Dead letters whose record the worker gave up, by type and reason, each on a 'dead letter not recorded' log line: Redis refused it (the task is archived without it), or was away as the worker stopped (the task runs again, and may be recorded then).",
 		}, []string{"type", "reason"}),
 	}
 	m.reg.MustRegister(m.calls, m.callDuration, m.waits, m.waitSeconds, m.deadLetters, m.unrecorded,
