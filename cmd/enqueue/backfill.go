@@ -92,7 +92,7 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 				return nil, err
 			}
 			rdb = c
-			return tasks.NewEnqueuer(c), nil
+			return resender{tasks.NewEnqueuer(c), deadletter.New(c)}, nil
 		}
 	}
 
@@ -111,11 +111,8 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 		Concurrency: int(concurrency),
 		Rate:        float64(rate),
 		Connect:     connectRedis,
-		MarkReplayed: func(ctx context.Context, entryID string) error {
-			return deadletter.New(rdb).MarkReplayed(ctx, entryID, time.Now())
-		},
-		Stderr:   a.stderr,
-		Terminal: a.terminal,
+		Stderr:      a.stderr,
+		Terminal:    a.terminal,
 	})
 	if errors.Is(runErr, backfill.ErrTempDir) {
 		// Nothing was read: a matter of configuration (exit 2), with no summary, as for any
@@ -141,6 +138,18 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 		return cli.Failed(errors.Join(runErr, err))
 	}
 	return err
+}
+
+// resender enqueues a backfill's rows, and marks the dead letters of rows exported from them.
+type resender struct {
+	*tasks.Enqueuer
+	dead *deadletter.Store
+}
+
+var _ backfill.ReplayMarker = resender{}
+
+func (r resender) MarkResent(ctx context.Context, entryID, taskID string) (bool, error) {
+	return r.dead.MarkResent(ctx, entryID, taskID, time.Now())
 }
 
 // countRows says "1 row" or "3 rows".

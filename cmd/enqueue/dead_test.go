@@ -222,15 +222,15 @@ func TestDeadExportBackfillRoundTrip(t *testing.T) {
 			"enqueue backfill: 1 invalid row in "+all+": nothing was enqueued; fix them, or pass --skip-invalid to enqueue the 4 valid rows\n")
 }
 
-// The README's fix-and-resend: export, fix the rows, backfill them. The dead letters whose
-// rows were enqueued are marked replayed, so that a later replay does not send the tasks they
-// were exported from (unfixed) again; a row that was a duplicate leaves its dead letter as it
-// was.
+// The README's fix-and-resend: export, fix the rows, backfill them. Once a row's task is in
+// Redis and live (enqueued, or a duplicate of a live task), the dead letter it was exported
+// from is marked replayed, so that a later replay does not send the task it came from
+// (unfixed) again. A row whose task is a duplicate still archived leaves its dead letter open.
 func TestDeadExportFixBackfillThenReplay(t *testing.T) {
 	t.Parallel()
 	d := newDeadLetters(t)
 	path := filepath.Join(t.TempDir(), "fix.jsonl")
-	enqueue(t, t.Context(), d.r, "", "dead", "export", path, "--type", "licence:modify").expect(t, cli.ExitOK, "exported=2 file="+path+"\n", "")
+	enqueue(t, t.Context(), d.r, "", "dead", "export", path, "--code", "-4").expect(t, cli.ExitOK, "exported=2 file="+path+"\n", "")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -251,18 +251,82 @@ func TestDeadExportFixBackfillThenReplay(t *testing.T) {
 	if _, err := asynq.NewClientFromRedisClient(d.r.Client).Enqueue(task, opts...); err != nil {
 		t.Fatal(err)
 	}
-	enqueue(t, t.Context(), d.r, "", "backfill", path, "--queue", "default").expect(t, cli.ExitOK, "enqueued=1 duplicate=1 invalid=0 failed=0\n", "")
+	// And an unchanged row of a task still archived: no resend, its dead letter stays open.
+	unchanged := filepath.Join(t.TempDir(), "unchanged.jsonl")
+	line, _, err := backfillExportRow(d.archived)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(unchanged, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, t.Context(), d.r, "", "backfill", unchanged, "--queue", "default").expect(t, cli.ExitOK, "enqueued=0 duplicate=1 invalid=0 failed=0\n", "")
+	enqueue(t, t.Context(), d.r, "", "dead", "list", "--code", "-4").expect(t, cli.ExitOK, "~"+d.archived.TaskID+" type=licence:modify queue=default reason=permanent errorCode=-4 attempts=1 replayed=no", "")
 
-	enqueue(t, t.Context(), d.r, "", "dead", "list", "--type", "licence:modify").expect(t, cli.ExitOK,
-		"~"+d.archived.TaskID+" type=licence:modify queue=default reason=permanent errorCode=-4 attempts=1 replayed=20", "")
-	// The fixed row's dead letter is skipped; the duplicate's is still there to replay, and is
-	// a duplicate.
-	enqueue(t, t.Context(), d.r, "", "dead", "replay", "--type", "licence:modify").expect(t, cli.ExitOK,
-		"duplicate "+d.keyed.TaskID+" queue=backfill state=pending\n"+
-			"replayed=0 duplicate=1 failed=0 skipped=1\n", "")
+	enqueue(t, t.Context(), d.r, "", "backfill", path, "--queue", "default").expect(t, cli.ExitOK, "enqueued=1 duplicate=1 invalid=0 failed=0\n", "")
+	o := enqueue(t, t.Context(), d.r, "", "dead", "list", "--code", "-4")
+	if strings.Count(o.stdout, "replayed=20") != 2 {
+		t.Errorf("dead letters after the backfill, want both marked replayed:\n%s", o.stdout)
+	}
+	enqueue(t, t.Context(), d.r, "", "dead", "replay", "--code", "-4").expect(t, cli.ExitOK, "replayed=0 duplicate=0 failed=0 skipped=2\n", "")
 	info, err := inspect(t, d.r).GetTaskInfo(tasks.QueueDefault, d.archived.TaskID)
 	if err != nil || info.State != asynq.TaskStateArchived {
 		t.Errorf("the unfixed task: %+v, %v; want it left archived", info, err)
+	}
+}
+
+// A mark that fails fails the backfill (exit 1), though its rows are enqueued; running it
+// again marks the dead letters. An entryId that is not a dead letter of the row's task (an
+// export from another Redis or database) marks nothing, and says so.
+func TestBackfillOfAnExportMarksOnlyItsDeadLetters(t *testing.T) {
+	t.Parallel()
+	d := newDeadLetters(t)
+	path := filepath.Join(t.TempDir(), "fix.jsonl")
+	enqueue(t, t.Context(), d.r, "", "dead", "export", path, "--code", "-14").expect(t, cli.ExitOK, "exported=2 file="+path+"\n", "")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The replayed dead letter's row names d.gone's entry: as if from another database.
+	var rows []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		rows = append(rows, strings.Replace(l, d.replayed.EntryID, d.gone.EntryID, 1))
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(rows, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Redis refuses the mark: the key holds a string.
+	replayed, err := d.r.Client.HGetAll(t.Context(), deadletter.ReplayedKey).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.r.Client.Del(t.Context(), deadletter.ReplayedKey).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.r.Client.Set(t.Context(), deadletter.ReplayedKey, "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	o := enqueue(t, t.Context(), d.r, "", "backfill", path, "--queue", "default")
+	o.expect(t, cli.ExitFailed, "enqueued=2 duplicate=0 invalid=0 failed=0\n", "~1 dead letter could not be marked replayed, though their rows are enqueued")
+	if !strings.Contains(o.stderr, "could not be marked replayed: mark dead letter "+d.gone.EntryID) || !strings.Contains(o.stderr, "WRONGTYPE") {
+		t.Errorf("stderr lacks the row's failed mark:\n%s", o.stderr)
+	}
+	if err := d.r.Client.Del(t.Context(), deadletter.ReplayedKey).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.r.Client.HSet(t.Context(), deadletter.ReplayedKey, replayed).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Again: the rows are duplicates now, live, and the mark goes through. The row whose
+	// entryId is another task's dead letter marks nothing.
+	o = enqueue(t, t.Context(), d.r, "", "backfill", path, "--queue", "default")
+	o.expect(t, cli.ExitOK, "enqueued=0 duplicate=2 invalid=0 failed=0\n", "~entryId "+d.gone.EntryID+" is not a dead letter of task "+d.replayed.TaskID+" in this Redis: nothing marked")
+	got, err := d.r.Client.HGetAll(t.Context(), deadletter.ReplayedKey).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[d.gone.EntryID] == "" || got[d.replayed.EntryID] != replayed[d.replayed.EntryID] {
+		t.Errorf("replayed marks %v; want d.gone's new, d.replayed's as it was (%v)", got, replayed)
 	}
 }
 

@@ -79,9 +79,10 @@ or CSV with a header row of the same names; an empty cell is an absent field:
   type,orderNumber,product,action,cancelType
   licence:modify,123456,1061,CANCELLICENCE,ON EXPIRATION
 The fields errorCode, errorMessage, errorItem, httpStatus, reason, attempts, failedAt, taskId,
-entryId, replayedAt and contentId are ignored, so a file from 'enqueue dead export' can be fixed
-and fed back; a row of a task enqueued with a key keeps the key while its content is unchanged,
-and a row enqueued marks its dead letter (entryId) replayed.
+entryId, replayedAt and contentId are left out of the payload, so a file from 'enqueue dead
+export' can be fixed and fed back; a row of a task enqueued with a key keeps the key while its
+content is unchanged, and once a row's task is enqueued (or found live) the dead letter its
+entryId names, if one of its taskId, is marked replayed.
 
 The whole input is validated first; every bad row is reported on standard error as
 FILE:LINE: field: why. With any bad row nothing is enqueued, unless --skip-invalid. While it
@@ -128,9 +129,10 @@ message, kept in Redis for good (asynq's own archive forgets after 10,000 tasks 
   export   write them as backfill rows to FILE (- for standard output), plus errorCode,
            errorMessage, errorItem, httpStatus, reason, attempts, failedAt, taskId, entryId,
            replayedAt and (for a task enqueued with a key) contentId: fix the rows, then feed
-           the file to 'enqueue backfill', which ignores those fields but keeps the key of an
-           unchanged row, and marks the dead letter of each row it enqueues replayed (a later
-           replay does not send the unfixed task again). An existing FILE is never overwritten.
+           the file to 'enqueue backfill', which leaves those fields out of the payload but
+           keeps the key of an unchanged row, and marks the dead letter of each row whose task
+           it finds live or enqueues replayed (a later replay does not send the unfixed task
+           again). An existing FILE is never overwritten.
   replay   enqueue each dead letter again, once, as a fresh task with its original task ID
            and an unspent retry budget: in place of asynq's archived copy when it still holds
            the task, else rebuilt from the record. Dead letters already replayed, and

@@ -25,6 +25,15 @@ type Enqueuer interface {
 
 var _ Enqueuer = (*tasks.Enqueuer)(nil)
 
+// ReplayMarker is what an Enqueuer may also do: mark the dead letter a row was exported from
+// (its entryId) replayed, once the row's task is in Redis and live (enqueued, or a duplicate
+// not archived), so that a later `enqueue dead replay` does not send the task the row came
+// from, before its fix, again. It marks only a dead letter of task taskID (the row's taskId),
+// and returns false when the record holds no such dead letter.
+type ReplayMarker interface {
+	MarkResent(ctx context.Context, entryID, taskID string) (bool, error)
+}
+
 // DefaultConcurrency is how many rows are enqueued at once unless Options say otherwise. With
 // one Redis, measured with bench/enqueue, 64 went faster than 16 or 32 and 128 no faster.
 const DefaultConcurrency = 64
@@ -46,10 +55,6 @@ type Options struct {
 	// Connect, when Enqueuer is nil, opens one; Run calls it once every row is validated and
 	// there are rows to enqueue, so that a Redis that cannot be reached hides no bad row.
 	Connect func(context.Context) (Enqueuer, error)
-	// MarkReplayed, if set, marks a dead letter replayed: called for each row exported from
-	// one (entryId) whose task is enqueued, so that a later `dead replay` does not send the
-	// task the row was exported from (before its fix) again.
-	MarkReplayed func(ctx context.Context, entryID string) error
 
 	// Stderr receives bad rows, failed enqueues and progress; Terminal draws a progress bar
 	// there instead of writing a line every ProgressInterval (0 means
@@ -69,6 +74,9 @@ var (
 	ErrInterrupted = errors.New("interrupted")
 	// ErrStopped: the run stopped because too many enqueues failed in a row.
 	ErrStopped = errors.New("stopped")
+	// ErrUnmarked: rows exported from dead letters were enqueued, but their dead letters could
+	// not be marked replayed.
+	ErrUnmarked = errors.New("dead letters not marked")
 	// ErrTempDir: the temporary file could not be created ($TMPDIR missing or read-only), so
 	// nothing was read: a matter of configuration.
 	ErrTempDir = errors.New("TMPDIR")
@@ -155,6 +163,9 @@ func Run(ctx context.Context, in *Input, opt Options) (Summary, error) {
 	}
 	if err := invalidSkipped(s, in); err != nil {
 		errs = append(errs, err)
+	}
+	if e.unmarked > 0 {
+		errs = append(errs, tag(ErrUnmarked, "%s could not be marked replayed, though their rows are enqueued: a later 'enqueue dead replay' would send the tasks they were exported from (unfixed) again; mark them by running the same command again once Redis takes the mark", count(e.unmarked, "dead letter")))
 	}
 	if s.Failed > 0 {
 		errs = append(errs, tag(ErrFailedRows, "%s failed to enqueue (one that timed out may have been written all the same); re-run the same command to retry: rows already enqueued are reported as duplicates", count(s.Failed, "row")))

@@ -9,13 +9,16 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ovqueue/ovqueue/tasks"
+	"github.com/hibiken/asynq"
 	"golang.org/x/time/rate"
+
+	"github.com/ovqueue/ovqueue/tasks"
 )
 
 // enqueued is what the enqueue pass did.
 type enqueued struct {
 	enqueued, duplicate, failed int
+	unmarked                    int  // rows' dead letters that could not be marked replayed
 	line                        int  // the line of the last row taken by a worker
 	interrupted, stopped        bool // ended early by the context, or by failures in a row
 }
@@ -45,7 +48,8 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 	if err := sp.rewind(); err != nil {
 		return out, err
 	}
-	var nEnqueued, nDuplicate, nFailed, streak atomic.Int64
+	var nEnqueued, nDuplicate, nFailed, nUnmarked, streak atomic.Int64
+	marker, _ := r.opt.Enqueuer.(ReplayMarker)
 	start := time.Now()
 	r.progress.start(func(terminal bool) string {
 		done := nEnqueued.Load() + nDuplicate.Load() + nFailed.Load()
@@ -211,10 +215,15 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 					nDuplicate.Add(1)
 				default:
 					nEnqueued.Add(1)
-					if rec.entry != "" && r.opt.MarkReplayed != nil {
-						if err := r.opt.MarkReplayed(enqueueCtx, rec.entry); err != nil {
-							r.progress.println(fmt.Sprintf("%s:%d: enqueued, but its dead letter %s could not be marked replayed (a later 'enqueue dead replay' would send the task it was exported from again): %v", r.in.Name(), rec.line, rec.entry, err))
-						}
+				}
+				// The row's task is in Redis and live: its dead letter is covered. A duplicate
+				// still archived (an unchanged row of a task not replayed) is not.
+				if rec.entry != "" && marker != nil && res.State != asynq.TaskStateArchived.String() {
+					if ok, err := marker.MarkResent(enqueueCtx, rec.entry, rec.entryTask); err != nil {
+						nUnmarked.Add(1)
+						r.progress.println(fmt.Sprintf("%s:%d: enqueued, but its dead letter %s could not be marked replayed: %v", r.in.Name(), rec.line, rec.entry, err))
+					} else if !ok {
+						r.progress.println(fmt.Sprintf("%s:%d: entryId %s is not a dead letter of task %s in this Redis: nothing marked", r.in.Name(), rec.line, rec.entry, rec.entryTask))
 					}
 				}
 				streak.Store(0)
@@ -224,6 +233,6 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 	wg.Wait()
 	stopReader()
 	out.enqueued, out.duplicate = int(nEnqueued.Load()), int(nDuplicate.Load())
-	out.failed = int(nFailed.Load())
+	out.failed, out.unmarked = int(nFailed.Load()), int(nUnmarked.Load())
 	return out, readErr
 }

@@ -250,26 +250,21 @@ func (d *decoder) decodeJSONSlow(data []byte) (string, []byte, error) {
 	return typ, d.buf, nil
 }
 
-// originOf reads the taskId, contentId and entryId members of an exported row. A key is kept
-// only from two strings, taskId and contentId; an entryId that is not a string of a stream
-// entry's form is none. Either is ignored otherwise, as the other export fields are.
+// originOf reads the taskId, contentId and entryId members of an exported row: each that is
+// a string (an entryId of a stream entry's form) is kept, and the others are ignored, as the
+// other export fields are. A key needs taskId and contentId; a dead letter, taskId and entryId.
 func originOf(taskID, contentID, entryID json.RawMessage) origin {
-	var o origin
-	if len(entryID) > 0 {
-		if e, err := jsonString(entryID); err == nil {
-			o.entryID = streamEntryID(e)
+	str := func(raw json.RawMessage) string {
+		if len(raw) == 0 {
+			return ""
 		}
+		s, err := jsonString(raw)
+		if err != nil {
+			return ""
+		}
+		return s
 	}
-	if len(taskID) == 0 || len(contentID) == 0 {
-		return o
-	}
-	t, err1 := jsonString(taskID)
-	c, err2 := jsonString(contentID)
-	if err1 != nil || err2 != nil {
-		return o
-	}
-	o.taskID, o.contentID = t, c
-	return o
+	return origin{taskID: str(taskID), contentID: str(contentID), entryID: streamEntryID(str(entryID))}
 }
 
 // streamEntryID returns s when it has the form of a Redis stream entry's ID (digits, '-',
@@ -316,8 +311,11 @@ func (d *decoder) decodeCSV(cells []string) (string, []byte, error) {
 		b = d.appendAccount(b, nil)
 	}
 	d.buf = append(b, '}')
-	if d.taskIDCol >= 0 && d.contentCol >= 0 {
-		d.origin = origin{taskID: cells[d.taskIDCol], contentID: cells[d.contentCol]}
+	if d.taskIDCol >= 0 {
+		d.origin.taskID = cells[d.taskIDCol]
+	}
+	if d.contentCol >= 0 {
+		d.origin.contentID = cells[d.contentCol]
 	}
 	if d.entryCol >= 0 {
 		d.origin.entryID = streamEntryID(cells[d.entryCol])

@@ -291,14 +291,15 @@ func TestDecoderReadsOrigin(t *testing.T) {
 		{"JSONL, slow path (an escaped name)", JSONL, `{"typ\u0065":"licence:modify","orderNumber":1,` + keyed + "}\n" +
 			`{"typ\u0065":"licence:modify","orderNumber":2}` + "\n",
 			[]origin{want, {}}},
+		// Each field that is a string is kept; a key needs both (see origin.key).
 		{"JSONL, not strings", JSONL, `{"type":"licence:modify","orderNumber":1,"taskId":1,"contentId":"x"}` + "\n",
-			[]origin{{}}},
+			[]origin{{contentID: "x"}}},
 		{"JSONL, taskId alone", JSONL, `{"type":"licence:modify","orderNumber":1,"taskId":"licence:modify:inv-1"}` + "\n",
-			[]origin{{}}},
+			[]origin{{taskID: "licence:modify:inv-1"}}},
 		{"CSV", CSV, "type,orderNumber,taskId,contentId\nlicence:modify,1,licence:modify:inv-1,licence:modify:1:0123456789abcdef\nlicence:modify,2,,\n",
 			[]origin{want, {}}},
 		{"CSV, taskId alone", CSV, "type,orderNumber,taskId\nlicence:modify,1,licence:modify:inv-1\n",
-			[]origin{{}}},
+			[]origin{{taskID: "licence:modify:inv-1"}}},
 		// The dead letter's entry, with or without a key; anything but an entry ID is none.
 		{"JSONL, entryId", JSONL, `{"type":"licence:modify","orderNumber":1,"entryId":"1732492800000-7"}` + "\n" +
 			`{"type":"licence:modify","orderNumber":1,` + keyed + `,"entryId":"1-0"}` + "\n" +
@@ -349,6 +350,12 @@ func TestDecoderReadsOrigin(t *testing.T) {
 	} {
 		if got := want.key(tc.typ, tc.id); got != tc.want {
 			t.Errorf("key(%s, %s) = %q, want %q", tc.typ, tc.id, got, tc.want)
+		}
+	}
+	// Half an origin gives no key.
+	for _, o := range []origin{{taskID: want.taskID}, {contentID: want.contentID}} {
+		if got := o.key("licence:modify", want.contentID); got != "" {
+			t.Errorf("%+v.key = %q, want none", o, got)
 		}
 	}
 }

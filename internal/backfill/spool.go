@@ -75,10 +75,11 @@ func (s *spool) close() error {
 
 // record is one built task and where its row is.
 type record struct {
-	line  int
-	task  *asynq.Task
-	opts  []asynq.Option
-	entry string // the dead letter the row was exported from (entryId), or ""
+	line      int
+	task      *asynq.Task
+	opts      []asynq.Option
+	entry     string // the dead letter the row was exported from (entryId), or ""
+	entryTask string // and its task (taskId)
 }
 
 // id is the record's task ID.
@@ -108,12 +109,12 @@ func (s *spool) next() (record, error) {
 }
 
 // A record is its length, then: line, type, payload, headers (count, then key and value),
-// options (count, then each option's type and value), the dead letter's entry ID. Integers are
-// varints; strings and bytes are length-prefixed.
+// options (count, then each option's type and value), the dead letter's entry ID and task ID.
+// Integers are varints; strings and bytes are length-prefixed.
 
 // appendRecord encodes a built task. It fails on an asynq option it does not know, so that a
 // newer asynq can never have an option dropped on the way to Redis.
-func appendRecord(b []byte, line int, task *asynq.Task, opts []asynq.Option, entry string) ([]byte, error) {
+func appendRecord(b []byte, line int, task *asynq.Task, opts []asynq.Option, entry, entryTask string) ([]byte, error) {
 	var body [1024]byte
 	rec := binary.AppendUvarint(body[:0], uint64(line))
 	rec = appendBytes(rec, []byte(task.Type()))
@@ -142,6 +143,7 @@ func appendRecord(b []byte, line int, task *asynq.Task, opts []asynq.Option, ent
 		}
 	}
 	rec = appendBytes(rec, []byte(entry))
+	rec = appendBytes(rec, []byte(entryTask))
 	b = binary.AppendUvarint(b, uint64(len(rec)))
 	return append(b, rec...), nil
 }
@@ -230,9 +232,12 @@ func (s *spool) decode(b []byte) (record, error) {
 		}
 		opts = append(opts, o)
 	}
-	var entry string
+	var entry, entryTask string
 	if e := c.bytes(); len(e) > 0 {
 		entry = string(e)
+	}
+	if e := c.bytes(); len(e) > 0 {
+		entryTask = string(e)
 	}
 	if c.err == nil && len(c.b) != 0 {
 		c.err = fmt.Errorf("corrupt record: %d bytes left over", len(c.b))
@@ -244,7 +249,7 @@ func (s *spool) decode(b []byte) (record, error) {
 	if headers != nil {
 		task = asynq.NewTaskWithHeaders(s.typ, payload, headers)
 	}
-	return record{line: int(line), task: task, opts: opts, entry: entry}, nil
+	return record{line: int(line), task: task, opts: opts, entry: entry, entryTask: entryTask}, nil
 }
 
 // option decodes one option, reusing an equal one decoded before.

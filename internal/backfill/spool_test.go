@@ -21,7 +21,7 @@ func TestSpoolRoundTrip(t *testing.T) {
 			asynq.Retention(24 * time.Hour), asynq.ProcessAt(at)}},
 		{line: 99999, task: asynq.NewTaskWithHeaders("x", nil, map[string]string{"k": "v"}), opts: []asynq.Option{
 			asynq.ProcessIn(90 * time.Second), asynq.Deadline(at), asynq.Unique(time.Hour), asynq.Group("g"), asynq.MaxRetry(-1)}},
-		{line: 3, task: asynq.NewTask("empty", []byte{}), opts: nil, entry: "1732492800000-0"},
+		{line: 3, task: asynq.NewTask("empty", []byte{}), opts: nil, entry: "1732492800000-0", entryTask: "empty:1:x"},
 		// The same options as the first record but its own ID: shared options come from the
 		// cache, the ID must not.
 		{line: 4, task: asynq.NewTask("licence:modify", []byte(`{"orderNumber":2}`)), opts: []asynq.Option{
@@ -34,7 +34,7 @@ func TestSpoolRoundTrip(t *testing.T) {
 	}
 	defer sp.close()
 	for _, r := range in {
-		b, err := appendRecord(nil, r.line, r.task, r.opts, r.entry)
+		b, err := appendRecord(nil, r.line, r.task, r.opts, r.entry, r.entryTask)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,8 +56,8 @@ func TestSpoolRoundTrip(t *testing.T) {
 		if g, w := got.task.Headers(), want.task.Headers(); len(g) != len(w) || g["k"] != w["k"] {
 			t.Errorf("record %d headers %v, want %v", i, g, w)
 		}
-		if got.entry != want.entry {
-			t.Errorf("record %d entry %q, want %q", i, got.entry, want.entry)
+		if got.entry != want.entry || got.entryTask != want.entryTask {
+			t.Errorf("record %d entry %q of %q, want %q of %q", i, got.entry, got.entryTask, want.entry, want.entryTask)
 		}
 		if optString(got.opts) != optString(want.opts) {
 			t.Errorf("record %d options %s, want %s", i, optString(got.opts), optString(want.opts))
@@ -76,10 +76,10 @@ func (strangeOption) Value() interface{}     { return []int{1} }
 
 func TestSpoolRefusesWhatItCannotKeep(t *testing.T) {
 	t.Parallel()
-	if _, err := appendRecord(nil, 1, asynq.NewTask("t", nil), []asynq.Option{strangeOption{}}, ""); err == nil || !strings.Contains(err.Error(), "cannot be spooled") {
+	if _, err := appendRecord(nil, 1, asynq.NewTask("t", nil), []asynq.Option{strangeOption{}}, "", ""); err == nil || !strings.Contains(err.Error(), "cannot be spooled") {
 		t.Errorf("unknown option: err %v", err)
 	}
-	b, err := appendRecord(nil, 1, asynq.NewTask("t", []byte("payload")), []asynq.Option{asynq.Queue("q"), asynq.TaskID("t:1")}, "1-1")
+	b, err := appendRecord(nil, 1, asynq.NewTask("t", []byte("payload")), []asynq.Option{asynq.Queue("q"), asynq.TaskID("t:1")}, "1-1", "t:1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -186,7 +186,11 @@ func (r *runner) check(d *decoder, bu *builder, b batch, build bool) verdict {
 						task, opts = kt, kopts
 					}
 				}
-				out.records, out.err = appendRecord(out.records, row.line, task, opts, d.origin.entryID)
+				entry, entryTask := d.origin.entryID, d.origin.taskID
+				if entryTask == "" {
+					entry = "" // a dead letter is marked only for the task it names
+				}
+				out.records, out.err = appendRecord(out.records, row.line, task, opts, entry, entryTask)
 			}
 		}
 		if err != nil {

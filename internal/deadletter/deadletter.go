@@ -182,6 +182,27 @@ func (s *Store) MarkReplayed(ctx context.Context, entryID string, at time.Time) 
 	return s.rdb.HSet(ctx, ReplayedKey, entryID, at.UTC().Format(time.RFC3339Nano)).Err()
 }
 
+// MarkResent marks the entry replayed, as MarkReplayed does, when it is a dead letter of task
+// taskID not marked yet: its task was sent again another way (a backfill of its exported row).
+// True when the record holds that dead letter, marked now or before; false when it holds no
+// such dead letter (an entry ID from another Redis or database, or from a hand-edited row).
+func (s *Store) MarkResent(ctx context.Context, entryID, taskID string, at time.Time) (bool, error) {
+	msgs, err := s.rdb.XRangeN(ctx, Key, entryID, entryID, 1).Result()
+	if err != nil {
+		return false, fmt.Errorf("read dead letter %s: %w", entryID, err)
+	}
+	if len(msgs) != 1 {
+		return false, nil
+	}
+	if r, err := decode(msgs[0]); err != nil || r.TaskID != taskID {
+		return false, nil
+	}
+	if err := s.rdb.HSetNX(ctx, ReplayedKey, entryID, at.UTC().Format(time.RFC3339Nano)).Err(); err != nil {
+		return false, fmt.Errorf("mark dead letter %s replayed: %w", entryID, err)
+	}
+	return true, nil
+}
+
 func decode(m redis.XMessage) (Record, error) {
 	raw, ok := m.Values["record"].(string)
 	if !ok {
