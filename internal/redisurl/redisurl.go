@@ -112,6 +112,10 @@ func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 		}
 		opt, warning = sentinel(u, o)
 	}
+	if _, hasPass := u.User.Password(); u.User != nil && u.User.Username() != "" && !hasPass {
+		// Not quoted: redis://SECRET@host is how some tools write a password alone.
+		warning = strings.TrimPrefix(warning+"; "+nameWithoutPassword, "; ")
+	}
 	unread, err := unreadParams(u)
 	if err != nil {
 		return nil, "", fmt.Errorf("%q: %w", shown, err)
@@ -125,6 +129,8 @@ func Parse(raw string) (opt asynq.RedisConnOpt, warning string, err error) {
 	}
 	return opt, warning, nil
 }
+
+const nameWithoutPassword = "the URL has a user name but no password, which asynq ignores: Redis is logged into as its default user (for a password alone write redis://:PASSWORD@host, for an ACL user redis://USER:PASSWORD@host)"
 
 // sentinel completes asynq's reading of a redis-sentinel URL u. Its login is the sentinels'
 // (asynq keeps only the password; the user name is carried over here), and there is no place

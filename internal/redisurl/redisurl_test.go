@@ -78,6 +78,12 @@ func TestParse(t *testing.T) {
 		{"socket with a login", "redis-socket://:" + password + "@/run/redis.sock", asynq.RedisClientOpt{Network: "unix", Addr: "/run/redis.sock", Password: password}, ""},
 		{"sentinel database", "redis-sentinel://a:26379/2?master=m", asynq.RedisFailoverClientOpt{MasterName: "m", SentinelAddrs: []string{"a:26379"}},
 			"a redis-sentinel URL cannot choose a database: asynq ignores /2, and so does ovqueue; using database 0"},
+		// A name without a password logs in as the default user; the name is not quoted, as it
+		// may be a password written without its colon.
+		{"user name without a password", "redis://" + password + "@10.0.0.1:6379/0", asynq.RedisClientOpt{Addr: "10.0.0.1:6379"}, nameWithoutPassword},
+		{"sentinel user name without a password", "redis-sentinel://" + password + "@a:26379?master=m",
+			asynq.RedisFailoverClientOpt{MasterName: "m", SentinelAddrs: []string{"a:26379"}}, nameWithoutPassword},
+		{"user name, empty password", "redis://ops:@10.0.0.1:6379/0", asynq.RedisClientOpt{Addr: "10.0.0.1:6379", Username: "ops"}, ""},
 	}
 	for _, tt := range good {
 		t.Run(tt.name, func(t *testing.T) {
