@@ -240,9 +240,14 @@ func connect(ctx context.Context, conn asynq.RedisConnOpt, shown, from string) (
 	err := rdb.Ping(pingCtx).Err()
 	timedOut := errors.Is(pingCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
-	if err != nil && timedOut {
+	var ne net.Error
+	switch {
+	case err != nil && timedOut:
 		// The deadline hides why: ask the addresses themselves.
 		err = fmt.Errorf("no answer in %s: %w", pingTimeout, probe(conn))
+	case err != nil && ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout():
+		// go-redis's own read timeout ran out first: a bare "i/o timeout" says as little.
+		err = fmt.Errorf("no answer: %w", probe(conn))
 	}
 	if err != nil {
 		_ = rdb.Close()
