@@ -81,11 +81,13 @@ func (a *app) backfill(ctx context.Context, args []string) error {
 			_ = rdb.Close()
 		}
 	}()
+	// Read even for a dry run, which never connects: a bad URL is refused before any row is
+	// read, as it would be in the run the dry run prepares.
+	conn, shown, from, err := tf.redis.conn(a.getenv, a.stderr, int(concurrency)+1) // and the look-ups
+	if err != nil {
+		return err
+	}
 	if !*dryRun {
-		conn, shown, from, err := tf.redis.conn(a.getenv, a.stderr, int(concurrency)+1) // and the look-ups
-		if err != nil {
-			return err
-		}
 		connectRedis = func(ctx context.Context) (backfill.Enqueuer, error) {
 			c, err := connect(ctx, conn, shown, from)
 			if err != nil {

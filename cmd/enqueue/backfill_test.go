@@ -192,6 +192,9 @@ func TestBackfillDryRun(t *testing.T) {
 	// A dry run needs no Redis.
 	enqueue(t, t.Context(), nil, "", "backfill", path, "--dry-run", "--redis-url", "redis://127.0.0.1:1/0").
 		expect(t, cli.ExitOK, "enqueued=0 duplicate=0 invalid=0 failed=0\n", "dry run: 3 rows valid, nothing enqueued\n")
+	// But a bad URL is refused, as it would be in the run the dry run prepares.
+	enqueue(t, t.Context(), nil, "", "backfill", path, "--dry-run", "--redis-url", "bogus://h/0").
+		expect(t, cli.ExitUsage, "", "~--redis-url: scheme must be redis, rediss, redis-sentinel or redis-socket")
 	enqueue(t, t.Context(), r, "", "backfill", path, "--dry-run", "--json").
 		expect(t, cli.ExitOK, `{"dryRun":true,"valid":3,"enqueued":0,"duplicate":0,"invalid":0,"failed":0}`+"\n", "dry run: 3 rows valid, nothing enqueued\n")
 	expectTasks(t, r, tasks.QueueBackfill, nil)

@@ -105,8 +105,8 @@ Output (standard output), one summary line:
   With --dry-run the same line, counting only invalid rows; standard error says how many rows
   are valid.
   With --json: {"enqueued":9998,"duplicate":2,"invalid":0,"failed":0}, plus "stoppedAfterLine"
-  when interrupted (0 before the first row; "stoppedWhileValidating": true too when nothing
-  was enqueued yet), and "dryRun" and "valid" with --dry-run.
+  when it stopped early (0 before the first row; "stoppedWhileValidating": true too when
+  interrupted while validating), and "dryRun" and "valid" with --dry-run.
 
 Exit code 1 when any row is invalid (even with --skip-invalid), fails to enqueue, or the run
 is interrupted; the summary still counts what was done.
@@ -119,7 +119,7 @@ Examples:
 `
 
 const deadUsage = `Usage: enqueue dead list [--code C] [--type T] [--json]
-       enqueue dead export FILE|- [--code C] [--type T]
+       enqueue dead export FILE|- [--code C] [--type T] [--json]
        enqueue dead replay [--code C] [--type T] [--json]
 
 The dead-letter record: every task a worker gave up on, with the provider's errorCode and

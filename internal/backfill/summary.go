@@ -32,7 +32,7 @@ func (s Summary) String() string {
 
 // MarshalJSON writes the summary line's keys, plus "dryRun" and "valid" for a dry run and
 // "stoppedAfterLine" when the run stopped early, 0 included ("stoppedWhileValidating" too when
-// it stopped before enqueueing anything).
+// it was interrupted while validating, before enqueueing anything).
 func (s Summary) MarshalJSON() ([]byte, error) {
 	type summary struct {
 		DryRun           bool `json:"dryRun,omitempty"`
