@@ -89,6 +89,18 @@ func newDeadLetters(t *testing.T) *deadLetters {
 	return d
 }
 
+// export writes the two dead letters of code to a file, and returns its path and content.
+func (d *deadLetters) export(t *testing.T, code string) (string, []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dead.jsonl")
+	enqueue(t, t.Context(), d.r, "", "dead", "export", path, "--code", code).expect(t, cli.ExitOK, "exported=2 file="+path+"\n", "")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, b
+}
+
 func TestDeadList(t *testing.T) {
 	t.Parallel()
 	d := newDeadLetters(t)
@@ -141,12 +153,7 @@ func TestDeadList(t *testing.T) {
 func TestDeadExport(t *testing.T) {
 	t.Parallel()
 	d := newDeadLetters(t)
-	path := filepath.Join(t.TempDir(), "dead.jsonl")
-	enqueue(t, t.Context(), d.r, "", "dead", "export", path, "--code", "-4").expect(t, cli.ExitOK, "exported=2 file="+path+"\n", "")
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, got := d.export(t, "-4")
 	var want strings.Builder
 	for _, rec := range []deadletter.Record{d.archived, d.keyed} {
 		line, _, err := backfillExportRow(rec)
@@ -205,8 +212,7 @@ func TestDeadExport(t *testing.T) {
 func TestDeadExportBackfillRoundTrip(t *testing.T) {
 	t.Parallel()
 	d := newDeadLetters(t)
-	path := filepath.Join(t.TempDir(), "dead.jsonl")
-	enqueue(t, t.Context(), d.r, "", "dead", "export", path, "--code", "-14").expect(t, cli.ExitOK, "exported=2 file="+path+"\n", "")
+	path, _ := d.export(t, "-14")
 	enqueue(t, t.Context(), d.r, "", "backfill", path, "--queue", "default").expect(t, cli.ExitOK, "enqueued=2 duplicate=0 invalid=0 failed=0\n", "")
 	got := queued(t, inspect(t, d.r), tasks.QueueDefault)
 	info, ok := got[d.gone.TaskID]
@@ -229,12 +235,7 @@ func TestDeadExportBackfillRoundTrip(t *testing.T) {
 func TestDeadExportFixBackfillThenReplay(t *testing.T) {
 	t.Parallel()
 	d := newDeadLetters(t)
-	path := filepath.Join(t.TempDir(), "fix.jsonl")
-	enqueue(t, t.Context(), d.r, "", "dead", "export", path, "--code", "-4").expect(t, cli.ExitOK, "exported=2 file="+path+"\n", "")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, b := d.export(t, "-4")
 	// The fix: d.archived's product becomes another; d.keyed's row is left as it was, and its
 	// task (forgotten by asynq) is back under its key already.
 	fixed := strings.Replace(string(b), `"orderNumber":9,"product":1061`, `"orderNumber":9,"product":1062`, 1)
@@ -281,12 +282,7 @@ func TestDeadExportFixBackfillThenReplay(t *testing.T) {
 func TestBackfillOfAnExportMarksOnlyItsDeadLetters(t *testing.T) {
 	t.Parallel()
 	d := newDeadLetters(t)
-	path := filepath.Join(t.TempDir(), "fix.jsonl")
-	enqueue(t, t.Context(), d.r, "", "dead", "export", path, "--code", "-14").expect(t, cli.ExitOK, "exported=2 file="+path+"\n", "")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, b := d.export(t, "-14")
 	// The replayed dead letter's row names d.gone's entry: as if from another database.
 	var rows []string
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
