@@ -303,7 +303,7 @@ func TestBackfillOfAnExportMarksOnlyItsDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := enqueue(t, t.Context(), d.r, "", "backfill", path, "--queue", "default")
-	o.expect(t, cli.ExitFailed, "enqueued=2 duplicate=0 invalid=0 failed=0\n", "~1 dead letter could not be marked replayed, though their rows are enqueued")
+	o.expect(t, cli.ExitFailed, "enqueued=2 duplicate=0 invalid=0 failed=0\n", "~1 dead letter could not be marked replayed, though their rows' tasks are in Redis")
 	if !strings.Contains(o.stderr, "could not be marked replayed: mark dead letter "+d.gone.EntryID) || !strings.Contains(o.stderr, "WRONGTYPE") {
 		t.Errorf("stderr lacks the row's failed mark:\n%s", o.stderr)
 	}

@@ -165,7 +165,7 @@ func Run(ctx context.Context, in *Input, opt Options) (Summary, error) {
 		errs = append(errs, err)
 	}
 	if e.unmarked > 0 {
-		errs = append(errs, tag(ErrUnmarked, "%s could not be marked replayed, though their rows are enqueued: a later 'enqueue dead replay' would send the tasks they were exported from (unfixed) again; mark them by running the same command again once Redis takes the mark", count(e.unmarked, "dead letter")))
+		errs = append(errs, tag(ErrUnmarked, "%s could not be marked replayed, though their rows' tasks are in Redis: a later 'enqueue dead replay' would send the tasks they were exported from (unfixed) again; mark them by running the same command again once Redis takes the mark", count(e.unmarked, "dead letter")))
 	}
 	if s.Failed > 0 {
 		errs = append(errs, tag(ErrFailedRows, "%s failed to enqueue (one that timed out may have been written all the same); re-run the same command to retry: rows already enqueued are reported as duplicates", count(s.Failed, "row")))

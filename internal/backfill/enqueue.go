@@ -221,7 +221,7 @@ func (r *runner) enqueue(ctx context.Context, sp *spool, total int) (enqueued, e
 				if rec.entry != "" && marker != nil && res.State != asynq.TaskStateArchived.String() {
 					if ok, err := marker.MarkResent(enqueueCtx, rec.entry, rec.entryTask); err != nil {
 						nUnmarked.Add(1)
-						r.progress.println(fmt.Sprintf("%s:%d: enqueued, but its dead letter %s could not be marked replayed: %v", r.in.Name(), rec.line, rec.entry, err))
+						r.progress.println(fmt.Sprintf("%s:%d: the row's task is in Redis, but its dead letter %s could not be marked replayed: %v", r.in.Name(), rec.line, rec.entry, err))
 					} else if !ok {
 						r.progress.println(fmt.Sprintf("%s:%d: entryId %s is not a dead letter of task %s in this Redis: nothing marked", r.in.Name(), rec.line, rec.entry, rec.entryTask))
 					}
