@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -267,26 +268,20 @@ func originOf(taskID, contentID, entryID json.RawMessage) origin {
 	return origin{taskID: str(taskID), contentID: str(contentID), entryID: streamEntryID(str(entryID))}
 }
 
-// streamEntryID returns s when it has the form of a Redis stream entry's ID (digits, '-',
-// digits), else "".
+// streamEntryID returns s when it is a Redis stream entry's ID (two 64-bit whole numbers
+// joined by '-'), else "": Redis refuses any other form.
 func streamEntryID(s string) string {
 	ms, seq, ok := strings.Cut(s, "-")
-	if !ok || len(s) > 41 || !allDigits(ms) || !allDigits(seq) {
+	if !ok {
+		return ""
+	}
+	if _, err := strconv.ParseUint(ms, 10, 64); err != nil {
+		return ""
+	}
+	if _, err := strconv.ParseUint(seq, 10, 64); err != nil {
 		return ""
 	}
 	return s
-}
-
-func allDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func (d *decoder) decodeCSV(cells []string) (string, []byte, error) {

@@ -305,8 +305,9 @@ func TestDecoderReadsOrigin(t *testing.T) {
 			`{"type":"licence:modify","orderNumber":1,` + keyed + `,"entryId":"1-0"}` + "\n" +
 			`{"type":"licence:modify","orderNumber":1,"entryId":"1-x"}` + "\n" +
 			`{"type":"licence:modify","orderNumber":1,"entryId":17}` + "\n" +
+			`{"type":"licence:modify","orderNumber":1,"entryId":"99999999999999999999-0"}` + "\n" +
 			`{"type":"licence:modify","orderNumber":2}` + "\n",
-			[]origin{{entryID: "1732492800000-7"}, {taskID: want.taskID, contentID: want.contentID, entryID: "1-0"}, {}, {}, {}}},
+			[]origin{{entryID: "1732492800000-7"}, {taskID: want.taskID, contentID: want.contentID, entryID: "1-0"}, {}, {}, {}, {}}},
 		{"JSONL, slow path, entryId", JSONL, `{"typ\u0065":"licence:modify","orderNumber":1,"entryId":"1732492800000-7"}` + "\n" +
 			`{"typ\u0065":"licence:modify","orderNumber":1,"entryId":"-"}` + "\n",
 			[]origin{{entryID: "1732492800000-7"}, {}}},
