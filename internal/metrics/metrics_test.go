@@ -5,6 +5,8 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -333,5 +335,76 @@ func TestWorkerFeedsMetrics(t *testing.T) {
 	wantSample(t, body, `ovqueue_queue_tasks{queue="default",state="pending"}`, 0)
 	if strings.Contains(body, providertest.DefaultLoginPassword) {
 		t.Error("/metrics shows the provider password")
+	}
+}
+
+// TestReadmeNamesEveryMetric holds README.md to what /metrics serves: every ovqueue_ family is
+// named there, and every name the README gives (with the labels it lists, `name{a,b}`, or uses
+// in a query, `name{a="x"}`) is one the worker serves, with those labels.
+func TestReadmeNamesEveryMetric(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := redistest.New(t)
+	m, base := serve(t, r.Client, tasks.Queues)
+	// Counters show once they count something.
+	m.ProviderCall("!modifyThirdPartyDetails", "0", time.Millisecond)
+	m.RateLimitWait("default", "cooldown", time.Second)
+	m.DeadLettered(deadletter.Record{Type: tasks.TypeLicenceModify, Reason: deadletter.ReasonPermanent})
+	m.DeadLetterUnrecorded(deadletter.Record{Type: tasks.TypeLicenceModify, Reason: deadletter.ReasonPermanent})
+	served := map[string]map[string]bool{} // family -> its label names
+	series := regexp.MustCompile(`^(ovqueue_[a-z_]+)(?:\{([^}]*)\})? `)
+	for _, line := range strings.Split(scrape(t, base), "\n") {
+		sm := series.FindStringSubmatch(line)
+		if sm == nil {
+			continue
+		}
+		name := sm[1]
+		if strings.HasSuffix(name, "_seconds_bucket") || strings.HasSuffix(name, "_seconds_sum") || strings.HasSuffix(name, "_seconds_count") {
+			name = name[:strings.LastIndex(name, "_")]
+		}
+		if served[name] == nil {
+			served[name] = map[string]bool{}
+		}
+		for _, pair := range strings.Split(sm[2], ",") {
+			if label, _, ok := strings.Cut(pair, "="); ok && label != "le" {
+				served[name][label] = true
+			}
+		}
+	}
+	if len(served) < 10 {
+		t.Fatalf("only %d ovqueue_ families scraped: %v", len(served), served)
+	}
+
+	named := map[string]bool{}
+	mention := regexp.MustCompile(`(ovqueue_[a-z_]*[a-z])(\{[^}]*\})?`)
+	for _, sm := range mention.FindAllStringSubmatch(string(readme), -1) {
+		name := sm[1]
+		if !strings.HasSuffix(name, "_total") && !strings.HasSuffix(name, "_seconds") && !strings.HasPrefix(name, "ovqueue_queue_") {
+			continue // not a metric: a Redis key or channel (ovqueue_ is only the metrics' prefix)
+		}
+		named[name] = true
+		labels, ok := served[name]
+		if !ok {
+			t.Errorf("README.md names %s, which /metrics does not serve", sm[0])
+			continue
+		}
+		for _, part := range strings.Split(strings.Trim(sm[2], "{}"), ",") {
+			label := part
+			if i := strings.IndexAny(part, "=!~"); i >= 0 {
+				label = part[:i]
+			}
+			label = strings.TrimSpace(label)
+			if label != "" && !labels[label] {
+				t.Errorf("README.md gives %s a label %q it does not have (it has %v)", sm[0], label, labels)
+			}
+		}
+	}
+	for name := range served {
+		if !named[name] {
+			t.Errorf("/metrics serves %s, which README.md does not name", name)
+		}
 	}
 }
