@@ -423,8 +423,13 @@ func (h *Handlers) logCall(t *asynq.Task, id, account string, attempt int, c cal
 		e = logging.ErrorCode(e, nil).Str("error", c.personal.Mask(err.Error()))
 	}
 	msg := "provider call"
-	if provider.IsAlreadyCancelled(err) {
+	switch {
+	case provider.IsAlreadyCancelled(err):
 		msg = "provider call: licence already cancelled"
+	case pe != nil && pe.Code == provider.CodePermissionDenied:
+		// Most often the login itself: then every task of it will be refused in turn, and
+		// each refusal brings a lock-out of the account nearer.
+		msg = "provider call: permission denied; if the login is wrong, every task of it will be refused, and the provider may lock an account it refuses again and again: fix the login"
 	}
 	e.Msg(msg)
 }

@@ -139,6 +139,24 @@ func TestErrorPolicy(t *testing.T) {
 	if logs := e.logs.String(); !strings.Contains(logs, "provider call: licence already cancelled") {
 		t.Errorf("no \"licence already cancelled\" line; logs:\n%s", logs)
 	}
+	// A -16 says what it may mean for the account, on its call line, and only there.
+	warned := 0
+	for _, line := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		msg, _ := m["message"].(string)
+		if strings.Contains(msg, "may lock an account") != (strings.HasPrefix(msg, "provider call") && m["errorCode"] == float64(-16)) {
+			t.Errorf("the lock-out warning is on this line, or missing from it: %s", line)
+		}
+		if strings.Contains(msg, "may lock an account") {
+			warned++
+		}
+	}
+	if warned != 1 {
+		t.Errorf("%d lock-out warnings, want 1 (the -16 call)", warned)
+	}
 	// One line per call, each with every field DESIGN names; errorCode is null when the call
 	// got none (an error page, a dropped connection, a timeout).
 	lines := map[string]int{}
