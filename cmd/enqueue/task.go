@@ -6,8 +6,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/ovqueue/ovqueue/internal/cli"
+	"github.com/ovqueue/ovqueue/provider"
 	"github.com/ovqueue/ovqueue/tasks"
 )
 
@@ -74,6 +77,7 @@ func (a *app) one(ctx context.Context, args []string, name, typ string, fields [
 
 	payload := map[string]string{}
 	flagOf := map[string]string{}
+	var badText []error
 	for i, f := range fields {
 		flagOf[f.field] = f.flag
 		if *values[i] != "" {
@@ -83,12 +87,40 @@ func (a *app) one(ctx context.Context, args []string, name, typ string, fields [
 	if tf.account != "" {
 		payload["account"] = tf.account
 	}
+	bad := map[string]bool{}
+	names := make([]string, 0, len(fields)+1)
+	for _, f := range fields {
+		names = append(names, f.field)
+	}
+	for _, field := range append(names, "account") {
+		if v, ok := payload[field]; ok && !utf8.ValidString(v) {
+			// json.Marshal would put U+FFFD in place of the bad bytes, and the task would
+			// carry, and send, a value other than the one given.
+			badText = append(badText, &provider.FieldError{Field: field, Problem: "must be valid UTF-8"})
+			bad[field] = true
+			// Kept (mended), so that the other fields' checks run as they would with it.
+			payload[field] = strings.ToValidUTF8(v, "\uFFFD")
+		}
+	}
 	data, err := json.Marshal(payload)
 	if err != nil {
 		return fmt.Errorf("encode payload: %w", err)
 	}
 	opts, optErr := tf.options(fs)
 	_, _, payloadErr := tasks.Build(typ, data)
+	if len(badText) > 0 {
+		// The mended value's own problems are beside the point.
+		fes := provider.FieldErrors(payloadErr)
+		if len(fes) == 0 && payloadErr != nil {
+			badText = append(badText, payloadErr)
+		}
+		for _, fe := range fes {
+			if !bad[fe.Field] {
+				badText = append(badText, fe)
+			}
+		}
+		payloadErr = errors.Join(badText...)
+	}
 	if err := errors.Join(flagErrors(payloadErr, flagOf), optErr); err != nil {
 		return cli.Usage(err)
 	}

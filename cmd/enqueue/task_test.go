@@ -136,6 +136,11 @@ func TestFlagErrors(t *testing.T) {
 		{"cancel-type family", append(lic, "--cancel-type", "IMMEDIATELY"), "enqueue licence: --cancel-type: only for SiteLock products, not product 700 (CodeGuard)\n"},
 		{"codeguard-email", append(lic, "--codeguard-email", "x"), "enqueue licence: --codeguard-email: must be an e-mail address such as name@example.com\n"},
 		{"qualys on codeguard", append(lic, "--qualys-login", "q"), "enqueue licence: --qualys-login: only for HackerGuardian products, not product 700 (CodeGuard)\n"},
+		// Bytes that are not UTF-8 are refused, not replaced by U+FFFD (json.Marshal's way).
+		{"comments not UTF-8", append(cb, "--comments", "caf\xe9"), "enqueue callback: --comments: must be valid UTF-8\n"},
+		{"order not UTF-8, and a field missing", []string{"callback", "--order", "1\xff5", "--action", "ReplacePhone"},
+			"enqueue callback: --order: must be valid UTF-8\nenqueue callback: --phone: required\n"},
+		{"codeguard-user not UTF-8", append(lic[:5:5], "--codeguard-user", "b\xffob"), "enqueue licence: --codeguard-user: must be valid UTF-8\n"},
 	}
 	r := redistest.New(t)
 	insp := inspect(t, r)
