@@ -214,36 +214,43 @@ func (r *csvReader) next() (row, error) {
 	if r.header == nil {
 		return row{}, io.EOF
 	}
-	r.lim.rowStart = r.cr.InputOffset()
-	cells, err := r.cr.Read()
-	if r.lim.tripped {
-		return row{}, r.inputError(errRowTooLong)
-	}
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return row{}, io.EOF
+	for {
+		r.lim.rowStart = r.cr.InputOffset()
+		cells, err := r.cr.Read()
+		if r.lim.tripped {
+			return row{}, r.inputError(errRowTooLong)
 		}
-		// A row that breaks CSV's quoting within its own line is one bad row, and the reader
-		// goes on at the next line, so that every bad row is reported. One that runs over
-		// several lines (an unclosed quote) may have swallowed rows that would then be
-		// neither enqueued nor reported: that ends the input.
-		var pe *csv.ParseError
-		if errors.As(err, &pe) && pe.StartLine == pe.Line {
-			r.lastLine = pe.Line
-			return row{line: pe.StartLine, err: &provider.FieldError{Field: "row", Problem: fmt.Sprintf("csv: column %d: %v", pe.Column, pe.Err)}}, nil
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return row{}, io.EOF
+			}
+			// A row that breaks CSV's quoting within its own line is one bad row, and the reader
+			// goes on at the next line, so that every bad row is reported. One that runs over
+			// several lines (an unclosed quote) may have swallowed rows that would then be
+			// neither enqueued nor reported: that ends the input.
+			var pe *csv.ParseError
+			if errors.As(err, &pe) && pe.StartLine == pe.Line {
+				r.lastLine = pe.Line
+				return row{line: pe.StartLine, err: &provider.FieldError{Field: "row", Problem: fmt.Sprintf("csv: column %d: %v", pe.Column, pe.Err)}}, nil
+			}
+			return row{}, r.inputError(err)
 		}
-		return row{}, r.inputError(err)
+		line, _ := r.cr.FieldPos(0)
+		r.lastLine, _ = r.cr.FieldPos(len(cells) - 1)
+		if len(cells) == 1 && strings.TrimSpace(cells[0]) == "" {
+			// A line of only spaces or tabs is blank, as in JSON Lines (encoding/csv skips only
+			// empty ones): one cell with nothing in it has no type, and cannot be a row.
+			continue
+		}
+		// The cells and their separators: blank lines before the row are not part of it.
+		if n := len(cells) - 1; n+cellBytes(cells) > MaxRowBytes {
+			return row{line: line, err: &provider.FieldError{Field: "row", Problem: fmt.Sprintf("longer than %d bytes", MaxRowBytes)}}, nil
+		}
+		if len(cells) != len(r.header) {
+			return row{line: line, err: &provider.FieldError{Field: "row", Problem: fmt.Sprintf("has %d cells, the header has %d", len(cells), len(r.header))}}, nil
+		}
+		return row{line: line, cells: cells}, nil
 	}
-	line, _ := r.cr.FieldPos(0)
-	r.lastLine, _ = r.cr.FieldPos(len(cells) - 1)
-	// The cells and their separators: blank lines before the row are not part of it.
-	if n := len(cells) - 1; n+cellBytes(cells) > MaxRowBytes {
-		return row{line: line, err: &provider.FieldError{Field: "row", Problem: fmt.Sprintf("longer than %d bytes", MaxRowBytes)}}, nil
-	}
-	if len(cells) != len(r.header) {
-		return row{line: line, err: &provider.FieldError{Field: "row", Problem: fmt.Sprintf("has %d cells, the header has %d", len(cells), len(r.header))}}, nil
-	}
-	return row{line: line, cells: cells}, nil
 }
 
 func cellBytes(cells []string) int {
