@@ -144,11 +144,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	var servers []*http.Server
+	var afterServers []func() // what the servers' handlers use, closed once they have stopped
 	defer func() {
 		for _, s := range servers {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = s.Shutdown(sctx)
 			cancel()
+		}
+		for _, f := range afterServers {
+			f()
 		}
 	}()
 	serve := func(name, addr string, h http.Handler) (string, error) {
@@ -169,7 +173,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var uiURL string
 	if cfg.UIAddr != "" {
 		u := ui.New(ui.Options{Redis: cfg.Redis, User: cfg.UIUser, Password: cfg.UIPassword, ReadOnly: cfg.UIReadOnly})
-		defer u.Close()
+		afterServers = append(afterServers, func() { _ = u.Close() })
 		addr, err := serve("UI_ADDR", cfg.UIAddr, u)
 		if err != nil {
 			return err

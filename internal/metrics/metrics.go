@@ -23,6 +23,9 @@ import (
 
 const namespace = "ovqueue"
 
+// readyTimeout bounds how long /readyz waits for Redis to answer.
+const readyTimeout = 2 * time.Second
+
 // Metrics holds the worker's collectors. It implements handler.Observer.
 type Metrics struct {
 	reg          *prometheus.Registry
@@ -113,9 +116,20 @@ func (m *Metrics) Handler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
-		if err := m.rdb.Ping(ctx).Err(); err != nil {
+		// asynq's client does not end a command at its context's deadline (go-redis's
+		// ContextTimeoutEnabled is off): a Redis that hangs would hold the answer for the
+		// client's read timeout, past a probe's own timeout. Answer at the deadline.
+		done := make(chan error, 1)
+		go func() { done <- m.rdb.Ping(ctx).Err() }()
+		var err error
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
 			http.Error(w, "redis: unreachable", http.StatusServiceUnavailable)
 			return
 		}

@@ -1,8 +1,10 @@
 package metrics_test
 
 import (
+	"context"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -125,6 +127,42 @@ func TestReadyz(t *testing.T) {
 		r.Mini.Close()
 		if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable {
 			t.Fatalf("/readyz after Redis stopped: %d %q, want 503", code, body)
+		}
+	})
+	t.Run("redis silent", func(t *testing.T) {
+		t.Parallel()
+		// A Redis that takes the connection and never answers: the client's own read timeout
+		// (a minute here) would hold /readyz past any probe's timeout; it answers at its own.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				t.Cleanup(func() { _ = c.Close() })
+			}
+		}()
+		c := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1, ReadTimeout: time.Minute, WriteTimeout: time.Minute})
+		t.Cleanup(func() { _ = c.Close() })
+		_, base := serve(t, c, tasks.Queues)
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("/readyz did not answer while Redis stayed silent: %v", err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("/readyz: %d, want 503", resp.StatusCode)
 		}
 	})
 	t.Run("redis unreachable", func(t *testing.T) {
