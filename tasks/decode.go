@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -40,6 +41,9 @@ func (n *Int) UnmarshalJSON(b []byte) error {
 		}
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return fmt.Errorf("out of range: at most %d, got %s", int64(math.MaxInt64), truncate(s, 40))
+	}
 	if err != nil {
 		return fmt.Errorf("must be an integer or a string of digits, got %s", truncate(s, 40))
 	}

@@ -39,8 +39,10 @@ func TestDecode(t *testing.T) {
 		// A value that does not decode leaves its field empty: rules about it would mislead.
 		{"bad value hides rules", tasks.TypeOVCallbackUpdate, `{"orderNumber":5,"action":"ReplacePhone"}`, []string{"orderNumber"}, "must be a string"},
 		{"order not digits", tasks.TypeLicenceModify, `{"orderNumber":"12a","product":1060,"action":"CANCELLICENCE"}`, []string{"orderNumber"}, `orderNumber: must be an integer or a string of digits, got "12a"`},
+		{"order just out of range", tasks.TypeLicenceModify, `{"orderNumber":"9223372036854775808","product":1060,"action":"CANCELLICENCE"}`, []string{"orderNumber"}, `orderNumber: out of range: at most 9223372036854775807, got 9223372036854775808`},
+		{"order number out of range", tasks.TypeLicenceModify, `{"orderNumber":99999999999999999999,"product":1060,"action":"CANCELLICENCE"}`, []string{"orderNumber"}, `orderNumber: out of range: at most 9223372036854775807, got 99999999999999999999`},
 		{"order float", tasks.TypeLicenceModify, `{"orderNumber":1.5,"product":1060,"action":"CANCELLICENCE"}`, []string{"orderNumber"}, "must be an integer"},
-		{"order too big", tasks.TypeLicenceModify, `{"orderNumber":"99999999999999999999","product":1060,"action":"CANCELLICENCE"}`, []string{"orderNumber"}, "must be an integer"},
+		{"order too big", tasks.TypeLicenceModify, `{"orderNumber":"99999999999999999999","product":1060,"action":"CANCELLICENCE"}`, []string{"orderNumber"}, "orderNumber: out of range: at most 9223372036854775807, got 99999999999999999999"},
 		{"callback order number type", tasks.TypeOVCallbackUpdate, `{"orderNumber":1,"action":"sendCallbackEmail"}`, []string{"orderNumber"}, "orderNumber: must be a string, got number"},
 		{"not an object", tasks.TypeOVCallbackUpdate, `[1,2]`, []string{"payload"}, "not a JSON object"},
 		{"not json", tasks.TypeOVCallbackUpdate, `{"orderNumber":`, []string{"payload"}, "not a JSON object"},

@@ -122,6 +122,10 @@ func TestBackfillStdin(t *testing.T) {
 	enqueue(t, t.Context(), r, csv, "backfill", "--format", "csv", "-").expect(t, cli.ExitFailed,
 		"enqueued=0 duplicate=0 invalid=1 failed=0\n",
 		"stdin:3: orderNumber: required\nenqueue backfill: 1 invalid row in stdin: nothing was enqueued; fix them, or pass --skip-invalid to enqueue the 1 valid row\n")
+	// No valid row: --skip-invalid would enqueue nothing either, so it is not offered.
+	enqueue(t, t.Context(), r, csv[:strings.Index(csv, "\n")+1]+"ovcallback:update,,sendCallbackEmail\n", "backfill", "--format", "csv", "-").expect(t, cli.ExitFailed,
+		"enqueued=0 duplicate=0 invalid=1 failed=0\n",
+		"stdin:2: orderNumber: required\nenqueue backfill: 1 invalid row in stdin, and no valid row: nothing was enqueued\n")
 }
 
 func TestBackfillBadRows(t *testing.T) {

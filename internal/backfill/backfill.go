@@ -133,6 +133,9 @@ func Run(ctx context.Context, in *Input, opt Options) (Summary, error) {
 		return s, nil
 	}
 	if s.Invalid > 0 && !opt.SkipInvalid {
+		if s.Valid == 0 {
+			return s, tag(ErrInvalidRows, "%s in %s, and no valid row: nothing was enqueued", count(s.Invalid, "invalid row"), in.Name())
+		}
 		return s, tag(ErrInvalidRows, "%s in %s: nothing was enqueued; fix them, or pass --skip-invalid to enqueue the %s",
 			count(s.Invalid, "invalid row"), in.Name(), count(s.Valid, "valid row"))
 	}
