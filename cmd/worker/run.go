@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -74,15 +75,37 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 	// go-redis does not give up a read when its context ends, so a signal is waited for beside
 	// the ping rather than through it.
-	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	pinged := make(chan error, 1)
-	go func() { pinged <- rdb.Ping(pingCtx).Err() }()
-	select {
-	case err = <-pinged:
-	case <-ctx.Done():
-		err = ctx.Err()
+	ping := func() error {
+		pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		pinged := make(chan error, 1)
+		go func() { pinged <- rdb.Ping(pingCtx).Err() }()
+		select {
+		case err := <-pinged:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	cancel()
+	err = ping()
+	// A Redis loading its data (after a restart, a large AOF takes minutes) is there and will
+	// answer: wait for it, rather than exit and leave a fleet restarting in a loop.
+	for waited := false; loading(err); {
+		if !waited {
+			log.Warn().Msg("Redis is loading its data set into memory; waiting for it (a signal stops the worker)")
+			waited = true
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if err = ping(); err == nil {
+			log.Info().Msg("Redis has loaded its data set")
+		}
+	}
 	if err != nil {
 		if problem := redisurl.Refusal(err); problem != "" {
 			return config.Invalidf("REDIS_URL (--redis-url): %s: %s", redisurl.Redact(cfg.RedisURL), problem)
@@ -205,4 +228,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logging.Redis.Flush() // go-redis's repeats held back, as asynq's were by Shutdown
 	log.Info().Msg("stopped")
 	return nil
+}
+
+// loading reports whether err is Redis's answer while it loads its data set.
+func loading(err error) bool {
+	var reply redis.Error
+	return errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "LOADING ")
 }

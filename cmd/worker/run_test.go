@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,8 +13,10 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -414,4 +417,124 @@ func TestSecondSignal(t *testing.T) { // not parallel: it signals the process
 			}
 		})
 	}
+}
+
+// TestWaitsForRedisLoading: a Redis that answers LOADING at start (a restart reading a large
+// AOF) is waited for, and the worker starts once it has loaded; it does not exit.
+func TestWaitsForRedisLoading(t *testing.T) {
+	t.Parallel()
+	backend := miniredis.RunT(t)
+	var isLoading atomic.Bool
+	isLoading.Store(true)
+	addr := loadingProxy(t, backend.Addr(), &isLoading)
+	fake, err := providertest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	_, stderr, stop := runWorker(t, nil, map[string]string{
+		"REDIS_URL": "redis://" + addr + "/0", "PROVIDER_URL": fake.URL,
+		"PROVIDER_LOGIN_NAME": providertest.DefaultLoginName, "PROVIDER_LOGIN_PASSWORD": providertest.DefaultLoginPassword,
+	})
+	waitFor(t, "the worker to say it waits", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "Redis is loading") })
+	time.Sleep(1500 * time.Millisecond) // a ping or two more while loading
+	if strings.Contains(stderr.String(), "worker started") {
+		t.Fatalf("the worker started while Redis was loading:\n%s", stderr.String())
+	}
+	isLoading.Store(false)
+	waitFor(t, "the worker to start once Redis has loaded", 15*time.Second, func() bool { return strings.Contains(stderr.String(), "worker started") })
+	if err := stop(); err != nil {
+		t.Fatalf("run = %v after cancel, want nil", err)
+	}
+}
+
+// loadingProxy listens on loopback and answers every command LOADING while loading is set;
+// then it passes each connection through to backend.
+func loadingProxy(t *testing.T, backend string, loading *atomic.Bool) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	keep := func(c net.Conn) {
+		mu.Lock()
+		defer mu.Unlock()
+		conns = append(conns, c)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			keep(c)
+			go func() {
+				br := bufio.NewReader(c)
+				for {
+					raw, err := readCommand(br)
+					if err != nil {
+						return
+					}
+					if loading.Load() {
+						if _, err := io.WriteString(c, "-LOADING Redis is loading the dataset in memory\r\n"); err != nil {
+							return
+						}
+						continue
+					}
+					b, err := net.Dial("tcp", backend)
+					if err != nil {
+						return
+					}
+					keep(b)
+					if _, err := b.Write(raw); err != nil {
+						return
+					}
+					go func() { _, _ = io.Copy(b, br) }()
+					_, _ = io.Copy(c, b)
+					return
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// readCommand reads one RESP command (an array of bulk strings, or an inline line) and
+// returns its bytes.
+func readCommand(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadBytes('\n')
+	if err != nil || len(line) == 0 || line[0] != '*' {
+		return line, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(line[1:])))
+	if err != nil {
+		return nil, err
+	}
+	raw := line
+	for range n {
+		hdr, err := br.ReadBytes('\n')
+		if err != nil {
+			return nil, err
+		}
+		size, err := strconv.Atoi(strings.TrimSpace(string(hdr[1:])))
+		if err != nil {
+			return nil, err
+		}
+		body := make([]byte, size+2)
+		if _, err := io.ReadFull(br, body); err != nil {
+			return nil, err
+		}
+		raw = append(append(raw, hdr...), body...)
+	}
+	return raw, nil
 }
