@@ -277,7 +277,8 @@ func TestClientMasksThePasswordAsSent(t *testing.T) {
 			leaks = append(leaks, part)
 		}
 		jsonQuoted, _ := json.Marshal(password) // "&" as \u0026
-		leaks = append(leaks, html.EscapeString(password), strings.Trim(string(jsonQuoted), `"`), phpHTML(password), jsEscapeEvery(password))
+		leaks = append(leaks, html.EscapeString(password), strings.Trim(string(jsonQuoted), `"`), phpHTML(password), jsEscapeEvery(password),
+			rawURLEncode(password), escapeEvery(password))
 		answers := map[string]providertest.Answer{
 			"form-encoded":                   {Code: -16, Message: "denied: loginName=demo&loginPassword=" + url.QueryEscape(password)},
 			"every field":                    {Code: -16, Message: "bad " + password, Item: password, Detail: "was " + password},
@@ -291,6 +292,10 @@ func TestClientMasksThePasswordAsSent(t *testing.T) {
 			// \uXXXX in upper case): not one of the client's forms, so the text is withheld.
 			"HTML-escaped, PHP":         {Code: -16, Message: "value=" + phpHTML(password)},
 			"JSON, every character \\u": {Code: -16, Item: `"` + jsEscapeEvery(password) + `"`},
+			// Percent-encoded in the text itself, as other languages encode (JavaScript's
+			// encodeURIComponent, PHP's rawurlencode), or byte by byte in lower case.
+			"quoted rawurlencoded":              {Code: -16, Message: "login refused for loginPassword=" + rawURLEncode(password)},
+			"quoted, every byte escaped, lower": {Code: -16, Detail: "sent " + escapeEvery(password)},
 			"redirect": {HTTPStatus: http.StatusFound, Body: new(string), Header: http.Header{"Location": {
 				"https://login.example/p/" + url.PathEscape(password) + "?loginName=demo&loginPassword=" + url.QueryEscape(password) + "#" + password}}},
 		}
@@ -355,6 +360,21 @@ func jsEscapeEvery(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		fmt.Fprintf(&b, `\u%04X`, r)
+	}
+	return b.String()
+}
+
+// rawURLEncode percent-encodes s as JavaScript's encodeURIComponent does (a space as %20, and
+// every reserved character, "+" and "&" among them).
+func rawURLEncode(s string) string {
+	var b strings.Builder
+	for i := range len(s) {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.!~*'()", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
 	}
 	return b.String()
 }

@@ -77,19 +77,55 @@ func (a answer) withoutPassword(forms []string) answer {
 }
 
 // quotesEscaped reports whether s quotes one of forms escaped in a way passwordForms does not
-// list, for HTML (&quot; or &#039;, &auml;) or in a JSON or JavaScript string (\/, \u00e4,
-// \u003C): escapings are many, so the text is unescaped instead, and a text that then holds
-// the password is withheld whole.
+// list, for HTML (&quot; or &#039;, &auml;), in a JSON or JavaScript string (\/, \u00e4,
+// \u003C) or percent-encoded (%20 for a space, %2b): escapings are many, so the text is
+// unescaped instead, and a text that then holds the password is withheld whole.
 func quotesEscaped(s string, forms []string) bool {
-	if !strings.ContainsAny(s, "&\\") {
+	if !strings.ContainsAny(s, "&\\%") {
 		return false
 	}
-	for _, plain := range []string{html.UnescapeString(s), unescapeJS(s)} {
+	for _, plain := range []string{html.UnescapeString(s), unescapeJS(s), unescapePercent(s, false), unescapePercent(s, true)} {
 		if plain != s && slices.ContainsFunc(forms, func(f string) bool { return strings.Contains(plain, f) }) {
 			return true
 		}
 	}
 	return false
+}
+
+// unescapePercent decodes every %XX in s (either case), leaving anything else as it is, and
+// with plusIsSpace a "+" as a space: a text that quotes a request percent-encoded otherwise
+// than Go encodes it (every reserved character, as JavaScript's encodeURIComponent and PHP's
+// rawurlencode do; hex in lower case) reads as the request did.
+func unescapePercent(s string, plusIsSpace bool) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+		case c == '+' && plusIsSpace:
+			b.WriteByte(' ')
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
 }
 
 // unescapeJS undoes the backslash escapes of a JSON or JavaScript string in s: \uXXXX (either
