@@ -15,6 +15,7 @@ import (
 
 	"github.com/ovqueue/ovqueue/internal/redisurl"
 	"github.com/ovqueue/ovqueue/provider"
+	"github.com/ovqueue/ovqueue/tasks"
 )
 
 // devUIAddr is where the UI listens in dev mode unless UI_ADDR says otherwise.
@@ -129,6 +130,11 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Worker, 
 		// Works against the fake provider on loopback; against the provider, over HTTPS, most
 		// calls would time out, be retried and end dead-lettered.
 		w.Warnings = append(w.Warnings, fmt.Sprintf("PROVIDER_TIMEOUT is %s, under a second: against the provider, over HTTPS, most calls would time out, be retried and end dead-lettered", w.ProviderTimeout))
+	}
+	if w.ProviderTimeout >= tasks.DefaultTimeout {
+		// asynq ends a run at the task's timeout, and the call with it: a longer PROVIDER_TIMEOUT
+		// never comes into play, and such a run spends the task's budget.
+		w.Warnings = append(w.Warnings, fmt.Sprintf("PROVIDER_TIMEOUT is %s, not shorter than a task's run timeout (%s unless its producer set another): a call still running then is cut short with the run, which counts as a failed attempt", w.ProviderTimeout, tasks.DefaultTimeout))
 	}
 	if w.PollInterval > time.Minute {
 		w.Warnings = append(w.Warnings, fmt.Sprintf("POLL_INTERVAL is %s: an idle worker looks for new tasks, and for retries that came due, only that often", w.PollInterval))

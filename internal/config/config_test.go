@@ -1044,12 +1044,14 @@ func TestLoadLogFormatCase(t *testing.T) {
 }
 
 // Durations that work but are unlikely to be meant start the worker with a warning: a timeout
-// under a second (30ms for 30s), a poll interval over a minute. Those in range say nothing.
+// under a second (30ms for 30s) or as long as a task's run, a poll interval over a minute. Those in range say nothing.
 func TestLoadWarnsOfUnlikelyDurations(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ name, value, warning string }{
 		{"PROVIDER_TIMEOUT", "30ms", "PROVIDER_TIMEOUT is 30ms, under a second: against the provider, over HTTPS, most calls would time out, be retried and end dead-lettered"},
 		{"PROVIDER_TIMEOUT", "1s", ""},
+		{"PROVIDER_TIMEOUT", "4m59s", ""},
+		{"PROVIDER_TIMEOUT", "10m", "PROVIDER_TIMEOUT is 10m0s, not shorter than a task's run timeout (5m0s unless its producer set another): a call still running then is cut short with the run, which counts as a failed attempt"},
 		{"POLL_INTERVAL", "2h", "POLL_INTERVAL is 2h0m0s: an idle worker looks for new tasks, and for retries that came due, only that often"},
 		{"POLL_INTERVAL", "1m", ""},
 	}
