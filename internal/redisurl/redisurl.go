@@ -387,12 +387,19 @@ func redactQuery(s string) string {
 		switch {
 		case !hasValue && pair != "":
 			pair = "xxxxx" // a piece of a value, maybe (?password=pa&ss)
-		case hasValue && value != "" && (err != nil || unescaped != "db" && unescaped != "master"):
+		case hasValue && value != "" && (err != nil || !(unescaped == "db" && digits(value) || unescaped == "master")):
+			// A db that is no number is no database: it may be anything, a password too.
 			pair = name + "=xxxxx"
 		}
 		b.WriteString(pair + sep)
 	}
 	return b.String()
+}
+
+// digits reports whether s is a whole number: ASCII digits, maybe after a minus sign.
+func digits(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // WithPoolSize makes room in opt's connection pool for at least n connections at once (go-redis

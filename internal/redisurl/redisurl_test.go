@@ -35,6 +35,7 @@ func TestRedact(t *testing.T) {
 		{"redis://h:6379/0?pa%73sword=secret;b=2&c", "redis://h:6379/0?pa%73sword=xxxxx;b=xxxxx&xxxxx"},
 		{"redis://h:6379/0?password=50%off", "redis://h:6379/0?password=xxxxx"},
 		{"redis-socket:///run/r.sock?db=2&password=secret", "redis-socket:///run/r.sock?db=2&password=xxxxx"},
+		{"redis://127.0.0.1:6379/0?db=s3cr3t&master=mymaster", "redis://127.0.0.1:6379/0?db=xxxxx&master=mymaster"},
 		{"redis://:secret@127.0.0.1:6379/0?authToken=secret", "redis://:xxxxx@127.0.0.1:6379/0?authToken=xxxxx"},
 		{"redis-sentinel://a:26379?master=cache@eu&sentinel_password=secret", "redis-sentinel://a:26379?master=cache@eu&sentinel_password=xxxxx"},
 	}
