@@ -121,11 +121,12 @@ func bareHandler(name, providerURL string, rdb redis.UniversalClient, concurrenc
 		if steps["log"] {
 			log.Info().Str("task", id).Str("type", t.Type()).Str("account", tasks.DefaultAccount).
 				Int64("order", int64(p.OrderNumber)).Int64("product", int64(p.Product)).Str("action", p.Action).
-				Int("attempt", 1).Str("outcome", "success").Float64("durationMs", float64(took.Microseconds())/1000).
+				Int("attempt", 1).Str("outcome", "success").
+				Str("duration", took.Round(time.Microsecond).String()).Float64("durationMs", float64(took.Microseconds())/1000).
 				Int("errorCode", resp.Code).Msg("provider call")
 		}
 		if steps["result"] {
-			b, _ := json.Marshal(map[string]any{"errorCode": resp.Code, "attempts": 1, "duration": took.String(), "durationMs": took.Milliseconds()})
+			b, _ := json.Marshal(map[string]any{"code": resp.Code, "errorCode": resp.Code, "attempts": 1, "duration": took.String(), "durationMs": took.Milliseconds()})
 			if _, err := t.ResultWriter().Write(b); err != nil {
 				return err
 			}

@@ -169,8 +169,10 @@ type call struct {
 	do        func(context.Context, provider.Credentials) (*provider.Response, error)
 }
 
-// Result is what a completed task keeps (asynq's task result, shown in the UI).
+// Result is what a completed task keeps (asynq's task result, shown in the UI). Code is
+// ErrorCode again, under the name DESIGN.md gives it ("code, result, attempts, duration").
 type Result struct {
+	Code             int    `json:"code"`
 	ErrorCode        int    `json:"errorCode"`
 	ErrorMessage     string `json:"errorMessage,omitempty"`
 	Result           string `json:"result,omitempty"`
@@ -280,11 +282,11 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 	case provider.Success:
 		res := Result{Attempts: attempt, Duration: took.Round(time.Microsecond).String(), DurationMs: took.Milliseconds()}
 		if resp != nil {
-			res.ErrorCode, res.ErrorMessage, res.Result = resp.Code, resp.Message, resp.Result
+			res.Code, res.ErrorCode, res.ErrorMessage, res.Result = resp.Code, resp.Code, resp.Message, resp.Result
 		} else if provider.IsAlreadyCancelled(err) {
 			var pe *provider.Error
 			errors.As(err, &pe)
-			res.ErrorCode, res.ErrorMessage, res.AlreadyCancelled = pe.Code, pe.Message, true
+			res.Code, res.ErrorCode, res.ErrorMessage, res.AlreadyCancelled = pe.Code, pe.Code, pe.Message, true
 		}
 		h.finish(ctx, t, id, limits, st, res)
 		return nil
@@ -438,7 +440,8 @@ func (h *Handlers) logCall(t *asynq.Task, id, account string, attempt int, c cal
 func (h *Handlers) callLine(lvl zerolog.Level, t *asynq.Task, id, account string, attempt int, c call, outcome string, took time.Duration) *zerolog.Event {
 	e := h.cfg.Logger.WithLevel(lvl).
 		Str("task", id).Str("type", t.Type()).Str("account", account).Str("order", c.order)
-	return c.logFields(e).Int("attempt", attempt).Str("outcome", outcome).Float64("durationMs", float64(took.Microseconds())/1000)
+	return c.logFields(e).Int("attempt", attempt).Str("outcome", outcome).
+		Str("duration", took.Round(time.Microsecond).String()).Float64("durationMs", float64(took.Microseconds())/1000)
 }
 
 // codeLabel is the metrics label of a call's outcome.

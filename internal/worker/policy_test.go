@@ -99,7 +99,7 @@ func TestErrorPolicy(t *testing.T) {
 			}
 			if tt.state == asynq.TaskStateCompleted {
 				r := result(t, info)
-				if r.ErrorCode != tt.code || r.Attempts != tt.attempts || r.Result != tt.result || r.Duration == "" || r.DurationMs < 0 {
+				if r.ErrorCode != tt.code || r.Code != tt.code || r.Attempts != tt.attempts || r.Result != tt.result || r.Duration == "" || r.DurationMs < 0 {
 					t.Errorf("result %+v, want code %d attempts %d result %q and a duration", r, tt.code, tt.attempts, tt.result)
 				}
 				if cancelled := tt.code == -20; r.AlreadyCancelled != cancelled {
@@ -169,7 +169,7 @@ func TestErrorPolicy(t *testing.T) {
 		if msg, _ := m["message"].(string); !strings.HasPrefix(msg, "provider call") {
 			continue
 		}
-		for _, k := range []string{"task", "type", "account", "order", "product", "attempt", "errorCode", "durationMs", "outcome"} {
+		for _, k := range []string{"task", "type", "account", "order", "product", "attempt", "errorCode", "duration", "durationMs", "outcome"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("call line without %s: %s", k, line)
 			}
