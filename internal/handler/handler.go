@@ -461,6 +461,9 @@ func codeLabel(resp *provider.Response, err error) string {
 		return "invalid"
 	}
 	switch {
+	case pe.Code == provider.CodeCallLimit || provider.IsAlreadyCancelled(err):
+		// Codes acted on whatever the HTTP status: counted as what they were taken for.
+		return strconv.Itoa(pe.Code)
 	case pe.HTTPStatus != 0 && (pe.HTTPStatus < 200 || pe.HTTPStatus > 299):
 		return "http_" + strconv.Itoa(pe.HTTPStatus)
 	case pe.Code < 0 && !provider.IsDocumented(pe.Code):

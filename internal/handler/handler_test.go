@@ -37,6 +37,13 @@ func TestCodeLabel(t *testing.T) {
 		{"documented permanent code", nil, &provider.Error{Code: -115, HTTPStatus: 200}, "-115"},
 		{"undocumented code", nil, &provider.Error{Code: -99, HTTPStatus: 200}, "undocumented"},
 		{"http status", nil, &provider.Error{HTTPStatus: http.StatusBadGateway}, "http_502"},
+		{"permanent code on an error status", nil, &provider.Error{Code: -16, HTTPStatus: http.StatusForbidden}, "http_403"},
+		// Acted on whatever the status: counted as what they were taken for.
+		{"-42 on an error status", nil, &provider.Error{Code: -42, HTTPStatus: http.StatusServiceUnavailable}, "-42"},
+		{"-20 to a cancel on an error status", nil, &provider.Error{Code: -20, HTTPStatus: http.StatusInternalServerError,
+			Endpoint: provider.EndpointModifyThirdPartyDetails, Action: provider.ActionCancelLicence}, "-20"},
+		{"-20 to anything else on an error status", nil, &provider.Error{Code: -20, HTTPStatus: http.StatusInternalServerError,
+			Endpoint: provider.EndpointModifyThirdPartyDetails}, "http_500"},
 		{"no code", nil, &provider.Error{HTTPStatus: 200, Message: "answer without errorCode"}, "no_code"},
 		{"transport", nil, &provider.Error{Err: errors.New("dial")}, "transport"},
 		{"validation", nil, &provider.FieldError{Field: "x", Problem: "y"}, "invalid"},
