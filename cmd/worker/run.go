@@ -89,12 +89,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	err = ping()
 	// A Redis loading its data (after a restart, a large AOF takes minutes) is there and will
-	// answer: wait for it, rather than exit and leave a fleet restarting in a loop.
-	for waited := false; loading(err); {
+	// answer: wait for it, rather than exit and leave a fleet restarting in a loop. Once it
+	// has said so, a ping that gets no answer at all (a loading Redis may be slow to answer,
+	// or restart again) is waited out too.
+	for waited, silent := false, false; loading(err) || waited && noAnswer(err); {
 		if !waited {
 			log.Warn().Msg("Redis is loading its data set into memory; waiting for it (a signal stops the worker)")
 			waited = true
 		}
+		if noAnswer(err) && !silent {
+			log.Warn().Err(err).Msg("Redis, loading its data set, did not answer; still waiting for it")
+		}
+		silent = noAnswer(err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
@@ -228,6 +234,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logging.Redis.Flush() // go-redis's repeats held back, as asynq's were by Shutdown
 	log.Info().Msg("stopped")
 	return nil
+}
+
+// noAnswer reports whether err is a failure to get any answer from Redis (a connection
+// error, a timeout), not an answer of its own.
+func noAnswer(err error) bool {
+	var reply redis.Error
+	return err != nil && !errors.As(err, &reply)
 }
 
 // loading reports whether err is Redis's answer while it loads its data set.

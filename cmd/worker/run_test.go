@@ -420,13 +420,13 @@ func TestSecondSignal(t *testing.T) { // not parallel: it signals the process
 }
 
 // TestWaitsForRedisLoading: a Redis that answers LOADING at start (a restart reading a large
-// AOF) is waited for, and the worker starts once it has loaded; it does not exit.
+// AOF) is waited for, and so is a spell without any answer while it loads; the worker starts
+// once it has loaded, and does not exit.
 func TestWaitsForRedisLoading(t *testing.T) {
 	t.Parallel()
 	backend := miniredis.RunT(t)
-	var isLoading atomic.Bool
-	isLoading.Store(true)
-	addr := loadingProxy(t, backend.Addr(), &isLoading)
+	var mode atomic.Int32 // proxyLoading, then proxySilent, proxyLoading again, proxyPass
+	addr := loadingProxy(t, backend.Addr(), &mode)
 	fake, err := providertest.Start()
 	if err != nil {
 		t.Fatal(err)
@@ -437,20 +437,29 @@ func TestWaitsForRedisLoading(t *testing.T) {
 		"PROVIDER_LOGIN_NAME": providertest.DefaultLoginName, "PROVIDER_LOGIN_PASSWORD": providertest.DefaultLoginPassword,
 	})
 	waitFor(t, "the worker to say it waits", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "Redis is loading") })
+	mode.Store(proxySilent)
+	waitFor(t, "a ping without an answer", 20*time.Second, func() bool { return strings.Contains(stderr.String(), "did not answer") })
+	mode.Store(proxyLoading)
 	time.Sleep(1500 * time.Millisecond) // a ping or two more while loading
 	if strings.Contains(stderr.String(), "worker started") {
 		t.Fatalf("the worker started while Redis was loading:\n%s", stderr.String())
 	}
-	isLoading.Store(false)
+	mode.Store(proxyPass)
 	waitFor(t, "the worker to start once Redis has loaded", 15*time.Second, func() bool { return strings.Contains(stderr.String(), "worker started") })
 	if err := stop(); err != nil {
 		t.Fatalf("run = %v after cancel, want nil", err)
 	}
 }
 
-// loadingProxy listens on loopback and answers every command LOADING while loading is set;
-// then it passes each connection through to backend.
-func loadingProxy(t *testing.T, backend string, loading *atomic.Bool) string {
+const (
+	proxyLoading = iota // every command is answered LOADING
+	proxySilent         // no command is answered
+	proxyPass           // connections go through to the backend
+)
+
+// loadingProxy listens on loopback and answers every command as mode says: LOADING, nothing,
+// or, once mode is proxyPass, by passing the connection through to backend.
+func loadingProxy(t *testing.T, backend string, mode *atomic.Int32) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -485,10 +494,13 @@ func loadingProxy(t *testing.T, backend string, loading *atomic.Bool) string {
 					if err != nil {
 						return
 					}
-					if loading.Load() {
+					switch mode.Load() {
+					case proxyLoading:
 						if _, err := io.WriteString(c, "-LOADING Redis is loading the dataset in memory\r\n"); err != nil {
 							return
 						}
+						continue
+					case proxySilent:
 						continue
 					}
 					b, err := net.Dial("tcp", backend)
