@@ -277,7 +277,11 @@ func (c *Client) do(ctx context.Context, endpoint, action string, creds Credenti
 			e.statusInMessage = true
 		}
 		if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
-			e.Message = "redirected to " + redact(shownLocation(loc), forms) + "; check the provider URL"
+			shown := redact(shownLocation(loc), forms)
+			if quotesEscaped(shown, forms) {
+				shown = redacted + " (the location quoted the password)"
+			}
+			e.Message = "redirected to " + shown + "; check the provider URL"
 			e.statusInMessage = false
 		}
 		return nil, e

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -278,7 +279,7 @@ func TestClientMasksThePasswordAsSent(t *testing.T) {
 		}
 		jsonQuoted, _ := json.Marshal(password) // "&" as \u0026
 		leaks = append(leaks, html.EscapeString(password), strings.Trim(string(jsonQuoted), `"`), phpHTML(password), jsEscapeEvery(password),
-			rawURLEncode(password), escapeEvery(password))
+			rawURLEncode(password), escapeEvery(password), lowerHex(url.QueryEscape(password)), rawURLEncode(rawURLEncode(password)))
 		answers := map[string]providertest.Answer{
 			"form-encoded":                   {Code: -16, Message: "denied: loginName=demo&loginPassword=" + url.QueryEscape(password)},
 			"every field":                    {Code: -16, Message: "bad " + password, Item: password, Detail: "was " + password},
@@ -294,8 +295,12 @@ func TestClientMasksThePasswordAsSent(t *testing.T) {
 			"JSON, every character \\u": {Code: -16, Item: `"` + jsEscapeEvery(password) + `"`},
 			// Percent-encoded in the text itself, as other languages encode (JavaScript's
 			// encodeURIComponent, PHP's rawurlencode), or byte by byte in lower case.
-			"quoted rawurlencoded":              {Code: -16, Message: "login refused for loginPassword=" + rawURLEncode(password)},
-			"quoted, every byte escaped, lower": {Code: -16, Detail: "sent " + escapeEvery(password)},
+			"quoted rawurlencoded":                {Code: -16, Message: "login refused for loginPassword=" + rawURLEncode(password)},
+			"quoted, every byte escaped, lower":   {Code: -16, Detail: "sent " + escapeEvery(password)},
+			"quoted form-encoded, lower-case hex": {Code: -16, Message: "loginPassword=" + lowerHex(url.QueryEscape(password))},
+			"quoted rawurlencoded twice":          {Code: -16, Item: "loginPassword=" + rawURLEncode(rawURLEncode(password))},
+			"redirect, path rawurlencoded": {HTTPStatus: http.StatusFound, Body: new(string), Header: http.Header{"Location": {
+				"https://login.example/p/" + rawURLEncode(password)}}},
 			"redirect": {HTTPStatus: http.StatusFound, Body: new(string), Header: http.Header{"Location": {
 				"https://login.example/p/" + url.PathEscape(password) + "?loginName=demo&loginPassword=" + url.QueryEscape(password) + "#" + password}}},
 		}
@@ -377,6 +382,11 @@ func rawURLEncode(s string) string {
 		fmt.Fprintf(&b, "%%%02X", c)
 	}
 	return b.String()
+}
+
+// lowerHex writes the hex digits of s's %XX escapes in lower case.
+func lowerHex(s string) string {
+	return regexp.MustCompile(`%[0-9A-F]{2}`).ReplaceAllStringFunc(s, strings.ToLower)
 }
 
 // escapeEvery percent-encodes every byte of s, in lower case: a form that no encoder of the

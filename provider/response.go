@@ -84,7 +84,9 @@ func quotesEscaped(s string, forms []string) bool {
 	if !strings.ContainsAny(s, "&\\%") {
 		return false
 	}
-	for _, plain := range []string{html.UnescapeString(s), unescapeJS(s), unescapePercent(s, false), unescapePercent(s, true)} {
+	// Percent-decoded twice too: a quote of an encoded request may be encoded again.
+	for _, plain := range []string{html.UnescapeString(s), unescapeJS(s),
+		unescapePercent(s, false), unescapePercent(s, true), unescapePercent(unescapePercent(s, false), false)} {
 		if plain != s && slices.ContainsFunc(forms, func(f string) bool { return strings.Contains(plain, f) }) {
 			return true
 		}
