@@ -1,7 +1,10 @@
 package config
 
 import (
+	"io"
+	"maps"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -72,6 +75,33 @@ func TestReadmeTableListsEverySetting(t *testing.T) {
 			t.Errorf("README.md's configuration table names %s, which the worker does not read", v)
 		}
 	}
+
+	// And the defaults the README gives are the worker's: set to them, a variable changes
+	// nothing.
+	base := map[string]string{"PROVIDER_LOGIN_NAME": "alice", "PROVIDER_LOGIN_PASSWORD": "correct horse"}
+	defaults := loadForReadme(t, base)
+	for env, def := range rowDefaults {
+		if def = bare(def); def == "none" || def == "off" {
+			continue
+		}
+		set := maps.Clone(base)
+		set[env] = def
+		if got := loadForReadme(t, set); !reflect.DeepEqual(got, defaults) {
+			t.Errorf("%s=%s, README.md's default, loads\n%+v\nwhere leaving it out loads\n%+v", env, def, got, defaults)
+		}
+	}
+}
+
+// loadForReadme loads the settings of env, without the accounts and warnings (which hold
+// functions and depend on what was set, not on its value).
+func loadForReadme(t *testing.T, env map[string]string) Worker {
+	t.Helper()
+	w, err := Load(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	w.Accounts, w.Warnings = nil, nil
+	return *w
 }
 
 // bare is a default without what is said after it.
