@@ -42,7 +42,7 @@ func (n *Int) UnmarshalJSON(b []byte) error {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if errors.Is(err, strconv.ErrRange) {
-		return fmt.Errorf("out of range: at most %d, got %s", int64(math.MaxInt64), truncate(s, 40))
+		return fmt.Errorf("out of range: %d to %d, got %s", int64(math.MinInt64), int64(math.MaxInt64), truncate(s, 40))
 	}
 	if err != nil {
 		return fmt.Errorf("must be an integer or a string of digits, got %s", truncate(s, 40))
