@@ -238,7 +238,7 @@ func (r *csvReader) next() (row, error) {
 		line, _ := r.cr.FieldPos(0)
 		r.lastLine, _ = r.cr.FieldPos(len(cells) - 1)
 		if len(cells) == 1 && strings.TrimSpace(cells[0]) == "" {
-			// A line of only spaces or tabs is blank, as in JSON Lines (encoding/csv skips only
+			// A line of only white space is blank, as in JSON Lines (encoding/csv skips only
 			// empty ones): one cell with nothing in it has no type, and cannot be a row.
 			continue
 		}
