@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/hibiken/asynq"
 	"github.com/ovqueue/ovqueue/internal/redisurl"
@@ -37,6 +38,9 @@ type Enqueuer struct {
 	rdb    redis.UniversalClient
 	client *asynq.Client
 	owned  bool // opened by OpenEnqueuer: Close closes rdb
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // OpenEnqueuer connects to the workers' Redis at url, any form their REDIS_URL takes
@@ -67,11 +71,17 @@ func OpenEnqueuer(url string) (*Enqueuer, error) {
 // Close closes the connection OpenEnqueuer opened; an Enqueuer from NewEnqueuer leaves its
 // client to its caller.
 func (e *Enqueuer) Close() error {
-	if !e.owned {
+	if e == nil || !e.owned {
 		return nil
 	}
-	return e.rdb.Close()
+	// A second Close (a defer after an explicit one) is no error.
+	e.closeOnce.Do(func() { e.closeErr = e.rdb.Close() })
+	return e.closeErr
 }
+
+// errNoClient is the error of an Enqueuer without a Redis client: NewEnqueuer(nil), or a zero
+// Enqueuer.
+var errNoClient = errors.New("tasks: the Enqueuer has no Redis client: open it with OpenEnqueuer, or give NewEnqueuer one")
 
 // NewEnqueuer enqueues on rdb, the workers' Redis: one server, or Sentinel; not a Cluster,
 // whose look-up fails with ErrCluster. The caller keeps rdb and closes it. To start from a
@@ -150,6 +160,9 @@ const maxLookup = 1000
 // live (pending, active, scheduled, retry, completed…) if it is anywhere, else where it is
 // archived. One round trip for up to a thousand IDs.
 func (e *Enqueuer) Lookup(ctx context.Context, ids ...string) ([]Enqueued, error) {
+	if e == nil || e.rdb == nil {
+		return nil, errNoClient
+	}
 	out := make([]Enqueued, len(ids))
 	for i, id := range ids {
 		out[i].ID = id
@@ -239,6 +252,9 @@ func (e *Enqueuer) EnqueueNew(ctx context.Context, task *asynq.Task, opts ...asy
 	id, queue, err := destination(task, opts)
 	if err != nil {
 		return Enqueued{Queue: queue}, err
+	}
+	if e == nil || e.rdb == nil || e.client == nil {
+		return Enqueued{ID: id, Queue: queue}, errNoClient
 	}
 	info, err := e.client.EnqueueContext(ctx, task, opts...)
 	if err == nil {

@@ -435,6 +435,9 @@ func TestOpenEnqueuer(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
+	if err := e.Close(); err != nil { // a defer after an explicit Close
+		t.Errorf("second Close: %v", err)
+	}
 	if _, err := e.Enqueue(t.Context(), task, opts...); err == nil {
 		t.Error("Enqueue after Close: no error")
 	}
@@ -445,6 +448,18 @@ func TestOpenEnqueuer(t *testing.T) {
 	for _, bad := range []string{"http://:s3cret@host:6379", "redis://:s3cret@host:6379/x", "%zz:s3cret"} {
 		if _, err := tasks.OpenEnqueuer(bad); err == nil || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("OpenEnqueuer(%q) = %v; want an error without the password", bad, err)
+		}
+	}
+	// Without a client, an error that says so, not a panic.
+	for name, e := range map[string]*tasks.Enqueuer{"NewEnqueuer(nil)": tasks.NewEnqueuer(nil), "a zero Enqueuer": {}} {
+		if _, err := e.Enqueue(t.Context(), task, opts...); err == nil || !strings.Contains(err.Error(), "no Redis client") {
+			t.Errorf("%s: Enqueue = %v, want an error that names the missing client", name, err)
+		}
+		if _, err := e.Lookup(t.Context(), "x"); err == nil || !strings.Contains(err.Error(), "no Redis client") {
+			t.Errorf("%s: Lookup = %v, want an error that names the missing client", name, err)
+		}
+		if err := e.Close(); err != nil {
+			t.Errorf("%s: Close = %v", name, err)
 		}
 	}
 	// NewEnqueuer's Close leaves the caller's client open.
