@@ -51,9 +51,9 @@ type Enqueuer struct {
 // done. The error never holds the URL's password.
 //
 // It does not contact Redis: a server that is down or refuses the login is reported by the
-// first Enqueue or Lookup. Every call gives up when its context ends, even while Redis does
-// not answer; a client given to NewEnqueuer does so only if it was made with go-redis's
-// ContextTimeoutEnabled.
+// first Enqueue or Lookup. Every call gives up when its context ends (a deadline, or a
+// cancel), even while Redis does not answer; a write cut off so may still take effect, and a
+// second Enqueue reports it as a duplicate.
 func OpenEnqueuer(url string) (*Enqueuer, error) {
 	opt, _, err := redisurl.Parse(url)
 	if err != nil {
@@ -183,7 +183,7 @@ func (e *Enqueuer) Lookup(ctx context.Context, ids ...string) ([]Enqueued, error
 		for _, id := range part {
 			args = append(args, id)
 		}
-		res, err := lookup.Run(ctx, e.rdb, nil, args...).Slice()
+		res, err := untilDone(ctx, func() ([]any, error) { return lookup.Run(ctx, e.rdb, nil, args...).Slice() })
 		if err != nil {
 			return nil, fmt.Errorf("look up task IDs: %w", err)
 		}
@@ -256,7 +256,7 @@ func (e *Enqueuer) EnqueueNew(ctx context.Context, task *asynq.Task, opts ...asy
 	if e == nil || e.rdb == nil || e.client == nil {
 		return Enqueued{ID: id, Queue: queue}, errNoClient
 	}
-	info, err := e.client.EnqueueContext(ctx, task, opts...)
+	info, err := untilDone(ctx, func() (*asynq.TaskInfo, error) { return e.client.EnqueueContext(ctx, task, opts...) })
 	if err == nil {
 		return Enqueued{ID: info.ID, Queue: info.Queue, State: info.State.String()}, nil
 	}
@@ -276,7 +276,7 @@ func (e *Enqueuer) EnqueueNew(ctx context.Context, task *asynq.Task, opts ...asy
 // gone, asynq wrote it in a form this package does not know) it says nothing, and the
 // duplicate is still a duplicate, not an error.
 func (e *Enqueuer) compare(ctx context.Context, dup Enqueued, task *asynq.Task) Enqueued {
-	msg, err := e.rdb.HGet(ctx, "asynq:{"+dup.Queue+"}:t:"+dup.ID, "msg").Bytes()
+	msg, err := untilDone(ctx, func() ([]byte, error) { return e.rdb.HGet(ctx, "asynq:{"+dup.Queue+"}:t:"+dup.ID, "msg").Bytes() })
 	if err != nil {
 		return dup
 	}
@@ -284,6 +284,32 @@ func (e *Enqueuer) compare(ctx context.Context, dup Enqueued, task *asynq.Task) 
 		dup.DifferentContent = differentPayload(task.Type(), stored, task.Payload())
 	}
 	return dup
+}
+
+// untilDone returns what f returns, or ctx's error as soon as ctx ends. go-redis ends a
+// command at its context's deadline (with ContextTimeoutEnabled), but not when the context is
+// cancelled: against a Redis that does not answer, a cancel would wait out the read timeout.
+// A command cut off so may still take effect; f goes on until the client gives it up.
+func untilDone[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	if ctx.Done() == nil {
+		return f()
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
 }
 
 // differentPayload reports whether two payloads of a task type are surely different content.

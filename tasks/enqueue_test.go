@@ -274,7 +274,7 @@ func TestEnqueuerRedisDown(t *testing.T) {
 
 // A Redis that takes the connection and never answers: the caller's deadline ends the call,
 // not go-redis's read timeouts and retries (which take 20 s here).
-func TestOpenEnqueuerHonoursTheDeadline(t *testing.T) {
+func TestEnqueuerHonoursItsContext(t *testing.T) {
 	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -308,6 +308,25 @@ func TestOpenEnqueuerHonoursTheDeadline(t *testing.T) {
 		if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took > 2500*time.Millisecond {
 			t.Errorf("%s against a silent Redis with a 200ms deadline: %v after %s", name, err, took)
 		}
+		// A cancel (a signal, a client gone), under a deadline far off: go-redis acts only
+		// on the deadline.
+		ctx, cancel = context.WithTimeout(t.Context(), time.Minute)
+		time.AfterFunc(200*time.Millisecond, cancel)
+		start = time.Now()
+		err = call(ctx)
+		if took := time.Since(start); !errors.Is(err, context.Canceled) || took > 2500*time.Millisecond {
+			t.Errorf("%s against a silent Redis, cancelled after 200ms: %v after %s", name, err, took)
+		}
+	}
+	// And a client of the caller's own, made without ContextTimeoutEnabled, likewise.
+	rdb := redis.NewClient(&redis.Options{Addr: l.Addr().String(), ReadTimeout: time.Minute, MaxRetries: -1})
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = tasks.NewEnqueuer(rdb).Enqueue(ctx, task, opts...)
+	if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took > 2500*time.Millisecond {
+		t.Errorf("NewEnqueuer's Enqueue against a silent Redis with a 200ms deadline: %v after %s", err, took)
 	}
 }
 
