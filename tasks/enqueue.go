@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/hibiken/asynq"
@@ -209,8 +210,9 @@ func (e *Enqueuer) Lookup(ctx context.Context, ids ...string) ([]Enqueued, error
 // look-up more than asynq's own enqueue, and a duplicate one read more; to enqueue many tasks,
 // look their IDs up together with Lookup and enqueue those not found with EnqueueNew.
 //
-// opts are the options the task's constructor returned with it (the caller may add to them):
-// they hold its ID, which the look-up needs. Without an ID, Enqueue refuses the task with
+// opts are the options the task's constructor returned with it (the caller may add asynq
+// options to them, asynq.Deadline say, but a queue only of those the workers serve: another is
+// refused): they hold its ID, which the look-up needs. Without an ID, Enqueue refuses the task with
 // ErrNoTaskID rather than write it under a random one, which no later enqueue would recognise.
 func (e *Enqueuer) Enqueue(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (Enqueued, error) {
 	id, queue, err := destination(task, opts)
@@ -240,6 +242,9 @@ func destination(task *asynq.Task, opts []asynq.Option) (id, queue string, err e
 		return id, queue, errors.New("enqueue: the task is nil")
 	case id == "":
 		return id, queue, fmt.Errorf("enqueue %s: %w", task.Type(), ErrNoTaskID)
+	case !slices.Contains(queues, queue):
+		// An asynq.Queue option of the caller's: no worker would ever take the task.
+		return id, queue, fmt.Errorf("enqueue %s: queue %q: the workers serve only %q and %q (choose with tasks.Queue)", id, queue, QueueDefault, QueueBackfill)
 	}
 	return id, queue, nil
 }

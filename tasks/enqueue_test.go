@@ -508,8 +508,15 @@ func TestEnqueuerRefusesATaskWithoutItsOptions(t *testing.T) {
 			t.Errorf("%s(nil) = %v, want an error saying the task is nil", name, err)
 		}
 	}
+	// A queue no worker serves, added by the caller, is refused: the task would wait forever.
+	task, opts := licence(t, 14)
+	for name, f := range enqueue {
+		if _, err := f(t.Context(), task, append(opts, asynq.Queue("billing"))...); err == nil || !strings.Contains(err.Error(), `queue "billing": the workers serve only "default" and "backfill"`) {
+			t.Errorf("%s into queue billing = %v, want a refusal that names the queues served", name, err)
+		}
+	}
 	// A nil option is ignored, as asynq ignores one.
-	task, opts := licence(t, 13)
+	task, opts = licence(t, 13)
 	if res, err := e.Enqueue(t.Context(), task, append([]asynq.Option{nil}, opts...)...); err != nil || res.Duplicate {
 		t.Errorf("Enqueue with a nil option = %+v, %v", res, err)
 	}
