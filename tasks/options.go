@@ -112,6 +112,11 @@ func validateKey(key string) error {
 // TaskID is a task's ID: "<type>:<orderNumber>:<first 16 hex digits of the SHA-256 of the
 // canonical payload>", or "<type>:<key>" when the caller gives an idempotency key. The same
 // content always gets the same ID, so enqueueing it twice is recognised as a duplicate.
+//
+// The canonical payload is the one the constructors write (the task's Payload(): fields in
+// the order of the payload struct, the account filled in, empty fields left out), not
+// json.Marshal of a payload struct. For a task's ID, build it (NewLicenceTask,
+// NewOVCallbackTask, Build) and read the ID from its options with Destination.
 func TaskID(typ, orderNumber string, canonicalPayload []byte, key string) string {
 	if key != "" {
 		return typ + ":" + key

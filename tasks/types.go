@@ -39,7 +39,8 @@ const (
 	DefaultTimeout = 5 * time.Minute
 	// Retention is how long a completed task stays visible with its result.
 	Retention = 24 * time.Hour
-	// MaxPayloadBytes bounds a payload; the largest valid one is well under 8 KiB.
+	// MaxPayloadBytes bounds a payload; the largest valid one is about 12 KiB (every field at
+	// its longest, in characters that JSON escapes).
 	MaxPayloadBytes = 64 << 10
 )
 
