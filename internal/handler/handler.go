@@ -323,18 +323,25 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 // PROVIDER_RATE and in the queue (a backfill at PROVIDER_RATE drains for hours, and one -42
 // in it would otherwise dead-letter every task that had met an earlier one).
 func (h *Handlers) limited(ctx context.Context, id, account, limits string, st ratelimit.State, called bool, wait time.Duration, attempts int, cause error) error {
-	if !st.LimitedSince.IsZero() && st.LimitedFor+wait > h.cfg.RateLimitMaxWait {
+	// What this hold adds to the total: the part of it that no earlier hold covers (a task run
+	// again before its time, from the UI, is still under its last one).
+	adds := wait
+	if !st.HeldUntil.IsZero() {
+		adds = max(wait-max(time.Until(st.HeldUntil), 0), 0)
+	}
+	if !st.LimitedSince.IsZero() && st.LimitedFor+adds > h.cfg.RateLimitMaxWait {
 		if cause == nil {
 			cause = fmt.Errorf("account %s is cooling down after a call limit", account)
 		}
 		_ = h.cfg.Fleet.Forget(context.WithoutCancel(ctx), limits, id)
 		return &Dead{Reason: deadletter.ReasonRateLimitWait, Attempts: attempts,
 			Err: fmt.Errorf("rate-limited since %s, held %s by cooldowns: waiting out the next %s would pass RATE_LIMIT_MAX_WAIT (%s): %w",
-				st.LimitedSince.UTC().Format(time.RFC3339), st.LimitedFor.Round(time.Second), wait.Round(time.Millisecond), h.cfg.RateLimitMaxWait, cause)}
+				st.LimitedSince.UTC().Format(time.RFC3339), st.LimitedFor.Round(time.Second), adds.Round(time.Millisecond), h.cfg.RateLimitMaxWait, cause)}
 	}
 	h.obs.RateLimitWait(account, "cooldown", wait)
 	after := wait + spread(wait)
-	if err := h.cfg.Fleet.MarkLimited(context.WithoutCancel(ctx), limits, id, called, after, h.cfg.RateLimitMaxWait+time.Hour); err != nil {
+	// The cooldown holds the task, not the spread that keeps its return apart from others'.
+	if err := h.cfg.Fleet.MarkLimited(context.WithoutCancel(ctx), limits, id, called, wait, h.cfg.RateLimitMaxWait+time.Hour); err != nil {
 		h.cfg.Logger.Warn().Err(err).Str("task", id).Msg("could not record the rate-limit wait")
 	}
 	reason := "account " + account + " is cooling down after a call limit"

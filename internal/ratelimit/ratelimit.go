@@ -31,7 +31,7 @@ import (
 const (
 	cooldownPrefix = "ovqueue:login:cooldown:" // + login: exists while the login cools down
 	waitingPrefix  = "ovqueue:login:waiting:"  // + login: sorted set of its tasks that hold a limit record, scored by the record's expiry (ms)
-	limitedPrefix  = "ovqueue:limited:"        // + task ID: hash {since, held, calls} while a task waits on a limit
+	limitedPrefix  = "ovqueue:limited:"        // + task ID: hash {since, held, until, calls} while a task waits on a limit
 	livePrefix     = "ovqueue:login:live:"     // + login: sorted set of the live tasks waiting for a PROVIDER_RATE call, scored by when their claim lapses (ms)
 	ratePrefix     = "ovqueue:login:"          // redis_rate adds "rate:" before it
 	channelPrefix  = "ovqueue:cooldowns:"      // + database number: a message for every cooldown started
@@ -126,6 +126,7 @@ type State struct {
 	Cooldown     time.Duration // > 0 while the account cools down
 	LimitedSince time.Time     // when the task was first rate-limited; zero if never
 	LimitedFor   time.Duration // how long cooldowns have held it since then (waits on PROVIDER_RATE do not count)
+	HeldUntil    time.Time     // when the last cooldown that held it ends; zero if none is known
 	LimitedCalls int           // calls that were answered with a rate limit
 }
 
@@ -136,9 +137,9 @@ var check = redis.NewScript(`
 local ttl = redis.call("PTTL", KEYS[1])
 redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", ARGV[1])
 local waiting = redis.call("ZCARD", KEYS[2])
-local rec = {false, false, false}
-if KEYS[3] then rec = redis.call("HMGET", KEYS[3], "since", "calls", "held") end
-return {ttl, waiting, rec[1] or "", rec[2] or "", rec[3] or ""}
+local rec = {false, false, false, false}
+if KEYS[3] then rec = redis.call("HMGET", KEYS[3], "since", "calls", "held", "until") end
+return {ttl, waiting, rec[1] or "", rec[2] or "", rec[3] or "", rec[4] or ""}
 `)
 
 // Check returns the account's cooldown and the task's rate-limit history. It asks Redis only
@@ -179,6 +180,11 @@ func (f *Fleet) Check(ctx context.Context, account, taskID string) (State, error
 	if v, _ := res[4].(string); v != "" && !s.LimitedSince.IsZero() {
 		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
 			s.LimitedFor = time.Duration(ms) * time.Millisecond
+		}
+	}
+	if v, _ := res[5].(string); v != "" && !s.LimitedSince.IsZero() {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+			s.HeldUntil = time.UnixMilli(ms)
 		}
 	}
 
@@ -324,21 +330,29 @@ func (f *Fleet) Cooldown() time.Duration { return f.cooldown }
 // mark records a task's limit wait, or its end. KEYS: the task's record, its account's waiting
 // set; ARGV: now (ms), 1 if a call was answered with a limit, the record's time to live (ms),
 // the task's ID, "end" to end the wait (the record keeps its count of limited calls), and how
-// long (ms) a cooldown holds the task this time, added to its total. The account's set keeps
-// the task until its record expires, and itself never expires before any of its members'
-// records.
+// long (ms) a cooldown holds the task from now. Its total counts the time its holds cover: the
+// part of this one that an earlier hold already covers (a task run again before its time, from
+// the UI) counts once. The account's set keeps the task until its record expires, and itself
+// never expires before any of its members' records.
 var mark = redis.NewScript(`
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[3])
 if ARGV[5] == "end" then
-	redis.call("HDEL", KEYS[1], "since", "held")
+	redis.call("HDEL", KEYS[1], "since", "held", "until")
 	if redis.call("EXISTS", KEYS[1]) == 0 then -- nothing left to keep
 		redis.call("ZREM", KEYS[2], ARGV[4])
 		return 0
 	end
 elseif redis.call("HSETNX", KEYS[1], "since", ARGV[1]) == 1 then
-	redis.call("HSET", KEYS[1], "held", ARGV[6]) -- a new wait: no total left from an older one
+	-- a new wait: no total left from an older one
+	redis.call("HSET", KEYS[1], "held", ARGV[6], "until", now + tonumber(ARGV[6]))
 else
-	redis.call("HINCRBY", KEYS[1], "held", ARGV[6])
+	local till = now + tonumber(ARGV[6])
+	local before = tonumber(redis.call("HGET", KEYS[1], "until") or "0") or 0 -- none from older workers
+	local add = till - math.max(now, before)
+	if add > 0 then
+		redis.call("HINCRBY", KEYS[1], "held", add)
+		redis.call("HSET", KEYS[1], "until", till)
+	end
 end
 if ARGV[2] == "1" then redis.call("HINCRBY", KEYS[1], "calls", 1) end
 redis.call("PEXPIRE", KEYS[1], ttl)
@@ -348,8 +362,8 @@ return 1
 `)
 
 // MarkLimited records that a task of account is waiting on a rate limit (since now, unless it
-// already was), that a cooldown holds it for held more, and, if called, that one more call
-// was answered with a limit. The record expires after ttl; until then, or until Forget, the
+// already was), that a cooldown holds it for held from now (counted in its total where no
+// earlier hold covers it), and, if called, that one more call was answered with a limit. The record expires after ttl; until then, or until Forget, the
 // fleet reads it before each call of the account's tasks.
 func (f *Fleet) MarkLimited(ctx context.Context, account, taskID string, called bool, held, ttl time.Duration) error {
 	f.mu.Lock()

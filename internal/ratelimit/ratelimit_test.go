@@ -70,21 +70,42 @@ func TestCooldownAndLimitRecord(t *testing.T) {
 	}
 
 	before := time.Now().Add(-time.Second)
+	clk := &clock{t: time.Now()}
+	a.now = clk.now
+	// Held a minute; back after two (its queue was long), held 20 s; back after 30 s, 1.5 s.
 	if err := a.MarkLimited(ctx, "us", "task-1", true, time.Minute, time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	clk.add(2 * time.Minute)
 	if err := a.MarkLimited(ctx, "us", "task-1", false, 20*time.Second, time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	clk.add(30 * time.Second)
 	if err := a.MarkLimited(ctx, "us", "task-1", true, 1500*time.Millisecond, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = b.Check(ctx, "us", "task-1")
-	// The cooldowns that held it add up, whatever the time since.
+	// The cooldowns that held it add up, not the time since.
 	if st.LimitedCalls != 2 || st.LimitedSince.Before(before) || st.LimitedSince.After(time.Now()) ||
-		st.LimitedFor != 81500*time.Millisecond {
-		t.Fatalf("limit record = %+v, want 2 calls since about now, held 1m21.5s", st)
+		st.LimitedFor != 81500*time.Millisecond || !st.HeldUntil.Equal(clk.now().Add(1500*time.Millisecond).Truncate(time.Millisecond)) {
+		t.Fatalf("limit record = %+v, want 2 calls since about now, held 1m21.5s until 1.5s after the last mark", st)
 	}
+	// Back before its hold ends (run from the UI) and held again: the overlap counts once.
+	clk.add(500 * time.Millisecond)
+	if err := a.MarkLimited(ctx, "us", "task-1", false, 2*time.Second, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = b.Check(ctx, "us", "task-1"); st.LimitedFor != 82500*time.Millisecond {
+		t.Fatalf("a hold over the rest of another: %+v, want held 1m22.5s (1s of the 2s was held already)", st)
+	}
+	// One that ends before the last: adds nothing.
+	if err := a.MarkLimited(ctx, "us", "task-1", false, time.Second, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = b.Check(ctx, "us", "task-1"); st.LimitedFor != 82500*time.Millisecond {
+		t.Fatalf("a hold within another: %+v, want held 1m22.5s still", st)
+	}
+	a.now = time.Now
 	// An answered call ends the wait: the next limit starts a new total, the calls still count.
 	if err := a.EndWait(ctx, "us", "task-1", time.Hour); err != nil {
 		t.Fatal(err)

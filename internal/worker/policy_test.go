@@ -302,6 +302,28 @@ func TestMaxWaitCountsCooldownsNotRateWaits(t *testing.T) {
 	}
 }
 
+// A task run again before its cooldown ends (the UI's "Run" on a task waiting to retry) is held
+// for the rest of that cooldown, which counts once towards RATE_LIMIT_MAX_WAIT: it counted
+// twice, and such a task was dead-lettered after one cooldown of half the maximum.
+func TestRunBeforeItsTimeCountsTheCooldownOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fake.Script("80", providertest.Answer{Code: -42}) // then success
+	e.start(setup{cooldown: 3 * time.Second, maxWait: 5 * time.Second})
+	id, q := e.enqueue(licence(80, 700, tasks.MaxRetry(5)))
+	e.waitState(q, id, 10*time.Second, asynq.TaskStateRetry)
+	if err := e.insp.RunTask(q, id); err != nil { // the UI's "Run", during the cooldown
+		t.Fatal(err)
+	}
+	info := e.waitState(q, id, 20*time.Second, asynq.TaskStateArchived, asynq.TaskStateCompleted)
+	if info.State != asynq.TaskStateCompleted {
+		t.Fatalf("state %s (last error %q), want completed: one 3s cooldown held it, under the 5s maximum", info.State, info.LastErr)
+	}
+	if calls := e.fake.CallsFor("80"); len(calls) != 2 {
+		t.Errorf("%d calls, want 2: the run during the cooldown must not call", len(calls))
+	}
+}
+
 // PROVIDER_RATE's wait in place leaves a task with a short timeout the time for its call: it
 // used to sleep into the deadline, which asynq counts as a failure, and tasks without a
 // retry budget were dead-lettered without ever calling the provider.
@@ -348,9 +370,11 @@ func TestRateLimitedPastMaxWait(t *testing.T) {
 		(deadletter.CodeText(recs[0].ErrorCode) != strconv.Itoa(provider.CodeCallLimit) && recs[0].ErrorCode != nil) {
 		t.Fatalf("records %+v", recs)
 	}
+	// Each cooldown counts 150ms, not the random spread its task comes back after: held 600ms
+	// after four, the fifth -42 would pass the maximum.
 	n := e.fake.CallCount()
-	if n < 2 || n > 8 {
-		t.Errorf("%d calls: want a few, spaced by the cooldown", n)
+	if n != 5 {
+		t.Errorf("%d calls, want 5: four cooldowns of 150ms, then one more would pass 600ms", n)
 	}
 	// Each run calls (it comes back after the cooldown has ended), and every run but the
 	// last is held: the run that is dead-lettered waits for nothing, and the metrics must not
