@@ -142,6 +142,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	m := metrics.New(rdb, insp, tasks.Queues)
 	fleet := ratelimit.New(rdb, cfg.RateLimitCooldown, cfg.ProviderRate)
+	dead := deadletter.New(rdb)
+	if err := checkKeys(ctx, fleet, dead); err != nil {
+		return config.Invalidf("REDIS_URL (--redis-url): %s: %v", redisurl.Redact(cfg.RedisURL), err)
+	}
 	// Until it is subscribed, cooldowns other workers start reach this one within
 	// ratelimit.DefaultRefresh, by reading Redis.
 	var failedOnce atomic.Bool
@@ -163,7 +167,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	w, err := worker.New(worker.Options{
-		Redis: rdb, Handlers: h, DeadLetters: deadletter.New(rdb),
+		Redis: rdb, Handlers: h, DeadLetters: dead,
 		Retry:       retry.Policy{Base: cfg.RetryBase, Cap: cfg.RetryCap},
 		Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger: log, OnDeadLetter: m.DeadLettered, OnUnrecorded: m.DeadLetterUnrecorded,
@@ -247,4 +251,22 @@ func noAnswer(err error) bool {
 func loading(err error) bool {
 	var reply redis.Error
 	return errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "LOADING ")
+}
+
+// checkKeys reads the worker's own keys as it will at work (the limiter's state of an
+// account, the dead-letter record), so that a Redis user whose ACL does not cover them stops
+// the worker at start: otherwise every task would be put back every few seconds, forever,
+// without a call. Answers that waiting may change (a Redis still loading, gone away) are
+// left to the work itself.
+func checkKeys(ctx context.Context, fleet *ratelimit.Fleet, dead *deadletter.Store) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := fleet.Probe(ctx)
+	if err == nil {
+		_, err = dead.Len(ctx)
+	}
+	if err != nil && !deadletter.Unavailable(err) {
+		return fmt.Errorf("the worker cannot use its keys in Redis (a Redis ACL user needs the keys ~asynq:* ~ovqueue:* ~rate:ovqueue:* and the channels &ovqueue:cooldowns:*): %v", err)
+	}
+	return nil
 }

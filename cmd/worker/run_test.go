@@ -550,3 +550,68 @@ func readCommand(br *bufio.Reader) ([]byte, error) {
 	}
 	return raw, nil
 }
+
+// TestRedisUserWithoutTheWorkersKeys: a Redis ACL user that may use asynq's keys but not the
+// worker's own stops the worker at start with a line that says which to grant, rather than
+// leave every task put back every few seconds, forever, without a call. A user granted what
+// the line (and the README) lists starts.
+func TestRedisUserWithoutTheWorkersKeys(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	if !r.Real {
+		t.Skip("the embedded Redis has no ACLs; runs with TEST_REDIS_URL")
+	}
+	fake, err := providertest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	for _, tt := range []struct {
+		name   string
+		grants []string
+		ok     bool
+	}{
+		{"asynq's keys only", []string{"~asynq:*", "&*"}, false},
+		{"what the README lists", []string{"~asynq:*", "~ovqueue:*", "~rate:ovqueue:*", "&ovqueue:cooldowns:*"}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			user := "ovqueue-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+			args := append([]any{"ACL", "SETUSER", user, "reset", "on", ">s3cret-pw", "+@all"}, anySlice(tt.grants)...)
+			if err := r.Client.Do(t.Context(), args...).Err(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = r.Client.Do(context.Background(), "ACL", "DELUSER", user).Err() })
+			env := map[string]string{
+				"REDIS_URL": strings.Replace(r.URL, "redis://", "redis://"+user+":s3cret-pw@", 1), "PROVIDER_URL": fake.URL,
+				"PROVIDER_LOGIN_NAME": providertest.DefaultLoginName, "PROVIDER_LOGIN_PASSWORD": providertest.DefaultLoginPassword,
+			}
+			if tt.ok {
+				_, stderr, stop := runWorker(t, nil, env)
+				waitFor(t, "the worker to start", 15*time.Second, func() bool { return strings.Contains(stderr.String(), "worker started") })
+				if err := stop(); err != nil {
+					t.Fatalf("run = %v", err)
+				}
+				return
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			var stderr syncbuf.Buffer
+			err := run(ctx, []string{"worker"}, envOf(env), io.Discard, &stderr)
+			if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "REDIS_URL") ||
+				!strings.Contains(err.Error(), "~ovqueue:*") || !strings.Contains(err.Error(), "NOPERM") {
+				t.Fatalf("run = %v; want a configuration error naming REDIS_URL, the keys to grant and Redis's refusal", err)
+			}
+			if strings.Contains(err.Error(), "s3cret-pw") || strings.Contains(stderr.String(), "s3cret-pw") {
+				t.Errorf("the password is shown: %v", err)
+			}
+		})
+	}
+}
+
+func anySlice(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -40,6 +41,8 @@ type Config struct {
 type Handlers struct {
 	cfg Config
 	obs Observer
+
+	limiterTroubleLogged atomic.Int64 // when (unix ns) a refusal of the limiter's keys was last logged
 }
 
 // New checks cfg and returns the handlers.
@@ -214,7 +217,7 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 	st, err := h.cfg.Fleet.Check(ctx, limits, id)
 	if err != nil {
 		// Redis trouble says nothing of the task: try again soon without spending its budget.
-		return &retry.Later{After: redisRetry + spread(redisRetry), Reason: "rate-limit state unavailable", Err: err}
+		return h.limiterUnavailable("rate-limit state unavailable", err)
 	}
 	attempt := retried + st.LimitedCalls + 1
 	if st.Cooldown > 0 {
@@ -245,13 +248,13 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 		if ctx.Err() != nil {
 			return err
 		}
-		return &retry.Later{After: redisRetry + spread(redisRetry), Reason: "rate limiter unavailable", Err: err}
+		return h.limiterUnavailable("rate limiter unavailable", err)
 	} else if slept > 0 {
 		h.obs.RateLimitWait(account, "rate", slept)
 		// A cooldown may have begun while this task slept (a -42 to another task): look again
 		// before calling, or every task asleep in the rate wait would call into it.
 		if st, err = h.cfg.Fleet.Check(ctx, limits, id); err != nil {
-			return &retry.Later{After: redisRetry + spread(redisRetry), Reason: "rate-limit state unavailable", Err: err}
+			return h.limiterUnavailable("rate-limit state unavailable", err)
 		}
 		attempt = retried + st.LimitedCalls + 1
 		if st.Cooldown > 0 {
@@ -315,6 +318,21 @@ func (h *Handlers) run(ctx context.Context, t *asynq.Task, c call) error {
 		}
 	}
 	return err
+}
+
+// limiterUnavailable puts a task back for a little while: the limits could not be read, which
+// says nothing of the task. An answer of Redis's that waiting will not change (an ACL's
+// NOPERM, a key of another type) would put every task back for good, so it is logged as an
+// error, at most every 30 s (the worker checks its keys at start; a key or an ACL can change
+// since).
+func (h *Handlers) limiterUnavailable(reason string, err error) error {
+	if !deadletter.Unavailable(err) {
+		now := time.Now().UnixNano()
+		if last := h.limiterTroubleLogged.Load(); now-last >= int64(30*time.Second) && h.limiterTroubleLogged.CompareAndSwap(last, now) {
+			h.cfg.Logger.Error().Err(err).Msg("Redis refuses the rate limiter's keys: tasks are put back without a call until it takes them (a Redis ACL user needs ~ovqueue:* and ~rate:ovqueue:*)")
+		}
+	}
+	return &retry.Later{After: redisRetry + spread(redisRetry), Reason: reason, Err: err}
 }
 
 // limited reschedules a task that met a rate limit after the cooldown, or dead-letters it

@@ -324,6 +324,19 @@ func (f *Fleet) Follow(retry time.Duration, failed func(error), subscribed func(
 	}
 }
 
+// Probe reads the fleet's keys of a login no one has, as every check and PROVIDER_RATE wait
+// does for a real one: an error here that is Redis's own answer (an ACL's NOPERM) would come
+// back for every task.
+func (f *Fleet) Probe(ctx context.Context) error {
+	const login = "ovqueue-start-check"
+	keys := []string{cooldownPrefix + login, waitingPrefix + login, limitedPrefix + login}
+	if err := check.Run(ctx, f.rdb, keys, f.now().UnixMilli()).Err(); err != nil {
+		return err
+	}
+	// redis_rate's key of the login (it puts "rate:" before the name it is given).
+	return f.rdb.Exists(ctx, "rate:"+ratePrefix+login).Err()
+}
+
 // Cooldown is how long an account rests after a rate limit.
 func (f *Fleet) Cooldown() time.Duration { return f.cooldown }
 

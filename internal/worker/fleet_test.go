@@ -11,7 +11,14 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 
+	"github.com/ovqueue/ovqueue/internal/deadletter"
+	"github.com/ovqueue/ovqueue/internal/handler"
+	"github.com/ovqueue/ovqueue/internal/ratelimit"
+	"github.com/ovqueue/ovqueue/internal/retry"
+	"github.com/ovqueue/ovqueue/internal/worker"
 	"github.com/ovqueue/ovqueue/provider"
 	"github.com/ovqueue/ovqueue/provider/providertest"
 	"github.com/ovqueue/ovqueue/tasks"
@@ -463,5 +470,66 @@ func TestShutdownEndsRateWaits(t *testing.T) {
 	}
 	if info.State != asynq.TaskStateRetry || info.Retried != 0 {
 		t.Errorf("the waiting task is %s with %d retries spent, want back for a retry with none spent", info.State, info.Retried)
+	}
+}
+
+// A Redis user whose ACL leaves out the limiter's keys (the worker checks them at start, but
+// an ACL can change since): every task is put back without a call, as for a Redis that is
+// away, and an error line says why, at most every 30 s, not once a task.
+func TestLimiterKeysRefusedAreLogged(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if !e.redis.Real {
+		t.Skip("the embedded Redis has no ACLs; runs with TEST_REDIS_URL")
+	}
+	user := "ovqueue-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if err := e.redis.Client.Do(t.Context(), "ACL", "SETUSER", user, "reset", "on", ">pw",
+		"~asynq:*", "~ovqueue:deadletters*", "&*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.redis.Client.Do(context.Background(), "ACL", "DELUSER", user).Err() })
+	opts, err := redis.ParseURL(e.redis.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Username, opts.Password = user, "pw"
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { _ = rdb.Close() })
+	pc, err := provider.New(e.fake.URL, provider.WithTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := zerolog.New(e.logs).Level(zerolog.InfoLevel)
+	h, err := handler.New(handler.Config{Client: pc, Accounts: defaultCreds(t), Fleet: ratelimit.New(rdb, time.Second, 0),
+		Logger: log, RateLimitMaxWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.New(worker.Options{Redis: rdb, Handlers: h, DeadLetters: deadletter.New(rdb),
+		Retry: retry.Policy{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond}, Concurrency: 4,
+		PollInterval: 50 * time.Millisecond, ShutdownTimeout: 2 * time.Second, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Shutdown() })
+	for i := range 3 {
+		e.enqueue(licence(int64(9201+i), 700, tasks.MaxRetry(0)))
+	}
+	waitFor(t, 15*time.Second, func() bool { return strings.Contains(e.logs.String(), "Redis refuses the rate limiter's keys") })
+	time.Sleep(7 * time.Second) // each task has been put back at least once more
+	if n := strings.Count(e.logs.String(), "Redis refuses the rate limiter's keys"); n != 1 {
+		t.Errorf("%d error lines for the refused keys, want 1 within 30 s", n)
+	}
+	if !strings.Contains(e.logs.String(), "NOPERM") {
+		t.Errorf("the line does not carry Redis's answer:\n%s", e.logs.String())
+	}
+	if n := e.fake.CallCount(); n != 0 {
+		t.Errorf("%d provider calls without the limits read", n)
+	}
+	if recs := e.deadLetters(); len(recs) != 0 {
+		t.Errorf("dead letters: %+v", recs)
 	}
 }
