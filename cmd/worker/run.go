@@ -143,7 +143,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	m := metrics.New(rdb, insp, tasks.Queues)
 	fleet := ratelimit.New(rdb, cfg.RateLimitCooldown, cfg.ProviderRate)
 	dead := deadletter.New(rdb)
-	if err := checkKeys(ctx, fleet, dead); err != nil {
+	if err := checkKeys(ctx, fleet, dead, cfg.ProviderRate); err != nil {
 		return config.Invalidf("REDIS_URL (--redis-url): %s: %v", redisurl.Redact(cfg.RedisURL), err)
 	}
 	// Until it is subscribed, cooldowns other workers start reach this one within
@@ -258,7 +258,7 @@ func loading(err error) bool {
 // the worker at start: otherwise every task would be put back every few seconds, forever,
 // without a call. Answers that waiting may change (a Redis still loading, gone away) are
 // left to the work itself.
-func checkKeys(ctx context.Context, fleet *ratelimit.Fleet, dead *deadletter.Store) error {
+func checkKeys(ctx context.Context, fleet *ratelimit.Fleet, dead *deadletter.Store, rate float64) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	err := fleet.Probe(ctx)
@@ -266,7 +266,18 @@ func checkKeys(ctx context.Context, fleet *ratelimit.Fleet, dead *deadletter.Sto
 		_, err = dead.Len(ctx)
 	}
 	if err != nil && !deadletter.Unavailable(err) {
-		return fmt.Errorf("the worker cannot use its keys in Redis (a Redis ACL user needs the keys ~asynq:* ~ovqueue:* ~rate:ovqueue:* and the channels &ovqueue:cooldowns:*): %v", err)
+		return fmt.Errorf("the worker cannot use its keys in Redis (a Redis ACL user needs %s): %v", aclGrants(rate > 0), err)
 	}
 	return nil
+}
+
+// aclGrants is what a Redis ACL user of the worker needs: asynq's keys and its channel for
+// cancels from the UI, the worker's own keys and its cooldown announcements, and with
+// PROVIDER_RATE the limiter's keys.
+func aclGrants(rate bool) string {
+	keys := "~asynq:* ~ovqueue:*"
+	if rate {
+		keys += " ~rate:ovqueue:*"
+	}
+	return "the keys " + keys + " and the channels &asynq:cancel &ovqueue:cooldowns:*"
 }

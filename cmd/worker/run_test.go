@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -566,13 +567,17 @@ func TestRedisUserWithoutTheWorkersKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(fake.Close)
+	readme := []string{"~asynq:*", "~ovqueue:*", "&asynq:cancel", "&ovqueue:cooldowns:*"}
 	for _, tt := range []struct {
 		name   string
 		grants []string
+		rate   string // PROVIDER_RATE
 		ok     bool
 	}{
-		{"asynq's keys only", []string{"~asynq:*", "&*"}, false},
-		{"what the README lists", []string{"~asynq:*", "~ovqueue:*", "~rate:ovqueue:*", "&ovqueue:cooldowns:*"}, true},
+		{"asynq's keys only", []string{"~asynq:*", "&*"}, "", false},
+		{"what the README lists", readme, "", true},
+		{"what the README lists, PROVIDER_RATE set", append(slices.Clone(readme), "~rate:ovqueue:*"), "5", true},
+		{"PROVIDER_RATE set, without its keys", readme, "5", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			user := "ovqueue-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -584,12 +589,17 @@ func TestRedisUserWithoutTheWorkersKeys(t *testing.T) {
 			env := map[string]string{
 				"REDIS_URL": strings.Replace(r.URL, "redis://", "redis://"+user+":s3cret-pw@", 1), "PROVIDER_URL": fake.URL,
 				"PROVIDER_LOGIN_NAME": providertest.DefaultLoginName, "PROVIDER_LOGIN_PASSWORD": providertest.DefaultLoginPassword,
+				"PROVIDER_RATE": tt.rate,
 			}
 			if tt.ok {
 				_, stderr, stop := runWorker(t, nil, env)
 				waitFor(t, "the worker to start", 15*time.Second, func() bool { return strings.Contains(stderr.String(), "worker started") })
+				time.Sleep(time.Second) // asynq's subscriber (cancels from the UI) and the cooldowns' are up
 				if err := stop(); err != nil {
 					t.Fatalf("run = %v", err)
+				}
+				if strings.Contains(stderr.String(), "NOPERM") {
+					t.Errorf("Redis refused the user something:\n%s", stderr.String())
 				}
 				return
 			}

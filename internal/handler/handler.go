@@ -343,10 +343,7 @@ func (h *Handlers) limiterUnavailable(reason string, err error) error {
 func (h *Handlers) limited(ctx context.Context, id, account, limits string, st ratelimit.State, called bool, wait time.Duration, attempts int, cause error) error {
 	// What this hold adds to the total: the part of it that no earlier hold covers (a task run
 	// again before its time, from the UI, is still under its last one).
-	adds := wait
-	if !st.HeldUntil.IsZero() {
-		adds = max(wait-max(time.Until(st.HeldUntil), 0), 0)
-	}
+	adds := max(wait-st.HeldFor, 0)
 	if !st.LimitedSince.IsZero() && st.LimitedFor+adds > h.cfg.RateLimitMaxWait {
 		if cause == nil {
 			cause = fmt.Errorf("account %s is cooling down after a call limit", account)

@@ -126,20 +126,22 @@ type State struct {
 	Cooldown     time.Duration // > 0 while the account cools down
 	LimitedSince time.Time     // when the task was first rate-limited; zero if never
 	LimitedFor   time.Duration // how long cooldowns have held it since then (waits on PROVIDER_RATE do not count)
-	HeldUntil    time.Time     // when the last cooldown that held it ends; zero if none is known
+	HeldFor      time.Duration // how much longer the last cooldown that held it lasts, by Redis's clock; 0 if over or unknown
 	LimitedCalls int           // calls that were answered with a rate limit
 }
 
 // check reads the account's cooldown, how many of its tasks wait on a limit (dropping those
-// whose record has expired) and the task's limit record (when a task ID is given), in one
-// round trip. ARGV[1] is the time in ms.
-var check = redis.NewScript(`
+// whose record has expired) and the task's limit record (when a task ID is given), with what
+// is left of its last hold by Redis's clock, in one round trip. ARGV[1] is the time in ms.
+var check = redis.NewScript(redisNow + `
 local ttl = redis.call("PTTL", KEYS[1])
 redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", ARGV[1])
 local waiting = redis.call("ZCARD", KEYS[2])
 local rec = {false, false, false, false}
 if KEYS[3] then rec = redis.call("HMGET", KEYS[3], "since", "calls", "held", "until") end
-return {ttl, waiting, rec[1] or "", rec[2] or "", rec[3] or "", rec[4] or ""}
+local left = ""
+if rec[4] then left = tostring(math.max(tonumber(rec[4]) - now, 0)) end
+return {ttl, waiting, rec[1] or "", rec[2] or "", rec[3] or "", left}
 `)
 
 // Check returns the account's cooldown and the task's rate-limit history. It asks Redis only
@@ -184,7 +186,7 @@ func (f *Fleet) Check(ctx context.Context, account, taskID string) (State, error
 	}
 	if v, _ := res[5].(string); v != "" && !s.LimitedSince.IsZero() {
 		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
-			s.HeldUntil = time.UnixMilli(ms)
+			s.HeldFor = time.Duration(ms) * time.Millisecond
 		}
 	}
 
@@ -333,6 +335,9 @@ func (f *Fleet) Probe(ctx context.Context) error {
 	if err := check.Run(ctx, f.rdb, keys, f.now().UnixMilli()).Err(); err != nil {
 		return err
 	}
+	if f.limit == (redis_rate.Limit{}) {
+		return nil // PROVIDER_RATE off: no rate key is ever used
+	}
 	// redis_rate's key of the login (it puts "rate:" before the name it is given).
 	return f.rdb.Exists(ctx, "rate:"+ratePrefix+login).Err()
 }
@@ -343,12 +348,12 @@ func (f *Fleet) Cooldown() time.Duration { return f.cooldown }
 // mark records a task's limit wait, or its end. KEYS: the task's record, its account's waiting
 // set; ARGV: now (ms), 1 if a call was answered with a limit, the record's time to live (ms),
 // the task's ID, "end" to end the wait (the record keeps its count of limited calls), and how
-// long (ms) a cooldown holds the task from now. Its total counts the time its holds cover: the
-// part of this one that an earlier hold already covers (a task run again before its time, from
-// the UI) counts once. The account's set keeps the task until its record expires, and itself
+// long (ms) a cooldown holds the task from now. Its total counts the time its holds cover, by
+// Redis's clock: the part of this one that an earlier hold already covers (a task run again
+// before its time, from the UI) counts once. The account's set keeps the task until its record expires, and itself
 // never expires before any of its members' records.
-var mark = redis.NewScript(`
-local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[3])
+var mark = redis.NewScript(redisNow + `
+local at, ttl = tonumber(ARGV[1]), tonumber(ARGV[3]) -- at: the worker's clock, which the waiting set's scores keep to
 if ARGV[5] == "end" then
 	redis.call("HDEL", KEYS[1], "since", "held", "until")
 	if redis.call("EXISTS", KEYS[1]) == 0 then -- nothing left to keep
@@ -369,7 +374,7 @@ else
 end
 if ARGV[2] == "1" then redis.call("HINCRBY", KEYS[1], "calls", 1) end
 redis.call("PEXPIRE", KEYS[1], ttl)
-redis.call("ZADD", KEYS[2], now + ttl, ARGV[4])
+redis.call("ZADD", KEYS[2], at + ttl, ARGV[4])
 if redis.call("PTTL", KEYS[2]) < ttl then redis.call("PEXPIRE", KEYS[2], ttl) end
 return 1
 `)

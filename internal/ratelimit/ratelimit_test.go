@@ -70,42 +70,41 @@ func TestCooldownAndLimitRecord(t *testing.T) {
 	}
 
 	before := time.Now().Add(-time.Second)
-	clk := &clock{t: time.Now()}
-	a.now = clk.now
-	// Held a minute; back after two (its queue was long), held 20 s; back after 30 s, 1.5 s.
-	if err := a.MarkLimited(ctx, "us", "task-1", true, time.Minute, time.Hour); err != nil {
+	// Held 300ms; back after 400 (its queue was long), held 200; back after 300, held 100.
+	if err := a.MarkLimited(ctx, "us", "task-1", true, 300*time.Millisecond, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	clk.add(2 * time.Minute)
-	if err := a.MarkLimited(ctx, "us", "task-1", false, 20*time.Second, time.Hour); err != nil {
+	time.Sleep(400 * time.Millisecond)
+	if err := a.MarkLimited(ctx, "us", "task-1", false, 200*time.Millisecond, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	clk.add(30 * time.Second)
-	if err := a.MarkLimited(ctx, "us", "task-1", true, 1500*time.Millisecond, time.Hour); err != nil {
+	time.Sleep(300 * time.Millisecond)
+	if err := a.MarkLimited(ctx, "us", "task-1", true, 100*time.Millisecond, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = b.Check(ctx, "us", "task-1")
 	// The cooldowns that held it add up, not the time since.
 	if st.LimitedCalls != 2 || st.LimitedSince.Before(before) || st.LimitedSince.After(time.Now()) ||
-		st.LimitedFor != 81500*time.Millisecond || !st.HeldUntil.Equal(clk.now().Add(1500*time.Millisecond).Truncate(time.Millisecond)) {
-		t.Fatalf("limit record = %+v, want 2 calls since about now, held 1m21.5s until 1.5s after the last mark", st)
+		st.LimitedFor != 600*time.Millisecond || st.HeldFor <= 0 || st.HeldFor > 100*time.Millisecond {
+		t.Fatalf("limit record = %+v, want 2 calls since about now, held 600ms, up to 100ms of it left", st)
 	}
-	// Back before its hold ends (run from the UI) and held again: the overlap counts once.
-	clk.add(500 * time.Millisecond)
-	if err := a.MarkLimited(ctx, "us", "task-1", false, 2*time.Second, time.Hour); err != nil {
+	// Back before its hold ends (run from the UI) and held again: the overlap counts once
+	// (200ms of the 300 are new, and the few ms since the last mark).
+	if err := a.MarkLimited(ctx, "us", "task-1", false, 300*time.Millisecond, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ = b.Check(ctx, "us", "task-1"); st.LimitedFor != 82500*time.Millisecond {
-		t.Fatalf("a hold over the rest of another: %+v, want held 1m22.5s (1s of the 2s was held already)", st)
+	st, _ = b.Check(ctx, "us", "task-1")
+	if st.LimitedFor < 800*time.Millisecond || st.LimitedFor > 880*time.Millisecond {
+		t.Fatalf("a hold over the rest of another: %+v, want held about 800ms, not 900", st)
 	}
+	held := st.LimitedFor
 	// One that ends before the last: adds nothing.
-	if err := a.MarkLimited(ctx, "us", "task-1", false, time.Second, time.Hour); err != nil {
+	if err := a.MarkLimited(ctx, "us", "task-1", false, 50*time.Millisecond, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ = b.Check(ctx, "us", "task-1"); st.LimitedFor != 82500*time.Millisecond {
-		t.Fatalf("a hold within another: %+v, want held 1m22.5s still", st)
+	if st, _ = b.Check(ctx, "us", "task-1"); st.LimitedFor != held {
+		t.Fatalf("a hold within another: %+v, want held %s still", st, held)
 	}
-	a.now = time.Now
 	// An answered call ends the wait: the next limit starts a new total, the calls still count.
 	if err := a.EndWait(ctx, "us", "task-1", time.Hour); err != nil {
 		t.Fatal(err)
@@ -432,5 +431,28 @@ func TestLiveClaimEndsWithTheCall(t *testing.T) {
 	}
 	if n, err := r.Client.ZCard(ctx, livePrefix+"eu").Result(); err != nil || n != 0 {
 		t.Errorf("%d claims left after the live task's call (%v), want none", n, err)
+	}
+}
+
+// The holds that a task's total counts are timed by Redis's clock: a worker whose clock runs
+// ahead must not make the holds other workers mark look covered (the total would stop growing,
+// and the task would wait past RATE_LIMIT_MAX_WAIT for ever).
+func TestLimitHoldsKeepToRedisClock(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	ahead := New(r.Client, time.Minute, 0, WithRefresh(0))
+	ahead.now = func() time.Time { return time.Now().Add(24 * time.Hour) }
+	b := New(r.Client, time.Minute, 0, WithRefresh(0))
+	ctx := t.Context()
+	if err := ahead.MarkLimited(ctx, "us", "task-9", true, 100*time.Millisecond, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if err := b.MarkLimited(ctx, "us", "task-9", true, 100*time.Millisecond, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.Check(ctx, "us", "task-9")
+	if err != nil || st.LimitedFor != 200*time.Millisecond || st.HeldFor > 100*time.Millisecond {
+		t.Fatalf("limit record = %+v, %v; want held 200ms (two holds one after the other), at most 100ms left", st, err)
 	}
 }
