@@ -89,6 +89,9 @@ var errNoClient = errors.New("tasks: the Enqueuer has no Redis client: open it w
 // REDIS_URL, use OpenEnqueuer: it reads the URL as the workers do, and asynq.ParseRedisURI
 // does not (it drops a user name for Redis ACLs).
 func NewEnqueuer(rdb redis.UniversalClient) *Enqueuer {
+	if c, ok := rdb.(*redis.Client); ok && c == nil {
+		rdb = nil // a nil *redis.Client in the interface: no client either
+	}
 	return &Enqueuer{rdb: rdb, client: asynq.NewClientFromRedisClient(rdb)}
 }
 
@@ -245,6 +248,9 @@ func destination(task *asynq.Task, opts []asynq.Option) (id, queue string, err e
 	case !slices.Contains(queues, queue):
 		// An asynq.Queue option of the caller's: no worker would ever take the task.
 		return id, queue, fmt.Errorf("enqueue %s: queue %q: the workers serve only %q and %q (choose with tasks.Queue)", id, queue, QueueDefault, QueueBackfill)
+	case slices.ContainsFunc(opts, func(o asynq.Option) bool { return o != nil && o.Type() == asynq.GroupOpt }):
+		// Grouped tasks wait for an aggregator, which the workers do not run.
+		return id, queue, fmt.Errorf("enqueue %s: asynq.Group: the workers do not aggregate groups; the task would wait for ever", id)
 	}
 	return id, queue, nil
 }
@@ -266,6 +272,11 @@ func (e *Enqueuer) EnqueueNew(ctx context.Context, task *asynq.Task, opts ...asy
 		return Enqueued{ID: info.ID, Queue: info.Queue, State: info.State.String()}, nil
 	}
 	if !errors.Is(err, asynq.ErrTaskIDConflict) && !errors.Is(err, asynq.ErrDuplicateTask) {
+		if ctx.Err() != nil {
+			// Cut off as it went: it may have been written (enqueue it again to know: a
+			// duplicate says it was).
+			return Enqueued{ID: id, Queue: queue}, fmt.Errorf("enqueue %s: may or may not be enqueued: %w", id, err)
+		}
 		return Enqueued{ID: id, Queue: queue}, fmt.Errorf("enqueue %s: %w", id, err)
 	}
 	res := Enqueued{ID: id, Queue: queue, Duplicate: true, State: "unknown"}
@@ -300,16 +311,29 @@ func untilDone[T any](ctx context.Context, f func() (T, error)) (T, error) {
 		return f()
 	}
 	type result struct {
-		v   T
-		err error
+		v        T
+		err      error
+		panicked any
 	}
 	done := make(chan result, 1)
 	go func() {
-		v, err := f()
-		done <- result{v, err}
+		var r result
+		defer func() {
+			// A panic in f (go-redis's, on a nil client) is the caller's, as it was before f
+			// ran on a goroutine of its own: one the caller cannot recover would end the
+			// whole program.
+			if p := recover(); p != nil {
+				r.panicked = p
+			}
+			done <- r
+		}()
+		r.v, r.err = f()
 	}()
 	select {
 	case r := <-done:
+		if r.panicked != nil {
+			panic(r.panicked)
+		}
 		return r.v, r.err
 	case <-ctx.Done():
 		var zero T

@@ -299,6 +299,14 @@ func TestEnqueuerHonoursItsContext(t *testing.T) {
 	for name, call := range map[string]func(context.Context) error{
 		"Enqueue": func(ctx context.Context) error { _, err := e.Enqueue(ctx, task, opts...); return err },
 		"Lookup":  func(ctx context.Context) error { _, err := e.Lookup(ctx, idOf(opts)); return err },
+		"EnqueueNew": func(ctx context.Context) error {
+			_, err := e.EnqueueNew(ctx, task, opts...)
+			// A write cut off may have landed: the error says so.
+			if err != nil && !strings.Contains(err.Error(), "may or may not be enqueued") {
+				t.Errorf("EnqueueNew cut off: %v, want it to say the task may be enqueued", err)
+			}
+			return err
+		},
 	} {
 		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 		start := time.Now()
@@ -470,7 +478,9 @@ func TestOpenEnqueuer(t *testing.T) {
 		}
 	}
 	// Without a client, an error that says so, not a panic.
-	for name, e := range map[string]*tasks.Enqueuer{"NewEnqueuer(nil)": tasks.NewEnqueuer(nil), "a zero Enqueuer": {}} {
+	var unset *redis.Client // a client field never set
+	for name, e := range map[string]*tasks.Enqueuer{"NewEnqueuer(nil)": tasks.NewEnqueuer(nil), "a zero Enqueuer": {},
+		"NewEnqueuer of a nil *redis.Client": tasks.NewEnqueuer(unset)} {
 		if _, err := e.Enqueue(t.Context(), task, opts...); err == nil || !strings.Contains(err.Error(), "no Redis client") {
 			t.Errorf("%s: Enqueue = %v, want an error that names the missing client", name, err)
 		}
@@ -513,6 +523,12 @@ func TestEnqueuerRefusesATaskWithoutItsOptions(t *testing.T) {
 	for name, f := range enqueue {
 		if _, err := f(t.Context(), task, append(opts, asynq.Queue("billing"))...); err == nil || !strings.Contains(err.Error(), `queue "billing": the workers serve only "default" and "backfill"`) {
 			t.Errorf("%s into queue billing = %v, want a refusal that names the queues served", name, err)
+		}
+	}
+	// Nor a group: no worker runs an aggregator.
+	for name, f := range enqueue {
+		if _, err := f(t.Context(), task, append(opts, asynq.Group("g"))...); err == nil || !strings.Contains(err.Error(), "asynq.Group") {
+			t.Errorf("%s with asynq.Group = %v, want a refusal", name, err)
 		}
 	}
 	// A nil option is ignored, as asynq ignores one.
