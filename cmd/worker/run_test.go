@@ -343,8 +343,11 @@ func TestEchoedPersonalDataIsMasked(t *testing.T) {
 	if !strings.Contains(logs, `"errorMessage":"bad number ***-58 (or ***-58) for j***@exämple.de"`) {
 		t.Errorf("logs lack the masked answer:\n%s", logs)
 	}
+	// Without the values that are numbers of their own and may hold the digits by chance (the
+	// dead-letter record's entry ID is a time in ms; the start line has random ports).
+	scrubbed := regexp.MustCompile(`"(entry|config|time)":"[^"]*"`).ReplaceAllString(logs, "")
 	for _, personal := range []string{"7946", "0958", "jöe.smith"} {
-		if strings.Contains(logs, personal) {
+		if strings.Contains(scrubbed, personal) {
 			t.Errorf("logs contain %q:\n%s", personal, logs)
 		}
 	}
