@@ -329,7 +329,7 @@ func (h *Handlers) limiterUnavailable(reason string, err error) error {
 	if !deadletter.Unavailable(err) {
 		now := time.Now().UnixNano()
 		if last := h.limiterTroubleLogged.Load(); now-last >= int64(30*time.Second) && h.limiterTroubleLogged.CompareAndSwap(last, now) {
-			h.cfg.Logger.Error().Err(err).Msg("Redis refuses the rate limiter's keys: tasks are put back without a call until it takes them (a Redis ACL user needs ~ovqueue:* and ~rate:ovqueue:*)")
+			h.cfg.Logger.Error().Err(err).Msg("Redis refuses the rate limiter's keys: tasks are put back without a call until it takes them (a Redis ACL user needs ~ovqueue:*, and ~rate:ovqueue:* with PROVIDER_RATE)")
 		}
 	}
 	return &retry.Later{After: redisRetry + spread(redisRetry), Reason: reason, Err: err}
@@ -452,8 +452,9 @@ func (h *Handlers) logCall(t *asynq.Task, id, account string, attempt int, c cal
 		msg = "provider call: licence already cancelled"
 	case pe != nil && pe.Code == provider.CodePermissionDenied:
 		// Most often the login itself: then every task of it will be refused in turn, and
-		// each refusal brings a lock-out of the account nearer.
-		msg = "provider call: permission denied; if the login is wrong, every task of it will be refused, and the provider may lock an account it refuses again and again: fix the login"
+		// each refusal brings a lock-out of the account nearer. Said in a field of its own, so
+		// that the line's message stays "provider call", as on every other call.
+		e = e.Str("hint", "permission denied: if the login is wrong, every task of it will be refused, and the provider may lock an account it refuses again and again: fix the login")
 	}
 	e.Msg(msg)
 }

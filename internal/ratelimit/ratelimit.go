@@ -350,8 +350,8 @@ func (f *Fleet) Cooldown() time.Duration { return f.cooldown }
 // the task's ID, "end" to end the wait (the record keeps its count of limited calls), and how
 // long (ms) a cooldown holds the task from now. Its total counts the time its holds cover, by
 // Redis's clock: the part of this one that an earlier hold already covers (a task run again
-// before its time, from the UI) counts once. The account's set keeps the task until its record expires, and itself
-// never expires before any of its members' records.
+// before its time, from the UI) counts once. The account's set keeps the task until its
+// record expires, and itself never expires before any of its members' records.
 var mark = redis.NewScript(redisNow + `
 local at, ttl = tonumber(ARGV[1]), tonumber(ARGV[3]) -- at: the worker's clock, which the waiting set's scores keep to
 if ARGV[5] == "end" then
@@ -381,8 +381,9 @@ return 1
 
 // MarkLimited records that a task of account is waiting on a rate limit (since now, unless it
 // already was), that a cooldown holds it for held from now (counted in its total where no
-// earlier hold covers it), and, if called, that one more call was answered with a limit. The record expires after ttl; until then, or until Forget, the
-// fleet reads it before each call of the account's tasks.
+// earlier hold covers it), and, if called, that one more call was answered with a limit. The
+// record expires after ttl; until then, or until Forget, the fleet reads it before each call
+// of the account's tasks.
 func (f *Fleet) MarkLimited(ctx context.Context, account, taskID string, called bool, held, ttl time.Duration) error {
 	f.mu.Lock()
 	a := f.account(account)

@@ -147,10 +147,11 @@ func TestErrorPolicy(t *testing.T) {
 			t.Fatalf("log line %q: %v", line, err)
 		}
 		msg, _ := m["message"].(string)
-		if strings.Contains(msg, "may lock an account") != (strings.HasPrefix(msg, "provider call") && m["errorCode"] == float64(-16)) {
+		hint, _ := m["hint"].(string)
+		if strings.Contains(hint, "may lock an account") != (msg == "provider call" && m["errorCode"] == float64(-16)) {
 			t.Errorf("the lock-out warning is on this line, or missing from it: %s", line)
 		}
-		if strings.Contains(msg, "may lock an account") {
+		if strings.Contains(hint, "may lock an account") {
 			warned++
 		}
 	}
